@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Build configuration of actzip: the one header that looks at the compiler
+// (__CUDACC__, _OPENMP, __FAST_MATH__). Everything else asks the macros defined
+// here: ACTZIP_HD marks functions shared by host and device code, ACTZIP_HAS_OPENMP
+// and ACTZIP_HAS_CUDA say which executors exist in this translation unit.
+#pragma once
+
+#if defined(__CUDACC__)
+//! Marks a function callable from host and device code (empty under a host compiler).
+#define ACTZIP_HD __host__ __device__ inline
+//! Marks a function callable from device code only.
+#define ACTZIP_DEVICE __device__ inline
+//! 1 when the translation unit is compiled by a CUDA compiler.
+#define ACTZIP_HAS_CUDA 1
+#else
+#define ACTZIP_HD inline
+#define ACTZIP_HAS_CUDA 0
+#endif
+
+#if defined(_OPENMP)
+//! 1 when OpenMP is enabled for this translation unit: the omp executor exists.
+#define ACTZIP_HAS_OPENMP 1
+#else
+#define ACTZIP_HAS_OPENMP 0
+#endif
+
+// The strict error bound relies on IEEE semantics: NaN and Inf tests, correctly
+// rounded arithmetic, no reassociation. -ffast-math breaks all three.
+#if defined(__FAST_MATH__)
+#error "actzip needs IEEE floating-point semantics: compile this translation unit without -ffast-math"
+#endif
+
+#if defined(__CUDA_ARCH__)
+//! 1 while compiling device code.
+#define ACTZIP_DEVICE_CODE 1
+#else
+#define ACTZIP_DEVICE_CODE 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ACTZIP_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ACTZIP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define ACTZIP_LIKELY(x) (x)
+#define ACTZIP_UNLIKELY(x) (x)
+#endif

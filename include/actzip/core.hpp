@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The core layer: size queries, compress and decompress into caller-owned buffers,
+// and inspect. It never allocates, never throws and returns a status. On the host
+// executors (exec::serial, exec::omp) every call is synchronous: when it returns,
+// the output is complete.
+#pragma once
+
+#include <actzip/core/dtype.hpp>
+#include <actzip/core/extents.hpp>
+#include <actzip/detail/host_pipeline.hpp>
+#include <actzip/error.hpp>
+#include <actzip/exec/omp.hpp>
+#include <actzip/exec/serial.hpp>
+#include <actzip/format/header.hpp>
+#include <actzip/params.hpp>
+
+#include <cstdint>
+
+namespace actzip {
+
+namespace exec {
+#if ACTZIP_HAS_OPENMP
+//! The executor the convenience layer uses on the host: omp when OpenMP is enabled.
+using default_host_t = omp_t;
+#else
+//! The executor the convenience layer uses on the host: serial without OpenMP.
+using default_host_t = serial_t;
+#endif
+}  // namespace exec
+
+//! A true upper bound of the size of the stream compressing a tensor of `type` and
+//! `shape` with any data and any parameters: a compress call with this much output
+//! capacity never fails for lack of room. Cheap, and usable before any data exists.
+//! Returns 0 for an invalid shape or one whose size overflows.
+inline std::uint64_t max_compressed_bytes(dtype type, const extents& shape) noexcept {
+  std::uint64_t count = 0;
+  if (detail::check_shape(shape, dtype_size(type), &count) != status::success || dtype_size(type) == 0) return 0;
+  return detail::stream_bytes_bound(count, dtype_size(type), make_chunk_geometry(shape).count);
+}
+
+//! max_compressed_bytes for element type T.
+template <class T>
+std::uint64_t max_compressed_bytes(const extents& shape) noexcept {
+  static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
+  return max_compressed_bytes(dtype_traits<T>::code, shape);
+}
+
+//! Bytes of workspace `compress` needs with executor `e` for a tensor of `shape`
+//! (0 for exec::serial; 8 bytes per 4096-element chunk for exec::omp). Returns 0 for
+//! an invalid shape. Decompression on the host needs no workspace.
+template <class Exec>
+std::uint64_t workspace_bytes(const Exec& e, const extents& shape) noexcept {
+  std::uint64_t count = 0;
+  if (detail::check_shape(shape, 1, &count) != status::success) return 0;
+  return detail::chunk_size_workspace(e, make_chunk_geometry(shape).count);
+}
+
+//! Compresses `input` (a tensor of `shape`, C order) with parameters `p` into
+//! `output` (capacity `output_capacity` bytes; max_compressed_bytes always suffices)
+//! and stores the stream's size in `*compressed_bytes`. `workspace` must hold
+//! workspace_bytes(e, shape) bytes (may be null when that is 0). Synchronous.
+//! Errors: invalid_argument (null pointers, bad bound), size_overflow,
+//! buffer_too_small (output or workspace), unsupported (codec).
+template <class Exec, class T>
+[[nodiscard]] status compress(const Exec& e, const T* input, const extents& shape, const params& p, void* output,
+                              std::uint64_t output_capacity, std::uint64_t* compressed_bytes,
+                              void* workspace = nullptr, std::uint64_t workspace_size = 0) noexcept {
+  static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
+  return detail::compress_host(e, input, shape, p, output, output_capacity, compressed_bytes, workspace,
+                               workspace_size);
+}
+
+//! Decompresses the stream `stream` of `stream_size` bytes (a buffer at least as long
+//! as the stream; trailing bytes are ignored) into `output`, which holds
+//! `output_count` elements of T. Synchronous. Errors: not_a_stream,
+//! unsupported_version, corrupt_stream, dtype_mismatch (T is not the stream's type),
+//! buffer_too_small (output_count < element count). On error the contents of
+//! `output` are unspecified; nothing outside output[0, element count) is written.
+template <class Exec, class T>
+[[nodiscard]] status decompress(const Exec& e, const void* stream, std::uint64_t stream_size, T* output,
+                                std::uint64_t output_count) noexcept {
+  static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
+  return detail::decompress_host(e, stream, stream_size, output, output_count);
+}
+
+//! Reads and validates the header of a stream of `stream_size` bytes into `*out`.
+//! Errors: not_a_stream, unsupported_version, corrupt_stream, invalid_argument.
+[[nodiscard]] inline status inspect(const void* stream, std::uint64_t stream_size, header* out) noexcept {
+  return parse_header(stream, stream_size, out);
+}
+
+}  // namespace actzip

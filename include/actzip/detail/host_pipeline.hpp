@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The host driver of the bitplane pipeline, generic over the host executors
+// (serial, omp): argument validation, the value-range pass, the quantizer, the
+// chunk loop, the offset table and the header. Users call it through the core
+// layer in actzip/core.hpp.
+#pragma once
+
+#include <actzip/core/dtype.hpp>
+#include <actzip/core/extents.hpp>
+#include <actzip/error.hpp>
+#include <actzip/exec/omp.hpp>
+#include <actzip/exec/serial.hpp>
+#include <actzip/format/chunk.hpp>
+#include <actzip/format/header.hpp>
+#include <actzip/params.hpp>
+#include <actzip/stages/chunk.hpp>
+#include <actzip/stages/quantize.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+namespace actzip {
+namespace detail {
+
+//! Checks a shape for an element type: valid rank, element count and byte size
+//! without overflow.
+inline status check_shape(const extents& shape, unsigned value_size, std::uint64_t* count) noexcept {
+  if (!shape.valid()) return status::invalid_argument;
+  if (!shape.element_count(count)) return status::size_overflow;
+  if (*count > UINT64_MAX / 16) return status::size_overflow;  // leaves room for every size below
+  (void)value_size;
+  return status::success;
+}
+
+//! Checks a bound and codec.
+inline status check_params(const params& p) noexcept {
+  const double v = p.error_bound.value;
+  if (!is_finite(v)) return status::invalid_argument;
+  if (p.error_bound.mode == bound_mode::absolute) {
+    if (!(v >= 0)) return status::invalid_argument;
+  } else if (p.error_bound.mode == bound_mode::relative) {
+    if (!(v > 0)) return status::invalid_argument;
+  } else {
+    return status::invalid_argument;
+  }
+  if (p.codec != codec::bitplane) return status::unsupported;
+  return status::success;
+}
+
+//! Upper bound of a stream's size for `count` elements of `value_size` bytes in
+//! `chunks` chunks: every chunk is at most raw (control word + padded values).
+inline std::uint64_t stream_bytes_bound(std::uint64_t count, unsigned value_size, std::uint64_t chunks) noexcept {
+  return header_bytes + chunks * (chunk_offset_bytes + 4 + 3) + count * value_size;
+}
+
+template <class Exec>
+inline std::uint64_t chunk_size_workspace(const Exec&, std::uint64_t) noexcept {
+  return 0;
+}
+
+#if ACTZIP_HAS_OPENMP
+inline std::uint64_t chunk_size_workspace(const exec::omp_t&, std::uint64_t chunks) noexcept {
+  return chunks * sizeof(std::uint64_t);
+}
+#endif
+
+template <class Exec, class T>
+status compress_host(const Exec& executor, const T* input, const extents& shape, const params& p, void* output,
+                     std::uint64_t output_capacity, std::uint64_t* compressed_bytes, void* workspace,
+                     std::uint64_t workspace_size) noexcept {
+  using C = typename dtype_traits<T>::compute_type;
+  if (compressed_bytes == nullptr || output == nullptr) return status::invalid_argument;
+  std::uint64_t count = 0;
+  if (status s = check_shape(shape, sizeof(T), &count); s != status::success) return s;
+  if (status s = check_params(p); s != status::success) return s;
+  if (input == nullptr && count != 0) return status::invalid_argument;
+
+  const chunk_geometry geometry = make_chunk_geometry(shape);
+  std::uint64_t payload_start = 0;
+  if (!payload_offset(geometry.count, &payload_start)) return status::size_overflow;
+  if (output_capacity < payload_start) return status::buffer_too_small;
+  const std::uint64_t needed_workspace = chunk_size_workspace(executor, geometry.count);
+  if (workspace_size < needed_workspace || (needed_workspace != 0 && workspace == nullptr))
+    return status::buffer_too_small;
+
+  header h;
+  h.dtype = dtype_traits<T>::code;
+  h.codec = p.codec;
+  h.shape = shape;
+  h.requested_bound = p.error_bound;
+  h.preserve_sign = p.preserve_sign;
+  h.chunk_shape = geometry.chunk;
+  h.element_count = count;
+  h.chunk_count = geometry.count;
+
+  double absolute = p.error_bound.value;
+  if (p.error_bound.mode == bound_mode::relative) {
+    C lo = 0, hi = 0;
+    exec::finite_min_max(executor, input, count, [](T v) { return dtype_traits<T>::to_compute(v); }, &lo, &hi);
+    h.has_value_range = true;
+    h.value_min = static_cast<double>(lo) + 0.0;  // + 0.0 turns -0.0 into +0.0
+    h.value_max = static_cast<double>(hi) + 0.0;
+    absolute = p.error_bound.value * (h.value_max - h.value_min);
+  }
+  const quantizer<C> qz = make_quantizer<C>(absolute, p.preserve_sign);
+  h.absolute_bound = static_cast<double>(qz.bound);
+
+  auto* out = static_cast<unsigned char*>(output);
+  unsigned char* table = out + header_bytes;
+  unsigned char* payload = out + payload_start;
+  const std::uint64_t payload_capacity = output_capacity - payload_start;
+  std::uint64_t payload_bytes = 0;
+
+  if (needed_workspace == 0) {
+    // One pass: each chunk is written behind the previous one.
+    bool fits = true;
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      if (!fits) return;
+      store_le64(table + chunk_offset_bytes * c, payload_bytes);
+      const std::uint32_t n = geometry.chunk_box(c).extent.count();
+      const std::uint64_t room = payload_capacity - payload_bytes;
+      std::uint32_t size;
+      if (room >= raw_chunk_bytes(n, sizeof(T))) {
+        size = encode_chunk(input, geometry, c, qz, s, payload + payload_bytes);
+      } else {
+        size = encode_chunk(input, geometry, c, qz, s, nullptr);
+        if (size > room) {
+          fits = false;
+          return;
+        }
+        encode_chunk(input, geometry, c, qz, s, payload + payload_bytes);
+      }
+      payload_bytes += size;
+    });
+    if (!fits) return status::buffer_too_small;
+  } else {
+    // Two passes: chunk sizes, an exclusive scan, then every chunk at its offset.
+    auto* sizes = static_cast<std::uint64_t*>(workspace);
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      sizes[c] = encode_chunk(input, geometry, c, qz, s, nullptr);
+    });
+    for (std::uint64_t c = 0; c < geometry.count; ++c) {
+      const std::uint64_t size = sizes[c];
+      sizes[c] = payload_bytes;
+      payload_bytes += size;
+    }
+    if (payload_bytes > payload_capacity) return status::buffer_too_small;
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      store_le64(table + chunk_offset_bytes * c, sizes[c]);
+      encode_chunk(input, geometry, c, qz, s, payload + sizes[c]);
+    });
+  }
+
+  h.payload_bytes = payload_bytes;
+  h.total_bytes = payload_start + payload_bytes;
+  write_header(h, out);
+  *compressed_bytes = h.total_bytes;
+  return status::success;
+}
+
+//! Validates the chunk offset table of a parsed stream.
+inline status check_offset_table(const header& h, const unsigned char* table) noexcept {
+  std::uint64_t previous = 0;
+  for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
+    const std::uint64_t offset = load_le64(table + chunk_offset_bytes * c);
+    if (offset < previous || offset > h.payload_bytes || offset % 4 != 0 || (c == 0 && offset != 0))
+      return status::corrupt_stream;
+    previous = offset;
+  }
+  return status::success;
+}
+
+template <class Exec, class T>
+status decompress_host(const Exec& executor, const void* stream, std::uint64_t stream_size, T* output,
+                       std::uint64_t output_count) noexcept {
+  using C = typename dtype_traits<T>::compute_type;
+  header h;
+  if (status s = parse_header(stream, stream_size, &h); s != status::success) return s;
+  if (h.dtype != dtype_traits<T>::code) return status::dtype_mismatch;
+  if (output_count < h.element_count) return status::buffer_too_small;
+  if (output == nullptr && h.element_count != 0) return status::invalid_argument;
+  const auto* in = static_cast<const unsigned char*>(stream);
+  const unsigned char* table = in + header_bytes;
+  if (status s = check_offset_table(h, table); s != status::success) return s;
+  const unsigned char* payload = table + chunk_offset_bytes * h.chunk_count;
+
+  const chunk_geometry geometry = make_chunk_geometry(h.shape);
+  const quantizer<C> qz = make_quantizer<C>(h.absolute_bound, h.preserve_sign);
+  std::atomic<bool> corrupt{false};
+  exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+    if (corrupt.load(std::memory_order_relaxed)) return;
+    const std::uint64_t begin = load_le64(table + chunk_offset_bytes * c);
+    const std::uint64_t end = c + 1 < geometry.count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
+    chunk_view view;
+    const std::uint32_t n = geometry.chunk_box(c).extent.count();
+    if (parse_chunk(payload + begin, end - begin, n, sizeof(T), &view) != status::success) {
+      corrupt.store(true, std::memory_order_relaxed);
+      return;
+    }
+    decode_chunk(view, geometry, c, qz, s, output);
+  });
+  return corrupt.load() ? status::corrupt_stream : status::success;
+}
+
+}  // namespace detail
+}  // namespace actzip

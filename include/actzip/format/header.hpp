@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The stream header: the fixed 128-byte block at the start of every stream that
+// makes it self-describing (magic, format version, dtype, extents, bound, codec,
+// chunk geometry, sizes), followed by the chunk offset table. This file is the only
+// writer and parser of those bytes; docs/FORMAT.md describes them. Parsing treats
+// its input as untrusted and validates every field before anything is sized from it.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/core/dtype.hpp>
+#include <actzip/core/extents.hpp>
+#include <actzip/error.hpp>
+#include <actzip/format/geometry.hpp>
+#include <actzip/params.hpp>
+#include <actzip/version.hpp>
+
+#include <cstdint>
+
+namespace actzip {
+
+//! Size of the fixed part of the header, in bytes.
+inline constexpr std::uint32_t header_bytes = 128;
+//! Size of one chunk offset table entry, in bytes.
+inline constexpr std::uint32_t chunk_offset_bytes = 8;
+
+//! Everything a stream says about itself (the result of actzip::inspect).
+struct header {
+  unsigned version = format_version;  //!< stream format version
+  actzip::dtype dtype = dtype::float32;  //!< element type
+  actzip::codec codec = codec::bitplane;  //!< encoder
+  actzip::extents shape;            //!< tensor shape, C order
+  actzip::bound requested_bound;    //!< the bound as the caller gave it
+  double absolute_bound = 0;        //!< the absolute bound actually enforced (<= requested)
+  bool preserve_sign = false;       //!< compressed with params::preserve_sign
+  bool has_value_range = false;     //!< value_min/value_max hold the finite range (relative bounds)
+  double value_min = 0;             //!< smallest finite value (when has_value_range)
+  double value_max = 0;             //!< largest finite value (when has_value_range)
+  box_extents chunk_shape{1, 1, 1}; //!< chunk geometry, padded to 3-D
+  std::uint64_t element_count = 0;  //!< number of elements
+  std::uint64_t chunk_count = 0;    //!< number of chunks
+  std::uint64_t payload_bytes = 0;  //!< bytes of chunk data after the offset table
+  std::uint64_t total_bytes = 0;    //!< size of the whole stream
+  //! Uncompressed size of the tensor in bytes.
+  std::uint64_t raw_bytes() const noexcept { return element_count * dtype_size(dtype); }
+  //! Compression ratio raw_bytes / total_bytes (0 for an empty stream).
+  double ratio() const noexcept { return total_bytes ? double(raw_bytes()) / double(total_bytes) : 0.0; }
+};
+
+namespace detail {
+
+inline constexpr unsigned char stream_magic[4] = {'A', 'Z', 'I', 'P'};
+inline constexpr unsigned flag_preserve_sign = 1u;
+inline constexpr unsigned flag_value_range = 2u;
+
+//! Offset of the payload (after the fixed header and the offset table), or false on overflow.
+ACTZIP_HD bool payload_offset(std::uint64_t chunk_count, std::uint64_t* offset) noexcept {
+  if (chunk_count > (UINT64_MAX - header_bytes) / chunk_offset_bytes) return false;
+  *offset = header_bytes + chunk_count * chunk_offset_bytes;
+  return true;
+}
+
+//! Writes the fixed 128-byte header (h must be consistent; the offset table and the
+//! payload follow it and are written by the codec).
+ACTZIP_HD void write_header(const header& h, unsigned char* out) noexcept {
+  for (unsigned i = 0; i < header_bytes; ++i) out[i] = 0;
+  for (unsigned i = 0; i < 4; ++i) out[i] = stream_magic[i];
+  store_le16(out + 4, static_cast<std::uint16_t>(h.version));
+  out[6] = static_cast<unsigned char>(h.dtype);
+  out[7] = static_cast<unsigned char>(h.codec);
+  out[8] = static_cast<unsigned char>(h.shape.rank());
+  out[9] = static_cast<unsigned char>(h.requested_bound.mode);
+  out[10] = static_cast<unsigned char>((h.preserve_sign ? flag_preserve_sign : 0u) |
+                                       (h.has_value_range ? flag_value_range : 0u));
+  store_le32(out + 12, header_bytes);
+  for (unsigned d = 0; d < 3; ++d) store_le64(out + 16 + 8 * d, h.shape[d]);
+  store_le64(out + 40, bit_cast<std::uint64_t>(h.requested_bound.value));
+  store_le64(out + 48, bit_cast<std::uint64_t>(h.absolute_bound));
+  store_le64(out + 56, bit_cast<std::uint64_t>(h.value_min));
+  store_le64(out + 64, bit_cast<std::uint64_t>(h.value_max));
+  store_le32(out + 72, h.chunk_shape.e0);
+  store_le32(out + 76, h.chunk_shape.e1);
+  store_le32(out + 80, h.chunk_shape.e2);
+  store_le64(out + 88, h.element_count);
+  store_le64(out + 96, h.chunk_count);
+  store_le64(out + 104, h.payload_bytes);
+  store_le64(out + 112, h.total_bytes);
+}
+
+ACTZIP_HD bool is_finite(double v) noexcept { return v - v == 0.0; }
+
+}  // namespace detail
+
+//! Parses and validates the fixed header of a stream of `size` bytes. Checks the
+//! magic, version, every enumerated field, that reserved bytes are zero, that the
+//! extents, element count, chunk geometry and chunk count agree, that the sizes add
+//! up without overflow and that the stream is not longer than `size`. The offset
+//! table is validated by the decoder.
+ACTZIP_HD status parse_header(const void* stream, std::uint64_t size, header* out) noexcept {
+  if (out == nullptr) return status::invalid_argument;
+  if (size < 4) return status::not_a_stream;  // also an empty buffer, whatever its pointer
+  if (stream == nullptr) return status::invalid_argument;
+  const auto* in = static_cast<const unsigned char*>(stream);
+  for (unsigned i = 0; i < 4; ++i)
+    if (in[i] != detail::stream_magic[i]) return status::not_a_stream;
+  if (size < 6) return status::corrupt_stream;
+  const unsigned version = load_le16(in + 4);
+  if (version == 0) return status::corrupt_stream;
+  if (version > format_version) return status::unsupported_version;
+  if (size < header_bytes) return status::corrupt_stream;
+
+  header h;
+  h.version = version;
+  const unsigned type_code = in[6], codec_code = in[7], rank = in[8], mode_code = in[9], flags = in[10];
+  if (type_code < 1 || type_code > 4) return status::corrupt_stream;
+  if (codec_code != static_cast<unsigned>(codec::bitplane)) return status::corrupt_stream;
+  if (rank < 1 || rank > 3) return status::corrupt_stream;
+  if (mode_code < 1 || mode_code > 2) return status::corrupt_stream;
+  if ((flags & ~(detail::flag_preserve_sign | detail::flag_value_range)) != 0) return status::corrupt_stream;
+  if (in[11] != 0 || load_le32(in + 84) != 0 || load_le64(in + 120) != 0) return status::corrupt_stream;
+  if (load_le32(in + 12) != header_bytes) return status::corrupt_stream;
+  h.dtype = static_cast<actzip::dtype>(type_code);
+  h.codec = static_cast<actzip::codec>(codec_code);
+  h.requested_bound.mode = static_cast<bound_mode>(mode_code);
+  h.preserve_sign = (flags & detail::flag_preserve_sign) != 0;
+  h.has_value_range = (flags & detail::flag_value_range) != 0;
+
+  std::uint64_t dims[3];
+  for (unsigned d = 0; d < 3; ++d) dims[d] = load_le64(in + 16 + 8 * d);
+  for (unsigned d = rank; d < 3; ++d)
+    if (dims[d] != 1) return status::corrupt_stream;
+  h.shape = extents::from_array(rank, dims);
+  std::uint64_t count = 0;
+  if (!h.shape.element_count(&count)) return status::corrupt_stream;
+
+  h.requested_bound.value = bit_cast<double>(load_le64(in + 40));
+  h.absolute_bound = bit_cast<double>(load_le64(in + 48));
+  h.value_min = bit_cast<double>(load_le64(in + 56));
+  h.value_max = bit_cast<double>(load_le64(in + 64));
+  if (!detail::is_finite(h.requested_bound.value) || !(h.requested_bound.value >= 0)) return status::corrupt_stream;
+  if (!detail::is_finite(h.absolute_bound) || !(h.absolute_bound >= 0)) return status::corrupt_stream;
+  if (!detail::is_finite(h.value_min) || !detail::is_finite(h.value_max)) return status::corrupt_stream;
+  if (!h.has_value_range && (h.value_min != 0 || h.value_max != 0)) return status::corrupt_stream;
+
+  const box_extents expected_chunk = chunk_shape_for_rank(rank);
+  h.chunk_shape = box_extents{load_le32(in + 72), load_le32(in + 76), load_le32(in + 80)};
+  if (h.chunk_shape.e0 != expected_chunk.e0 || h.chunk_shape.e1 != expected_chunk.e1 ||
+      h.chunk_shape.e2 != expected_chunk.e2)
+    return status::corrupt_stream;
+
+  h.element_count = load_le64(in + 88);
+  h.chunk_count = load_le64(in + 96);
+  h.payload_bytes = load_le64(in + 104);
+  h.total_bytes = load_le64(in + 112);
+  if (h.element_count != count) return status::corrupt_stream;
+  if (h.chunk_count != make_chunk_geometry(h.shape).count) return status::corrupt_stream;
+  std::uint64_t payload_start = 0;
+  if (!detail::payload_offset(h.chunk_count, &payload_start)) return status::corrupt_stream;
+  if (h.payload_bytes > UINT64_MAX - payload_start) return status::corrupt_stream;
+  if (h.total_bytes != payload_start + h.payload_bytes) return status::corrupt_stream;
+  if (h.payload_bytes % 4 != 0) return status::corrupt_stream;
+  if (h.total_bytes > size) return status::corrupt_stream;
+  *out = h;
+  return status::success;
+}
+
+}  // namespace actzip

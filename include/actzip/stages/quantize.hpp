@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The strict error-bounded quantizer (first half of dual quantization): q =
+// round(x / 2eb) as an integer, reconstruction x' = q * 2eb computed in the compute
+// type and rounded to the element type, and the check that decides, exactly, whether
+// |x - x'| <= eb. Values that fail it (NaN, Inf, indices beyond the quantization
+// radius, rounding misses, sign changes under preserve_sign) are stored losslessly by
+// the caller. Every operation here is a single correctly rounded IEEE operation, so
+// host and device produce the same bits.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/core/dtype.hpp>
+
+#include <cfloat>
+#include <cstdint>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+namespace actzip {
+
+//! Largest |q| the quantizer produces: 2^27, exact in float and double, and small
+//! enough that a 3-D Lorenzo delta (a signed sum of eight indices, at most 2^30 in
+//! magnitude) always fits in a signed 32-bit integer.
+inline constexpr std::int32_t quantization_radius = 1 << 27;
+
+//! Parameters of the quantizer in compute type C (float or double).
+template <class C>
+struct quantizer {
+  C bound;          //!< effective absolute bound, <= the requested one
+  C step;           //!< 2 * bound
+  C inverse_step;   //!< 1 / step, or 0 when that is not finite (then every q is 0)
+  bool preserve_sign;  //!< refuse reconstructions that are zero or of the other sign
+};
+
+namespace detail {
+
+//! a * b, correctly rounded, never fused with a following addition.
+template <class C>
+ACTZIP_HD C multiply_rounded(C a, C b) noexcept {
+#if ACTZIP_DEVICE_CODE
+  if constexpr (sizeof(C) == 4) {
+    return __fmul_rn(a, b);
+  } else {
+    return __dmul_rn(a, b);
+  }
+#else
+  return a * b;
+#endif
+}
+
+//! a - b, correctly rounded, never fused with a preceding multiplication.
+template <class C>
+ACTZIP_HD C subtract_rounded(C a, C b) noexcept {
+#if ACTZIP_DEVICE_CODE
+  if constexpr (sizeof(C) == 4) {
+    return __fsub_rn(a, b);
+  } else {
+    return __dsub_rn(a, b);
+  }
+#else
+  return a - b;
+#endif
+}
+
+//! Rounds to the nearest integer, ties to even (the IEEE default rounding), for any
+//! finite y; NaN and infinities pass through.
+template <class C>
+ACTZIP_HD C round_to_nearest_even(C y) noexcept {
+#if ACTZIP_DEVICE_CODE
+  return rint(y);
+#else
+  // 2^23 (float) or 2^52 (double): adding and subtracting it rounds to an integer.
+  const C shifter = sizeof(C) == 4 ? C(8388608.0) : C(4503599627370496.0);
+  const C signed_shifter = y >= C(0) ? shifter : -shifter;
+  const C rounded = (y + signed_shifter) - signed_shifter;
+  return (y < shifter && y > -shifter) ? rounded : y;  // larger values are integers already (or NaN / Inf)
+#endif
+}
+
+//! Largest finite value of C (a macro constant, usable in device code).
+template <class C>
+ACTZIP_HD C largest_finite() noexcept {
+  if constexpr (sizeof(C) == 4) {
+    return FLT_MAX;
+  } else {
+    return DBL_MAX;
+  }
+}
+
+//! Largest value of type C that is <= v, for a finite or infinite v >= 0.
+template <class C>
+ACTZIP_HD C round_down_to(double v) noexcept {
+  if constexpr (sizeof(C) == 8) {
+    return v;
+  } else {
+    float f = static_cast<float>(v);  // round to nearest
+    if (static_cast<double>(f) > v) f = bit_cast<float>(bit_cast<std::uint32_t>(f) - 1u);
+    return f;
+  }
+}
+
+}  // namespace detail
+
+//! The quantizer for an effective absolute bound `absolute_bound` (finite or not,
+//! >= 0). The bound is rounded down to the compute type and capped at a quarter of
+//! its largest finite value, so the quantizer never promises more than was asked.
+template <class C>
+ACTZIP_HD quantizer<C> make_quantizer(double absolute_bound, bool preserve_sign) noexcept {
+  quantizer<C> qz{};
+  C bound = detail::round_down_to<C>(absolute_bound);
+  const C cap = detail::largest_finite<C>() / C(4);
+  if (!(bound <= cap)) bound = cap;  // also catches NaN, which callers have rejected already
+  qz.bound = bound;
+  qz.step = bound * C(2);
+  qz.inverse_step = C(1) / qz.step;
+  if (!(qz.inverse_step <= detail::largest_finite<C>())) qz.inverse_step = C(0);  // bound 0 or tiny
+  qz.preserve_sign = preserve_sign;
+  return qz;
+}
+
+//! The quantization index of x: round(x / 2eb), clamped to +-quantization_radius;
+//! 0 for NaN. Infinite and out-of-range values are clamped; the check below then
+//! sends them to the lossless path. Branch-free, so loops over it vectorise.
+template <class C>
+ACTZIP_HD std::int32_t quantize_index(C x, const quantizer<C>& qz) noexcept {
+  const C radius = C(quantization_radius);
+  C r = detail::round_to_nearest_even(detail::multiply_rounded(x, qz.inverse_step));
+  r = r > radius ? radius : r;
+  r = r < -radius ? -radius : r;
+  r = r == r ? r : C(0);  // NaN
+  return static_cast<std::int32_t>(r);
+}
+
+namespace detail {
+//! The strict check on compute-type values: original a, reconstruction b. Bitwise
+//! rather than short-circuit logic keeps callers' loops free of branches.
+template <class C>
+ACTZIP_HD bool accept(C a, C b, C bound, bool preserve_sign) noexcept {
+  const C difference = subtract_rounded(b, a);
+  const bool inside = ((difference < bound) & (difference > -bound)) | (difference == C(0));
+  const bool sign_kept = (a == C(0)) | ((b != C(0)) & ((a < C(0)) == (b < C(0))));
+  return inside & (sign_kept | !preserve_sign);
+}
+}  // namespace detail
+
+//! Reconstruction of index q in the element type T: T(C(q) * 2eb).
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD T reconstruct(std::int32_t q, const quantizer<C>& qz) noexcept {
+  return dtype_traits<T>::from_compute(detail::multiply_rounded(static_cast<C>(q), qz.step));
+}
+
+//! True when `reconstructed` may stand for `original`: |original - reconstructed| <=
+//! bound, decided exactly (the subtraction is monotone, so a rounded difference
+//! strictly below the bound proves the exact one is <= it; equal values always pass),
+//! and, under preserve_sign, a non-zero original keeps a non-zero reconstruction of
+//! the same sign. NaN and Inf originals never pass.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD bool within_bound(T original, T reconstructed, const quantizer<C>& qz) noexcept {
+  return detail::accept(dtype_traits<T>::to_compute(original), dtype_traits<T>::to_compute(reconstructed), qz.bound,
+                        qz.preserve_sign);
+}
+
+//! Quantizes `count` contiguous elements: index bits to q[i], and keep[i] = 1 when
+//! element i must be stored losslessly (else 0). The same arithmetic as
+//! quantize_element, written without early exits so that compilers vectorise it.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>& qz, std::uint32_t* q,
+                            unsigned char* keep) noexcept {
+  // A local copy: stores through `keep` (unsigned char) could otherwise alias qz.
+  const quantizer<C> local = qz;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const C x = dtype_traits<T>::to_compute(in[i]);
+    const std::int32_t index = quantize_index(x, local);
+    const C back = dtype_traits<T>::to_compute(reconstruct<T>(index, local));
+    q[i] = static_cast<std::uint32_t>(index);
+    keep[i] = static_cast<unsigned char>(!detail::accept(x, back, local.bound, local.preserve_sign));
+  }
+}
+
+//! Quantizes one element: returns its index and sets *lossless when the element
+//! must be stored losslessly instead.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD std::int32_t quantize_element(T x, const quantizer<C>& qz, bool* lossless) noexcept {
+  const std::int32_t q = quantize_index(dtype_traits<T>::to_compute(x), qz);
+  *lossless = !within_bound(x, reconstruct<T>(q, qz), qz);
+  return q;
+}
+
+}  // namespace actzip

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of core/bits.hpp: transpose, zig-zag, widths, little-endian words.
+#include "test_support.hpp"
+
+#include <actzip/core/bits.hpp>
+#include <actzip/stages/bitplane.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace actzip;
+
+TEST_CASE("transpose_bits_32x32 matches the definition and is an involution") {
+  actzip_test::rng g(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    std::uint32_t m[32], original[32];
+    for (auto& w : m) w = static_cast<std::uint32_t>(g.next()) & static_cast<std::uint32_t>(g.next() | (trial % 2 ? 0 : ~0ull));
+    std::memcpy(original, m, sizeof m);
+    transpose_bits_32x32(m);
+    for (unsigned i = 0; i < 32; ++i)
+      for (unsigned j = 0; j < 32; ++j) REQUIRE(((m[i] >> j) & 1u) == ((original[j] >> i) & 1u));
+    transpose_bits_32x32(m);
+    CHECK(std::memcmp(m, original, sizeof m) == 0);
+  }
+}
+
+TEST_CASE("bitplane groups round trip at every width") {
+  actzip_test::rng g(11);
+  for (unsigned width = 0; width <= 32; ++width) {
+    std::uint32_t values[32], planes[32], back[32];
+    for (auto& v : values) v = width == 0 ? 0u : static_cast<std::uint32_t>(g.next()) >> (32 - width);
+    values[5] = width == 0 ? 0u : (width == 32 ? 0x80000000u : (1u << (width - 1)));  // force the width
+    CHECK(group_bit_width(values) == width);
+    encode_group_planes(values, width, planes);
+    decode_group_planes(planes, width, back);
+    CHECK(std::memcmp(values, back, sizeof values) == 0);
+  }
+}
+
+TEST_CASE("zig-zag maps signed to unsigned and back") {
+  const std::int32_t samples[] = {0, -1, 1, -2, 2, 1000, -1000, INT32_MAX, INT32_MIN};
+  const std::uint32_t expected[] = {0, 1, 2, 3, 4, 2000, 1999, 0xfffffffeu, 0xffffffffu};
+  for (int i = 0; i < 9; ++i) {
+    const auto bits = static_cast<std::uint32_t>(samples[i]);
+    CHECK(zigzag_encode(bits) == expected[i]);
+    CHECK(zigzag_decode(zigzag_encode(bits)) == bits);
+  }
+}
+
+TEST_CASE("bit widths and counts") {
+  CHECK(bit_width(0) == 0);
+  CHECK(bit_width(1) == 1);
+  CHECK(bit_width(0x80000000u) == 32);
+  CHECK(bit_width(255) == 8);
+  CHECK(population_count(0) == 0);
+  CHECK(population_count(0xffffffffu) == 32);
+  CHECK(population_count(0x10101010u) == 4);
+  CHECK(count_leading_zeros(0) == 32);
+}
+
+TEST_CASE("little-endian loads and stores") {
+  unsigned char b[8];
+  store_le32(b, 0x11223344u);
+  CHECK(b[0] == 0x44);
+  CHECK(b[3] == 0x11);
+  CHECK(load_le32(b) == 0x11223344u);
+  store_le64(b, 0x0102030405060708ull);
+  CHECK(b[0] == 0x08);
+  CHECK(b[7] == 0x01);
+  CHECK(load_le64(b) == 0x0102030405060708ull);
+  store_le16(b, 0xabcd);
+  CHECK(b[0] == 0xcd);
+  CHECK(load_le16(b) == 0xabcd);
+}

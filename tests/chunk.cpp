@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+// Tests of format/chunk.hpp and stages/chunk.hpp: the three chunk kinds, the raw
+// fallback bound, and the validating chunk parser.
+#include "test_support.hpp"
+
+#include <actzip/stages/chunk.hpp>
+
+#include <doctest/doctest.h>
+
+#include <memory>
+
+using namespace actzip;
+
+namespace {
+struct encoded {
+  std::vector<unsigned char> bytes;
+  chunk_geometry geometry;
+};
+template <class T>
+encoded encode_one(const std::vector<T>& v, const extents& shape, double eb) {
+  using C = typename dtype_traits<T>::compute_type;
+  auto scratch = std::make_unique<chunk_scratch<T>>();
+  encoded e;
+  e.geometry = make_chunk_geometry(shape);
+  const quantizer<C> q = make_quantizer<C>(eb, false);
+  const std::uint32_t size = encode_chunk(v.data(), e.geometry, 0, q, *scratch, nullptr);
+  e.bytes.assign(size, 0xee);
+  CHECK(encode_chunk(v.data(), e.geometry, 0, q, *scratch, e.bytes.data()) == size);
+  return e;
+}
+}  // namespace
+
+TEST_CASE("an all-zero chunk takes no bytes") {
+  std::vector<float> v(4096, 0.0f);
+  CHECK(encode_one(v, extents{4096}, 1e-3).bytes.empty());
+  std::vector<float> c(4096, 3.0f);  // constant: a single non-zero delta
+  const encoded e = encode_one(c, extents{4096}, 0.5);
+  CHECK(e.bytes.size() == 4 + 16 + 4 + 4 * 3);  // control, bitmap, one width padded, 3 planes (zig-zag 6)
+}
+
+TEST_CASE("an incompressible chunk falls back to raw and never exceeds the raw size") {
+  actzip_test::rng g(8);
+  std::vector<float> v(4096);
+  for (auto& x : v) x = actzip_test::bit_cast_random<float>(g);
+  const encoded e = encode_one(v, extents{4096}, 1e-30);
+  REQUIRE(e.bytes.size() == 4 + 4 * 4096);
+  CHECK(load_le32(e.bytes.data()) == 0x80000000u);
+  chunk_view view;
+  CHECK(parse_chunk(e.bytes.data(), e.bytes.size(), 4096, 4, &view) == status::success);
+  CHECK(view.type == chunk_view::kind::raw);
+}
+
+TEST_CASE("parse_chunk validates every section") {
+  std::vector<double> v(300);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.1 * static_cast<double>(i));
+  v[17] = std::nan("");
+  v[200] = 1e300;
+  const encoded e = encode_one(v, extents{300}, 1e-4);
+  chunk_view view;
+  REQUIRE(parse_chunk(e.bytes.data(), e.bytes.size(), 300, 8, &view) == status::success);
+  REQUIRE(view.type == chunk_view::kind::encoded);
+  CHECK(view.lossless_count == 2);
+  CHECK(view.group_count == 10);
+  // A wrong element count, size or value size is refused.
+  CHECK(parse_chunk(e.bytes.data(), e.bytes.size(), 288, 8, &view) != status::success);
+  CHECK(parse_chunk(e.bytes.data(), e.bytes.size() - 4, 300, 8, &view) == status::corrupt_stream);
+  CHECK(parse_chunk(e.bytes.data(), e.bytes.size(), 300, 4, &view) == status::corrupt_stream);
+  CHECK(parse_chunk(e.bytes.data(), 2, 300, 8, &view) == status::corrupt_stream);
+  // Each single-bit flip is either refused or still a well-formed chunk.
+  for (std::size_t i = 0; i < e.bytes.size(); ++i)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<unsigned char> b = e.bytes;
+      b[i] ^= static_cast<unsigned char>(1u << bit);
+      const status s = parse_chunk(b.data(), b.size(), 300, 8, &view);
+      CHECK((s == status::success || s == status::corrupt_stream));
+    }
+}
+
+TEST_CASE("chunk geometry clips edge chunks and numbers chunks in C order") {
+  const chunk_geometry g = make_chunk_geometry(extents{20, 33, 17});
+  CHECK(g.count == 2 * 3 * 2);
+  const auto last = g.chunk_box(g.count - 1);
+  CHECK(last.origin[0] == 16);
+  CHECK(last.origin[1] == 32);
+  CHECK(last.origin[2] == 16);
+  CHECK(last.extent.e0 == 4);
+  CHECK(last.extent.e1 == 1);
+  CHECK(last.extent.e2 == 1);
+  CHECK(make_chunk_geometry(extents{0, 5}).count == 0);
+  CHECK(make_chunk_geometry(extents{4097}).count == 2);
+  CHECK(make_chunk_geometry(extents{65, 64}).count == 2);
+}

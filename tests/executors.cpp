@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+// Streams are byte-identical on every executor and every thread count, and golden
+// checksums pin the format: a change to any stream byte must be a conscious one.
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+
+using namespace actzip;
+
+namespace {
+template <class T>
+std::vector<T> mixed_input(const extents& shape, std::uint64_t seed) {
+  std::vector<T> v = actzip_test::smooth_field<T>(shape, seed);
+  actzip_test::rng g(seed);
+  for (std::size_t i = 0; i < v.size(); i += 97) v[i] = actzip_test::bit_cast_random<T>(g);
+  for (std::size_t i = 3; i < v.size(); i += 5) v[i] = actzip_test::from_double<T>(0.0);
+  return v;
+}
+
+// Like mixed_input, from + - * / only (no libm), so golden streams do not depend on
+// the platform's math library.
+template <class T>
+std::vector<T> golden_input(const extents& shape, std::uint64_t seed) {
+  std::vector<T> v(shape.size());
+  actzip_test::rng g(seed);
+  const std::uint64_t row = shape[shape.rank() - 1];
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double x = static_cast<double>(i % row) / static_cast<double>(row) - 0.5;
+    const double y = static_cast<double>((i / row) % 97) / 97.0 - 0.5;
+    double value = 3.0 * x * x * x - x + 2.0 * y * y + 0.25 * x * y + 1e-3 * g.uniform();
+    if (i % 5 == 3) value = 0.0;
+    v[i] = actzip_test::from_double<T>(value);
+    if (i % 97 == 0) v[i] = actzip_test::bit_cast_random<T>(g);
+  }
+  return v;
+}
+}  // namespace
+
+#if ACTZIP_HAS_OPENMP
+TEST_CASE_TEMPLATE("serial and OpenMP streams are byte-identical for any thread count", T, ACTZIP_ELEMENT_TYPES) {
+  for (const extents& shape : {extents{100003}, extents{300, 257}, extents{40, 33, 50}}) {
+    const std::vector<T> input = mixed_input<T>(shape, 42);
+    for (const bound b : {actzip::abs(1e-2), actzip::rel(1e-3), actzip::rel(1e-5)}) {
+      for (bool sign : {false, true}) {
+        params p{b};
+        p.preserve_sign = sign;
+        const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
+        for (int threads : {1, 2, 3, 7}) {
+          CAPTURE(threads);
+          const std::vector<std::byte> z = compress(exec::omp_t{threads}, input.data(), shape, p);
+          REQUIRE(z == reference);
+          const std::vector<T> a = decompress<T>(exec::serial, z.data(), z.size());
+          const std::vector<T> c = decompress<T>(exec::omp_t{threads}, z.data(), z.size());
+          REQUIRE(std::memcmp(a.data(), c.data(), a.size() * sizeof(T)) == 0);
+        }
+      }
+    }
+  }
+}
+#endif
+
+// Golden checksums (FNV-1a 64 of the whole stream). The CUDA executor must produce
+// the same bytes; update these only with a format version change.
+TEST_CASE("golden stream checksums") {
+  struct golden {
+    const char* name;
+    std::uint64_t expected;
+    std::vector<std::byte> (*make)();
+  };
+  const golden cases[] = {
+      {"f32 3-D rel 1e-3", 0x4dd91ac5e4fb0d21ull, [] {
+         const extents s{40, 33, 50};
+         auto v = golden_input<float>(s, 1);
+         return compress(exec::serial, v.data(), s, params{actzip::rel(1e-3)});
+       }},
+      {"f64 2-D abs 1e-6 preserve_sign", 0xfd1b1c3e0acc9f0bull, [] {
+         const extents s{300, 257};
+         auto v = golden_input<double>(s, 2);
+         params p{actzip::abs(1e-6)};
+         p.preserve_sign = true;
+         return compress(exec::serial, v.data(), s, p);
+       }},
+      {"f16 1-D rel 1e-2", 0x5268b8c4d0144102ull, [] {
+         const extents s{100003};
+         auto v = golden_input<half>(s, 3);
+         return compress(exec::serial, v.data(), s, params{actzip::rel(1e-2)});
+       }},
+      {"bf16 3-D abs 1e-2", 0x76c735bbc6bbf94full, [] {
+         const extents s{17, 64, 65};
+         auto v = golden_input<bfloat16>(s, 4);
+         return compress(exec::serial, v.data(), s, params{actzip::abs(1e-2)});
+       }},
+      {"f32 empty", 0x7c6cca67950d8355ull, [] {
+         const extents s{0, 5};
+         return compress(exec::serial, static_cast<const float*>(nullptr), s, params{actzip::rel(1e-3)});
+       }},
+  };
+  for (const golden& c : cases) {
+    CAPTURE(c.name);
+    const std::uint64_t sum = actzip_test::fnv1a(c.make());
+    char text[32];
+    std::snprintf(text, sizeof text, "0x%016llxull", static_cast<unsigned long long>(sum));
+    const std::string line = std::string(c.name) + ": " + text;
+    MESSAGE(line);
+    CHECK(sum == c.expected);
+  }
+}
