@@ -115,7 +115,9 @@ void run_adversarial() {
                           actzip::rel(1e-7), actzip::rel(1e-3), actzip::rel(0.5), actzip::rel(1e10)};
   std::uint64_t cases = 0;
   actzip_test::rng g(2024);
-  for (const auto& [name, make] : generators<T>()) {
+  for (const auto& named_generator : generators<T>()) {
+    const char* const name = named_generator.first;
+    const auto& make = named_generator.second;
     for (std::size_t n : sizes) {
       for (const bound b : bounds) {
         const double eb_hint = b.mode == bound_mode::absolute && b.value > 0 ? b.value : 1e-3;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Build configuration of actzip: the one header that looks at the compiler
-// (__CUDACC__, _OPENMP, __FAST_MATH__). Everything else asks the macros defined
-// here: ACTZIP_HD marks functions shared by host and device code, ACTZIP_HAS_OPENMP
-// and ACTZIP_HAS_CUDA say which executors exist in this translation unit.
+// (__CUDACC__, _OPENMP, __FAST_MATH__, __SSE2__). Everything else asks the macros
+// defined here: ACTZIP_HD marks functions shared by host and device code,
+// ACTZIP_HAS_OPENMP and ACTZIP_HAS_CUDA say which executors exist in this
+// translation unit, ACTZIP_HAS_SSE2 whether host SIMD fast paths are compiled.
 #pragma once
 
 #if defined(__CUDACC__)
@@ -36,6 +37,17 @@
 #define ACTZIP_DEVICE_CODE 1
 #else
 #define ACTZIP_DEVICE_CODE 0
+#endif
+
+//! 1 when host code may use SSE2 intrinsics (<emmintrin.h>): x86-64, or x86 with
+//! SSE2 enabled, and never in device code. The SIMD fast paths of the bitplane codec
+//! and the Lorenzo stage hide behind it; each has a portable twin that produces the
+//! same bits. Define ACTZIP_DISABLE_SIMD to force the portable paths.
+#if !ACTZIP_DEVICE_CODE && !defined(ACTZIP_DISABLE_SIMD) && \
+    (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
+#define ACTZIP_HAS_SSE2 1
+#else
+#define ACTZIP_HAS_SSE2 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)

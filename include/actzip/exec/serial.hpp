@@ -8,6 +8,12 @@
 #include <actzip/config.hpp>
 
 #include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#if ACTZIP_HAS_SSE2
+#include <emmintrin.h>
+#endif
 
 namespace actzip {
 namespace exec {
@@ -28,22 +34,46 @@ void for_each_chunk(const serial_t&, std::uint64_t count, Body&& body) {
 //! false when there is none.
 template <class T, class Convert, class C>
 bool finite_min_max(const serial_t&, const T* values, std::uint64_t count, Convert convert, C* min_out, C* max_out) {
-  bool any = false;
-  C lo = 0, hi = 0;
-  for (std::uint64_t i = 0; i < count; ++i) {
-    const C v = convert(values[i]);
-    if (!(v - v == C(0))) continue;  // NaN or Inf
-    if (!any) {
-      lo = hi = v;
-      any = true;
-    } else {
-      lo = v < lo ? v : lo;
-      hi = v > hi ? v : hi;
+  // Starts from +-Inf, as the omp version does: non-finite values never win.
+  const C big = std::numeric_limits<C>::infinity();
+  C lo = big, hi = -big;
+  std::uint64_t i = 0;
+#if ACTZIP_HAS_SSE2
+  if constexpr (std::is_same<C, float>::value) {
+    // Four lanes; a non-finite value becomes +-Inf, which never wins. minps and
+    // maxps may pick another zero than the scalar loop: callers treat -0 as +0.
+    const __m128 inf = _mm_set1_ps(big), zero = _mm_setzero_ps();
+    __m128 lo4 = inf, hi4 = _mm_set1_ps(-big);
+    for (; i + 4 <= count; i += 4) {
+      const __m128 v = _mm_setr_ps(convert(values[i]), convert(values[i + 1]), convert(values[i + 2]),
+                                   convert(values[i + 3]));
+      const __m128 finite = _mm_cmpeq_ps(_mm_sub_ps(v, v), zero);
+      const __m128 finite_v = _mm_and_ps(finite, v);
+      lo4 = _mm_min_ps(_mm_or_ps(finite_v, _mm_andnot_ps(finite, inf)), lo4);
+      hi4 = _mm_max_ps(_mm_or_ps(finite_v, _mm_andnot_ps(finite, _mm_sub_ps(zero, inf))), hi4);
     }
+    float lanes_lo[4], lanes_hi[4];
+    _mm_storeu_ps(lanes_lo, lo4);
+    _mm_storeu_ps(lanes_hi, hi4);
+    for (int k = 0; k < 4; ++k) {
+      lo = lanes_lo[k] < lo ? lanes_lo[k] : lo;
+      hi = lanes_hi[k] > hi ? lanes_hi[k] : hi;
+    }
+  }
+#endif
+  for (; i < count; ++i) {
+    const C v = convert(values[i]);
+    const bool finite = v - v == C(0);  // false for NaN and Inf
+    lo = (finite & (v < lo)) ? v : lo;
+    hi = (finite & (v > hi)) ? v : hi;
+  }
+  if (lo > hi) {  // no finite value
+    *min_out = *max_out = C(0);
+    return false;
   }
   *min_out = lo;
   *max_out = hi;
-  return any;
+  return true;
 }
 
 }  // namespace exec

@@ -16,6 +16,7 @@
 #include <actzip/stages/quantize.hpp>
 
 #include <cstdint>
+#include <cstring>
 
 namespace actzip {
 
@@ -84,6 +85,14 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
       quantize_run(detail::box_row(data, g, b, i0, i1), e.e2, qz, s.values + position, s.keep + position);
   std::uint32_t lossless = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
+    if (i % 8 == 0 && i + 8 <= n) {  // skip eight clear flags at once
+      std::uint64_t flags;
+      std::memcpy(&flags, s.keep + i, 8);
+      if (ACTZIP_LIKELY(flags == 0)) {
+        i += 7;
+        continue;
+      }
+    }
     if (ACTZIP_LIKELY(!s.keep[i])) continue;
     const std::uint32_t row = i / e.e2;
     s.lossless_position[lossless] = static_cast<std::uint16_t>(i);
@@ -136,9 +145,8 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
     const unsigned w = s.width[grp];
     if (w == 0) continue;
     *width_out++ = static_cast<unsigned char>(w);
-    std::uint32_t planes[32];
-    encode_group_planes(s.values + grp * group_size, w, planes);
-    for (unsigned p = 0; p < w; ++p, plane_out += 4) store_le32(plane_out, planes[p]);
+    store_group_planes(s.values + grp * group_size, w, plane_out);
+    plane_out += 4 * w;
   }
   while (width_out < out + l.planes) *width_out++ = 0;
   unsigned char* p = out + l.indices;
@@ -185,20 +193,16 @@ ACTZIP_HD void decode_chunk(const chunk_view& view, const chunk_geometry& g, std
       continue;
     }
     const unsigned w = *width_in++;
-    std::uint32_t planes[32];
-    for (unsigned p = 0; p < w; ++p, plane_in += 4) planes[p] = load_le32(plane_in);
-    decode_group_planes(planes, w, values);
+    load_group_planes(plane_in, w, values);
+    plane_in += 4 * w;
   }
   for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_decode(s.values[i]);
   lorenzo_inverse(s.values, e);
 
   std::uint32_t position = 0;
   for (std::uint32_t i0 = 0; i0 < e.e0; ++i0)
-    for (std::uint32_t i1 = 0; i1 < e.e1; ++i1) {
-      T* row = detail::box_row(out, g, b, i0, i1);
-      for (std::uint32_t i2 = 0; i2 < e.e2; ++i2, ++position)
-        row[i2] = reconstruct<T>(static_cast<std::int32_t>(s.values[position]), qz);
-    }
+    for (std::uint32_t i1 = 0; i1 < e.e1; ++i1, position += e.e2)
+      reconstruct_run(s.values + position, e.e2, qz, detail::box_row(out, g, b, i0, i1));
 
   const unsigned char* positions = view.base + view.layout.indices;
   const unsigned char* values = view.base + view.layout.values;

@@ -13,6 +13,10 @@
 
 #include <cstdint>
 
+#if ACTZIP_HAS_SSE2
+#include <emmintrin.h>
+#endif
+
 namespace actzip {
 
 //! Extents of one chunk's box, C order, padded to 3-D (unused leading extents are 1).
@@ -22,35 +26,113 @@ struct box_extents {
   ACTZIP_HD std::uint32_t count() const noexcept { return e0 * e1 * e2; }
 };
 
+namespace detail {
+
+//! dst[k] -= src[k] for k in [0, n); the rows do not overlap (compilers vectorise the
+//! loop, but check for overlap first, which costs as much as short rows themselves).
+ACTZIP_HD void subtract_row(std::uint32_t* dst, const std::uint32_t* src, std::uint32_t n) noexcept {
+  std::uint32_t k = 0;
+#if ACTZIP_HAS_SSE2
+  for (; k + 4 <= n; k += 4) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dst + k));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_sub_epi32(a, b));
+  }
+#endif
+  for (; k < n; ++k) dst[k] -= src[k];
+}
+
+//! dst[k] += src[k] for k in [0, n); the rows do not overlap.
+ACTZIP_HD void add_row(std::uint32_t* dst, const std::uint32_t* src, std::uint32_t n) noexcept {
+  std::uint32_t k = 0;
+#if ACTZIP_HAS_SSE2
+  for (; k + 4 <= n; k += 4) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(dst + k));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + k), _mm_add_epi32(a, b));
+  }
+#endif
+  for (; k < n; ++k) dst[k] += src[k];
+}
+
+//! Portable difference_along_row.
+ACTZIP_HD void difference_along_row_portable(std::uint32_t* row, std::uint32_t n) noexcept {
+  for (std::uint32_t i = n; i-- > 1;) row[i] -= row[i - 1];
+}
+
+//! Portable prefix_sum_along_row.
+ACTZIP_HD void prefix_sum_along_row_portable(std::uint32_t* row, std::uint32_t n) noexcept {
+  for (std::uint32_t i = 1; i < n; ++i) row[i] += row[i - 1];
+}
+
+#if ACTZIP_HAS_SSE2
+//! SSE2 difference_along_row: blocks of four from the end, each loaded (with its
+//! left neighbour) before the block to its left is written.
+inline void difference_along_row_sse2(std::uint32_t* row, std::uint32_t n) noexcept {
+  std::uint32_t i = n;
+  for (; i >= 5; i -= 4) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i - 4));
+    const __m128i left = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i - 5));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i - 4), _mm_sub_epi32(x, left));
+  }
+  difference_along_row_portable(row, i);
+}
+
+//! SSE2 prefix_sum_along_row: an in-register scan of four, plus the carry.
+inline void prefix_sum_along_row_sse2(std::uint32_t* row, std::uint32_t n) noexcept {
+  __m128i carry = _mm_setzero_si128();
+  std::uint32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + i));
+    x = _mm_add_epi32(x, _mm_slli_si128(x, 4));
+    x = _mm_add_epi32(x, _mm_slli_si128(x, 8));
+    x = _mm_add_epi32(x, carry);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(row + i), x);
+    carry = _mm_shuffle_epi32(x, 0xff);
+  }
+  for (i = i == 0 ? 1 : i; i < n; ++i) row[i] += row[i - 1];
+}
+#endif
+
+//! row[i] -= row[i - 1] for i = n-1 down to 1: backward differences along a row.
+ACTZIP_HD void difference_along_row(std::uint32_t* row, std::uint32_t n) noexcept {
+#if ACTZIP_HAS_SSE2
+  difference_along_row_sse2(row, n);
+#else
+  difference_along_row_portable(row, n);
+#endif
+}
+
+//! row[i] += row[i - 1] for i = 1 up to n-1: prefix sums along a row.
+ACTZIP_HD void prefix_sum_along_row(std::uint32_t* row, std::uint32_t n) noexcept {
+#if ACTZIP_HAS_SSE2
+  prefix_sum_along_row_sse2(row, n);
+#else
+  prefix_sum_along_row_portable(row, n);
+#endif
+}
+
+}  // namespace detail
+
 //! Replaces indices `v` (C order over `box`) by their Lorenzo deltas, in place.
 ACTZIP_HD void lorenzo_forward(std::uint32_t* v, box_extents box) noexcept {
   const std::uint32_t plane = box.e1 * box.e2;
   for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
-    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) {
-      std::uint32_t* row = v + i0 * plane + i1 * box.e2;
-      for (std::uint32_t i2 = box.e2; i2-- > 1;) row[i2] -= row[i2 - 1];
-    }
     std::uint32_t* slab = v + i0 * plane;
-    for (std::uint32_t i1 = box.e1; i1-- > 1;)
-      for (std::uint32_t i2 = 0; i2 < box.e2; ++i2) slab[i1 * box.e2 + i2] -= slab[(i1 - 1) * box.e2 + i2];
+    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::difference_along_row(slab + i1 * box.e2, box.e2);
+    for (std::uint32_t i1 = box.e1; i1-- > 1;) detail::subtract_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
   }
-  for (std::uint32_t i0 = box.e0; i0-- > 1;)
-    for (std::uint32_t k = 0; k < plane; ++k) v[i0 * plane + k] -= v[(i0 - 1) * plane + k];
+  for (std::uint32_t i0 = box.e0; i0-- > 1;) detail::subtract_row(v + i0 * plane, v + (i0 - 1) * plane, plane);
 }
 
 //! Inverse of lorenzo_forward: prefix sums along each dimension, in place.
 ACTZIP_HD void lorenzo_inverse(std::uint32_t* v, box_extents box) noexcept {
   const std::uint32_t plane = box.e1 * box.e2;
-  for (std::uint32_t i0 = 1; i0 < box.e0; ++i0)
-    for (std::uint32_t k = 0; k < plane; ++k) v[i0 * plane + k] += v[(i0 - 1) * plane + k];
+  for (std::uint32_t i0 = 1; i0 < box.e0; ++i0) detail::add_row(v + i0 * plane, v + (i0 - 1) * plane, plane);
   for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
     std::uint32_t* slab = v + i0 * plane;
-    for (std::uint32_t i1 = 1; i1 < box.e1; ++i1)
-      for (std::uint32_t i2 = 0; i2 < box.e2; ++i2) slab[i1 * box.e2 + i2] += slab[(i1 - 1) * box.e2 + i2];
-    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) {
-      std::uint32_t* row = slab + i1 * box.e2;
-      for (std::uint32_t i2 = 1; i2 < box.e2; ++i2) row[i2] += row[i2 - 1];
-    }
+    for (std::uint32_t i1 = 1; i1 < box.e1; ++i1) detail::add_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
+    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::prefix_sum_along_row(slab + i1 * box.e2, box.e2);
   }
 }
 

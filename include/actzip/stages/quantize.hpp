@@ -14,6 +14,11 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <type_traits>
+
+#if ACTZIP_HAS_SSE2
+#include <emmintrin.h>
+#endif
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -163,12 +168,13 @@ ACTZIP_HD bool within_bound(T original, T reconstructed, const quantizer<C>& qz)
                         qz.preserve_sign);
 }
 
-//! Quantizes `count` contiguous elements: index bits to q[i], and keep[i] = 1 when
-//! element i must be stored losslessly (else 0). The same arithmetic as
-//! quantize_element, written without early exits so that compilers vectorise it.
-template <class T, class C = typename dtype_traits<T>::compute_type>
-ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>& qz, std::uint32_t* q,
-                            unsigned char* keep) noexcept {
+namespace detail {
+
+//! Portable quantize_run: the same arithmetic as quantize_element, written without
+//! early exits so that compilers vectorise it.
+template <class T, class C>
+ACTZIP_HD void quantize_run_portable(const T* in, std::uint32_t count, const quantizer<C>& qz, std::uint32_t* q,
+                                     unsigned char* keep) noexcept {
   // A local copy: stores through `keep` (unsigned char) could otherwise alias qz.
   const quantizer<C> local = qz;
   for (std::uint32_t i = 0; i < count; ++i) {
@@ -178,6 +184,87 @@ ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>
     q[i] = static_cast<std::uint32_t>(index);
     keep[i] = static_cast<unsigned char>(!detail::accept(x, back, local.bound, local.preserve_sign));
   }
+}
+
+#if ACTZIP_HAS_SSE2
+//! quantize_run for float in SSE2: each operation is the single IEEE operation of
+//! the portable path on four lanes (minps and maxps are exactly the clamps'
+//! `a < b ? a : b`), so the bits are the same.
+inline void quantize_run_sse2(const float* in, std::uint32_t count, const quantizer<float>& qz, std::uint32_t* q,
+                              unsigned char* keep) noexcept {
+  const __m128 zero = _mm_setzero_ps();
+  const __m128 inverse_step = _mm_set1_ps(qz.inverse_step), step = _mm_set1_ps(qz.step);
+  const __m128 bound = _mm_set1_ps(qz.bound), minus_bound = _mm_set1_ps(-qz.bound);
+  const __m128 shifter = _mm_set1_ps(8388608.0f), minus_shifter = _mm_set1_ps(-8388608.0f);
+  const __m128 radius = _mm_set1_ps(float(quantization_radius)), minus_radius = _mm_set1_ps(-float(quantization_radius));
+  const __m128 any_sign = qz.preserve_sign ? zero : _mm_castsi128_ps(_mm_set1_epi32(-1));
+  // Four elements: their indices to q_out; returns 1 in each lane to store losslessly.
+  auto quantize4 = [&](const float* x_in, std::uint32_t* q_out) {
+    const __m128 x = _mm_loadu_ps(x_in);
+    const __m128 y = _mm_mul_ps(x, inverse_step);
+    // round_to_nearest_even
+    const __m128 positive = _mm_cmpge_ps(y, zero);
+    const __m128 signed_shifter = _mm_or_ps(_mm_and_ps(positive, shifter), _mm_andnot_ps(positive, minus_shifter));
+    const __m128 rounded = _mm_sub_ps(_mm_add_ps(y, signed_shifter), signed_shifter);
+    const __m128 small = _mm_and_ps(_mm_cmplt_ps(y, shifter), _mm_cmpgt_ps(y, minus_shifter));
+    __m128 r = _mm_or_ps(_mm_and_ps(small, rounded), _mm_andnot_ps(small, y));
+    // quantize_index's clamps (NaN passes both) and NaN -> 0.
+    r = _mm_max_ps(minus_radius, _mm_min_ps(radius, r));
+    r = _mm_and_ps(_mm_cmpeq_ps(r, r), r);
+    const __m128i index = _mm_cvttps_epi32(r);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q_out), index);
+    // reconstruct, then accept
+    const __m128 back = _mm_mul_ps(_mm_cvtepi32_ps(index), step);
+    const __m128 difference = _mm_sub_ps(back, x);
+    const __m128 inside = _mm_or_ps(_mm_and_ps(_mm_cmplt_ps(difference, bound), _mm_cmpgt_ps(difference, minus_bound)),
+                                    _mm_cmpeq_ps(difference, zero));
+    const __m128 same_sign = _mm_xor_ps(_mm_cmplt_ps(x, zero), _mm_cmplt_ps(back, zero));  // ones where different
+    const __m128 sign_kept = _mm_or_ps(_mm_cmpeq_ps(x, zero), _mm_andnot_ps(same_sign, _mm_cmpneq_ps(back, zero)));
+    const __m128 accepted = _mm_and_ps(inside, _mm_or_ps(sign_kept, any_sign));
+    return _mm_andnot_si128(_mm_castps_si128(accepted), _mm_set1_epi32(1));  // 1 where rejected
+  };
+  std::uint32_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const __m128i k0 = quantize4(in + i, q + i), k1 = quantize4(in + i + 4, q + i + 4);
+    const __m128i k2 = quantize4(in + i + 8, q + i + 8), k3 = quantize4(in + i + 12, q + i + 12);
+    const __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(k0, k1), _mm_packs_epi32(k2, k3));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(keep + i), bytes);
+  }
+  quantize_run_portable(in + i, count - i, qz, q + i, keep + i);
+}
+#endif
+
+}  // namespace detail
+
+//! Quantizes `count` contiguous elements: index bits to q[i], and keep[i] = 1 when
+//! element i must be stored losslessly (else 0).
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>& qz, std::uint32_t* q,
+                            unsigned char* keep) noexcept {
+#if ACTZIP_HAS_SSE2
+  if constexpr (std::is_same<T, float>::value && std::is_same<C, float>::value) {
+    detail::quantize_run_sse2(in, count, qz, q, keep);
+    return;
+  }
+#endif
+  detail::quantize_run_portable(in, count, qz, q, keep);
+}
+
+//! Reconstructs `count` elements from their index bits: out[i] = reconstruct(q[i]).
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD void reconstruct_run(const std::uint32_t* q, std::uint32_t count, const quantizer<C>& qz, T* out) noexcept {
+  const quantizer<C> local = qz;
+  std::uint32_t i = 0;
+#if ACTZIP_HAS_SSE2
+  if constexpr (std::is_same<T, float>::value && std::is_same<C, float>::value) {
+    const __m128 step = _mm_set1_ps(local.step);
+    for (; i + 4 <= count; i += 4) {
+      const __m128i index = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
+      _mm_storeu_ps(out + i, _mm_mul_ps(_mm_cvtepi32_ps(index), step));
+    }
+  }
+#endif
+  for (; i < count; ++i) out[i] = reconstruct<T>(static_cast<std::int32_t>(q[i]), local);
 }
 
 //! Quantizes one element: returns its index and sets *lossless when the element
