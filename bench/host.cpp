@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// Host benchmarks of actzip's core layer: compress and decompress throughput with
+// the serial executor (one core: the per-core figure) and the OpenMP executor (all
+// cores), for float, double, half and bfloat16, at relative bounds 1e-2, 1e-3 and
+// 1e-4, on real data (Fashion-MNIST training images, Ferret climate fields with
+// their fill values turned into NaN) and synthetic data (a smooth 3-D field, a
+// ReLU-like activation tensor). Buffers are preallocated with max_compressed_bytes
+// and workspace_bytes, so no allocation is timed.
+//
+// Names: <compress|decompress>/<serial|omp>/<f32|f64|f16|bf16>/<data>/<rel1e-N>.
+// Bytes processed are the uncompressed bytes. Counters (computed outside the timed
+// loop, on this executor's stream and reconstruction):
+//   ratio               uncompressed bytes / stream bytes
+//   max_err_over_bound  max |x - x'| / (rel * (max - min)), in double, finite x only
+//   psnr                dB, 20 log10(max - min) - 10 log10(MSE), finite x only
+//   violations          elements breaking the bound; a NaN must come back as NaN and
+//                       an infinity as itself
+// An omp benchmark also checks that its stream and its reconstruction are
+// byte-identical to the serial ones; a mismatch or a violation is printed to stderr
+// and makes the program exit with status 1 after all benchmarks have run.
+//
+// Each benchmark runs 3 repetitions of at least 0.1 s (wall clock); bench/summarize.py
+// reports the best repetition, which filters out interference from other processes.
+// By default float runs on every data set and the other types on a subset (see the
+// plan in main); --actzip_all runs every combination.
+
+#include <actzip/actzip.hpp>
+#include <benchmark/benchmark.h>
+
+#include "data.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <type_traits>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using actzip::bfloat16;
+using actzip::half;
+
+// ---- element conversions ----------------------------------------------------------
+
+template <class T>
+T from_float(float v);
+template <>
+float from_float<float>(float v) {
+  return v;
+}
+template <>
+double from_float<double>(float v) {
+  return static_cast<double>(v);
+}
+template <>
+half from_float<half>(float v) {
+  return actzip::to_half(v);
+}
+template <>
+bfloat16 from_float<bfloat16>(float v) {
+  return actzip::to_bfloat16(v);
+}
+
+template <class T>
+double to_double(T v) {
+  return static_cast<double>(actzip::dtype_traits<T>::to_compute(v));
+}
+
+// ---- data sets ----------------------------------------------------------------------
+
+// One data set, with its values converted to every element type on demand.
+struct dataset {
+  std::string name;
+  actzip::extents shape;
+  std::vector<float> f32;
+  std::vector<double> f64;
+  std::vector<half> f16;
+  std::vector<bfloat16> bf16;
+
+  template <class T>
+  std::vector<T>& storage();
+
+  template <class T>
+  const std::vector<T>& values() {
+    std::vector<T>& v = storage<T>();
+    if (v.size() != f32.size()) {
+      v.resize(f32.size());
+      for (std::size_t i = 0; i < f32.size(); ++i) v[i] = from_float<T>(f32[i]);
+    }
+    return v;
+  }
+};
+template <>
+std::vector<float>& dataset::storage<float>() {
+  return f32;
+}
+template <>
+std::vector<double>& dataset::storage<double>() {
+  return f64;
+}
+template <>
+std::vector<half>& dataset::storage<half>() {
+  return f16;
+}
+template <>
+std::vector<bfloat16>& dataset::storage<bfloat16>() {
+  return bf16;
+}
+
+std::string shape_string(const std::vector<std::uint64_t>& shape) {
+  std::string s;
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "x" : "") + std::to_string(shape[i]);
+  return s;
+}
+
+std::unique_ptr<dataset> make_dataset(std::string name, actzip_bench::field&& f) {
+  auto d = std::make_unique<dataset>();
+  d->name = std::move(name);
+  d->shape = actzip::extents::from_array(static_cast<unsigned>(f.shape.size()), f.shape.data());
+  d->f32 = std::move(f.values);
+  return d;
+}
+
+// ---- quality metrics --------------------------------------------------------------
+
+struct quality {
+  double max_err_over_bound = 0;
+  double psnr = 0;
+  double violations = 0;
+};
+
+template <class T>
+quality measure(const T* in, const T* out, std::size_t n, double rel) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = to_double(in[i]);
+    if (std::isfinite(x)) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
+  }
+  const double range = lo <= hi ? hi - lo : 0.0;
+  const double bound = rel * range;
+  double max_err = 0, sse = 0;
+  std::uint64_t finite = 0, violations = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double x = to_double(in[i]);
+    const double y = to_double(out[i]);
+    if (std::isnan(x)) {
+      if (!std::isnan(y)) ++violations;
+      continue;
+    }
+    if (std::isinf(x)) {
+      if (!(y == x)) ++violations;
+      continue;
+    }
+    ++finite;
+    const double err = std::fabs(x - y);
+    if (!(err <= bound)) ++violations;
+    if (std::isfinite(err)) {
+      max_err = std::max(max_err, err);
+      sse += err * err;
+    } else {
+      max_err = std::numeric_limits<double>::infinity();
+    }
+  }
+  quality q;
+  q.violations = static_cast<double>(violations);
+  q.max_err_over_bound = bound > 0 ? max_err / bound : (max_err == 0 ? 0.0 : std::numeric_limits<double>::infinity());
+  const double mse = finite ? sse / static_cast<double>(finite) : 0.0;
+  q.psnr = mse > 0 && range > 0 ? 20.0 * std::log10(range) - 10.0 * std::log10(mse)
+                                : std::numeric_limits<double>::infinity();
+  return q;
+}
+
+// ---- the benchmarks ---------------------------------------------------------------
+
+std::atomic<int> failures{0};
+
+void report_failure(const std::string& name, const std::string& what) {
+  std::fprintf(stderr, "actzip-bench-host: FAILURE in %s: %s\n", name.c_str(), what.c_str());
+  ++failures;
+}
+
+template <class Exec>
+constexpr const char* exec_name();
+template <>
+constexpr const char* exec_name<actzip::exec::serial_t>() {
+  return "serial";
+}
+#if ACTZIP_HAS_OPENMP
+template <>
+constexpr const char* exec_name<actzip::exec::omp_t>() {
+  return "omp";
+}
+#endif
+
+enum class direction { compress, decompress };
+
+// Buffers of one benchmark, allocated before timing.
+template <class Exec, class T>
+struct buffers {
+  std::vector<unsigned char> stream;
+  std::vector<unsigned char> workspace;
+  std::vector<T> out;
+  std::uint64_t stream_bytes = 0;
+
+  buffers(const Exec& e, const actzip::extents& shape, std::size_t n)
+      : stream(static_cast<std::size_t>(actzip::max_compressed_bytes<T>(shape))),
+        workspace(static_cast<std::size_t>(actzip::workspace_bytes(e, shape))),
+        out(n) {}
+
+  actzip::status compress(const Exec& e, const T* in, const actzip::extents& shape, const actzip::params& p) {
+    return actzip::compress(e, in, shape, p, stream.data(), stream.size(), &stream_bytes,
+                            workspace.empty() ? nullptr : workspace.data(), workspace.size());
+  }
+  actzip::status decompress(const Exec& e) {
+    return actzip::decompress(e, stream.data(), stream_bytes, out.data(), out.size());
+  }
+};
+
+std::string status_message(const char* what, actzip::status s) {
+  return std::string(what) + " failed: " + actzip::to_string(s);
+}
+
+template <class Exec, class T>
+void run(benchmark::State& state, const std::string& name, direction dir, const Exec& e, const std::vector<T>& data,
+         const actzip::extents& shape, double rel) {
+  const actzip::params p{actzip::rel(rel)};
+  const std::size_t n = data.size();
+  buffers<Exec, T> b(e, shape, n);
+  if (b.stream.empty()) {
+    state.SkipWithError("max_compressed_bytes returned 0");
+    report_failure(name, "max_compressed_bytes returned 0");
+    return;
+  }
+  // Untimed first calls: produce the stream, touch every page of the buffers.
+  if (actzip::status s = b.compress(e, data.data(), shape, p); s != actzip::status::success) {
+    const std::string msg = status_message("compress", s);
+    state.SkipWithError(msg.c_str());
+    report_failure(name, msg);
+    return;
+  }
+  if (actzip::status s = b.decompress(e); s != actzip::status::success) {
+    const std::string msg = status_message("decompress", s);
+    state.SkipWithError(msg.c_str());
+    report_failure(name, msg);
+    return;
+  }
+
+  if (dir == direction::compress) {
+    for (auto _ : state) {
+      std::uint64_t size = 0;
+      const actzip::status s = actzip::compress(e, data.data(), shape, p, b.stream.data(), b.stream.size(), &size,
+                                                b.workspace.empty() ? nullptr : b.workspace.data(), b.workspace.size());
+      benchmark::DoNotOptimize(size);
+      benchmark::ClobberMemory();
+      if (s != actzip::status::success) {
+        state.SkipWithError("compress failed");
+        break;
+      }
+    }
+  } else {
+    for (auto _ : state) {
+      const actzip::status s = actzip::decompress(e, b.stream.data(), b.stream_bytes, b.out.data(), b.out.size());
+      benchmark::DoNotOptimize(b.out.data());
+      benchmark::ClobberMemory();
+      if (s != actzip::status::success) {
+        state.SkipWithError("decompress failed");
+        break;
+      }
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(T)));
+
+  // Untimed checks on this executor's stream and reconstruction.
+  if (actzip::status s = b.decompress(e); s != actzip::status::success) {
+    report_failure(name, status_message("final decompress", s));
+    return;
+  }
+  const quality q = measure(data.data(), b.out.data(), n, rel);
+  state.counters["ratio"] = static_cast<double>(n * sizeof(T)) / static_cast<double>(b.stream_bytes);
+  state.counters["max_err_over_bound"] = q.max_err_over_bound;
+  state.counters["psnr"] = q.psnr;
+  state.counters["violations"] = q.violations;
+  if (q.violations > 0 || q.max_err_over_bound > 1.0)
+    report_failure(name, std::to_string(static_cast<std::uint64_t>(q.violations)) +
+                             " bound violations, max_err_over_bound " + std::to_string(q.max_err_over_bound));
+
+  if constexpr (!std::is_same<Exec, actzip::exec::serial_t>::value) {
+    buffers<actzip::exec::serial_t, T> ref(actzip::exec::serial, shape, n);
+    if (actzip::status s = ref.compress(actzip::exec::serial, data.data(), shape, p); s != actzip::status::success) {
+      report_failure(name, status_message("serial reference compress", s));
+      return;
+    }
+    if (ref.stream_bytes != b.stream_bytes || std::memcmp(ref.stream.data(), b.stream.data(), b.stream_bytes) != 0)
+      report_failure(name, "stream differs from the serial executor's (" + std::to_string(b.stream_bytes) + " vs " +
+                               std::to_string(ref.stream_bytes) + " bytes)");
+    if (actzip::status s = ref.decompress(actzip::exec::serial); s != actzip::status::success) {
+      report_failure(name, status_message("serial reference decompress", s));
+      return;
+    }
+    if (std::memcmp(ref.out.data(), b.out.data(), n * sizeof(T)) != 0)
+      report_failure(name, "reconstruction differs from the serial executor's");
+  }
+}
+
+const char* bound_name(double rel) {
+  if (rel == 1e-2) return "rel1e-2";
+  if (rel == 1e-3) return "rel1e-3";
+  if (rel == 1e-4) return "rel1e-4";
+  return "rel?";
+}
+
+template <class Exec, class T>
+void register_one(direction dir, const Exec& e, dataset& d, double rel) {
+  const std::vector<T>& data = d.values<T>();
+  const std::string name = std::string(dir == direction::compress ? "compress/" : "decompress/") + exec_name<Exec>() +
+                           "/" + actzip::to_string(actzip::dtype_traits<T>::code) + "/" + d.name + "/" +
+                           bound_name(rel);
+  const actzip::extents shape = d.shape;
+  benchmark::RegisterBenchmark(name.c_str(),
+                               [name, dir, e, &data, shape, rel](benchmark::State& state) {
+                                 run(state, name, dir, e, data, shape, rel);
+                               })
+      ->UseRealTime()
+      ->MinTime(0.1)
+      ->Repetitions(3)
+      ->Unit(benchmark::kMillisecond);
+}
+
+template <class T>
+void register_type(dataset& d, bool serial, bool omp) {
+  for (double rel : {1e-2, 1e-3, 1e-4}) {
+    for (direction dir : {direction::compress, direction::decompress}) {
+      if (serial) register_one<actzip::exec::serial_t, T>(dir, actzip::exec::serial, d, rel);
+#if ACTZIP_HAS_OPENMP
+      if (omp) register_one<actzip::exec::omp_t, T>(dir, actzip::exec::omp_t{}, d, rel);
+#else
+      (void)omp;
+#endif
+    }
+  }
+}
+
+bool take_flag(int* argc, char** argv, const char* flag) {
+  bool found = false;
+  int out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    if (std::strcmp(argv[i], flag) == 0)
+      found = true;
+    else
+      argv[out++] = argv[i];
+  }
+  *argc = out;
+  return found;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool all = take_flag(&argc, argv, "--actzip_all");
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+  std::vector<std::unique_ptr<dataset>> sets;
+  std::string description;
+  auto add = [&](std::string name, actzip_bench::field&& f, const std::string& note) {
+    description += (description.empty() ? "" : "; ") + name + " {" + shape_string(f.shape) + "}" + note;
+    sets.push_back(make_dataset(std::move(name), std::move(f)));
+  };
+  try {
+    if (auto f = actzip_bench::load_fashion_mnist("train", 10000))
+      add("fashion-mnist", std::move(*f), " (first 10000 train images, pixel/255)");
+    else
+      std::fprintf(stderr, "actzip-bench-host: Fashion-MNIST not found (run bench/install-data.sh)\n");
+    std::vector<actzip_bench::field> climate = actzip_bench::load_climate_fields();
+    if (climate.empty())
+      std::fprintf(stderr, "actzip-bench-host: no Ferret climate data found (run bench/install-data.sh)\n");
+    for (auto& f : climate) {
+      const std::size_t nans = actzip_bench::fill_to_nan(f);
+      std::string name = f.name;
+      std::replace(name.begin(), name.end(), '/', '.');
+      name += ".fill2nan";
+      add(std::move(name), std::move(f), " (" + std::to_string(nans) + " fill values -> NaN)");
+    }
+    add("synthetic-smooth", actzip_bench::make_smooth_field(256, 256, 256), "");
+    add("synthetic-relu", actzip_bench::make_relu_activation(1024, 56, 56), "");
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "actzip-bench-host: loading data failed: %s\n", ex.what());
+    return 1;
+  }
+  benchmark::AddCustomContext("actzip_data", description);
+#if ACTZIP_HAS_OPENMP
+  benchmark::AddCustomContext("actzip_omp_threads", std::to_string(omp_get_max_threads()));
+#else
+  benchmark::AddCustomContext("actzip_omp_threads", "OpenMP disabled");
+#endif
+
+  // The plan: float on every data set with both executors; the other types with
+  // both executors on Fashion-MNIST, the Levitus temperature field (NaN-heavy) and
+  // the ReLU activations (--actzip_all: every type on every data set).
+  auto wide = [&](const dataset& d) {
+    return all || d.name == "fashion-mnist" || d.name == "levitus_climatology.TEMP.fill2nan" ||
+           d.name == "synthetic-relu";
+  };
+  std::string plan = all ? "every dtype on every data set" : "f32 on every data set; f64, f16, bf16 on";
+  for (auto& d : sets) {
+    register_type<float>(*d, true, true);
+    if (wide(*d)) {
+      register_type<double>(*d, true, true);
+      register_type<half>(*d, true, true);
+      register_type<bfloat16>(*d, true, true);
+      if (!all) plan += " " + d->name;
+    }
+  }
+  benchmark::AddCustomContext("actzip_plan", plan);
+
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (failures.load() != 0) {
+    std::fprintf(stderr, "actzip-bench-host: %d failure(s), see the FAILURE lines above\n", failures.load());
+    return 1;
+  }
+  return 0;
+}
