@@ -90,3 +90,79 @@ TEST_CASE("half narrowing agrees with the compiler's _Float16 on random floats")
   }
 }
 #endif
+
+TEST_CASE("half: to_float agrees with the integer-only to_float_portable on every value") {
+  for (std::uint32_t b = 0; b < 65536; ++b) {
+    const half h{static_cast<std::uint16_t>(b)};
+    REQUIRE(bit_cast<std::uint32_t>(to_float(h)) == bit_cast<std::uint32_t>(detail::to_float_portable(h)));
+  }
+}
+
+#if ACTZIP_HAS_SSE2
+namespace {
+// Floats that probe every rounding case of the narrowing conversions: random bit
+// patterns (NaN with any payload, Inf, zeros, float subnormals), the exact midpoints
+// between neighbouring 16-bit values and their float neighbours (ties, both
+// directions), and the overflow and underflow thresholds.
+std::vector<float> narrowing_probes() {
+  actzip_test::rng g(23);
+  std::vector<float> probes = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 65504.0f, 65519.996f, 65520.0f,
+                               -65520.0f, 65536.0f, 5.9604645e-8f, 2.9802322e-8f, -2.9802322e-8f, 2.9802326e-8f,
+                               6.1035156e-5f, 6.1032134e-5f, std::numeric_limits<float>::denorm_min(),
+                               std::numeric_limits<float>::min(), std::numeric_limits<float>::max(),
+                               bit_cast<float>(0x7f800001u), bit_cast<float>(0xffbfffffu), bit_cast<float>(0x7fffffffu)};
+  for (std::uint32_t b = 0; b < 65536; ++b) {
+    // Midpoints above each binary16 normal and each bfloat16 value, and their neighbours.
+    const std::uint32_t mids[2] = {bit_cast<std::uint32_t>(to_float(half{static_cast<std::uint16_t>(b)})) + 0x1000u,
+                                   (b << 16) + 0x8000u};
+    for (const std::uint32_t mid : mids)
+      for (const std::uint32_t d : {0u, 1u, 0xffffffffu}) probes.push_back(bit_cast<float>(mid + d));
+    // Midpoints between binary16 subnormals: (b + 1/2) * 2^-24.
+    const float sub_mid = static_cast<float>((static_cast<double>(b & 0x7ffu) + 0.5) * std::ldexp(1.0, -24));
+    probes.push_back(sub_mid);
+    probes.push_back(-sub_mid);
+    probes.push_back(std::nextafter(sub_mid, 0.0f));
+    probes.push_back(std::nextafter(sub_mid, 1.0f));
+  }
+  for (int i = 0; i < 1000000; ++i) probes.push_back(bit_cast<float>(static_cast<std::uint32_t>(g.next())));
+  return probes;
+}
+}  // namespace
+
+TEST_CASE("SSE2 conversions give the bits of the scalar ones") {
+  // Widening: every 16-bit value, in every lane.
+  for (std::uint32_t b = 0; b < 65536; b += 4) {
+    const __m128i bits = _mm_setr_epi32(static_cast<int>(b), static_cast<int>(b + 1), static_cast<int>(b + 2),
+                                        static_cast<int>(b + 3));
+    std::uint32_t h_out[4], bf_out[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h_out), _mm_castps_si128(detail::widen_half4(bits)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bf_out), _mm_castps_si128(detail::widen_bfloat16_4(bits)));
+    for (std::uint32_t k = 0; k < 4; ++k) {
+      const std::uint16_t v = static_cast<std::uint16_t>(b + k);
+      REQUIRE(h_out[k] == bit_cast<std::uint32_t>(detail::to_float_portable(half{v})));
+      REQUIRE(bf_out[k] == bit_cast<std::uint32_t>(to_float(bfloat16{v})));
+    }
+  }
+  // Narrowing and rounding through 16 bits.
+  const std::vector<float> probes = narrowing_probes();
+  for (std::size_t i = 0; i + 4 <= probes.size(); i += 4) {
+    const __m128 v = _mm_loadu_ps(probes.data() + i);
+    std::int32_t h[4], bf[4];
+    std::uint32_t h_round[4], bf_round[4];
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h), detail::narrow_half4(v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bf), detail::narrow_bfloat16_4(v));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(h_round), _mm_castps_si128(detail::round_through_half4(v)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(bf_round), _mm_castps_si128(detail::round_through_bfloat16_4(v)));
+    for (std::size_t k = 0; k < 4; ++k) {
+      const float f = probes[i + k];
+      const half ref_h = to_half(f);
+      const bfloat16 ref_bf = to_bfloat16(f);
+      INFO("float bits " << bit_cast<std::uint32_t>(f));
+      REQUIRE(h[k] == static_cast<std::int16_t>(ref_h.bits));  // sign-extended, ready for packs
+      REQUIRE(bf[k] == static_cast<std::int16_t>(ref_bf.bits));
+      REQUIRE(h_round[k] == bit_cast<std::uint32_t>(to_float(ref_h)));
+      REQUIRE(bf_round[k] == bit_cast<std::uint32_t>(to_float(ref_bf)));
+    }
+  }
+}
+#endif

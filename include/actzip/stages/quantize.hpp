@@ -187,10 +187,49 @@ ACTZIP_HD void quantize_run_portable(const T* in, std::uint32_t count, const qua
 }
 
 #if ACTZIP_HAS_SSE2
-//! quantize_run for float in SSE2: each operation is the single IEEE operation of
-//! the portable path on four lanes (minps and maxps are exactly the clamps'
-//! `a < b ? a : b`), so the bits are the same.
-inline void quantize_run_sse2(const float* in, std::uint32_t count, const quantizer<float>& qz, std::uint32_t* q,
+//! Four elements of T (float, half or bfloat16) widened to float.
+template <class T>
+inline __m128 load4_as_float(const T* in) noexcept {
+  if constexpr (std::is_same<T, float>::value) {
+    return _mm_loadu_ps(in);
+  } else {
+    const __m128i bits = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(in));
+    if constexpr (std::is_same<T, half>::value) {
+      return widen_half4(_mm_unpacklo_epi16(bits, _mm_setzero_si128()));
+    } else {
+      return _mm_castsi128_ps(_mm_unpacklo_epi16(_mm_setzero_si128(), bits));
+    }
+  }
+}
+
+//! to_compute(from_compute(v)) for T on four lanes: v rounded to T and back.
+template <class T>
+inline __m128 round_through4(__m128 v) noexcept {
+  if constexpr (std::is_same<T, float>::value) {
+    return v;
+  } else if constexpr (std::is_same<T, half>::value) {
+    return round_through_half4(v);
+  } else {
+    return round_through_bfloat16_4(v);
+  }
+}
+
+//! Eight floats narrowed to T (half or bfloat16), packed into 16-bit lanes.
+template <class T>
+inline __m128i narrow8(__m128 lo, __m128 hi) noexcept {
+  if constexpr (std::is_same<T, half>::value) {
+    return _mm_packs_epi32(narrow_half4(lo), narrow_half4(hi));
+  } else {
+    return _mm_packs_epi32(narrow_bfloat16_4(lo), narrow_bfloat16_4(hi));
+  }
+}
+
+//! quantize_run in SSE2 for T = float, half or bfloat16 with compute type float: each
+//! operation is the single IEEE operation of the portable path on four lanes (minps
+//! and maxps are exactly the clamps' `a < b ? a : b`), and the conversions give the
+//! bits of to_float / to_half / to_bfloat16, so the bits are the same.
+template <class T>
+inline void quantize_run_sse2(const T* in, std::uint32_t count, const quantizer<float>& qz, std::uint32_t* q,
                               unsigned char* keep) noexcept {
   const __m128 zero = _mm_setzero_ps();
   const __m128 inverse_step = _mm_set1_ps(qz.inverse_step), step = _mm_set1_ps(qz.step);
@@ -199,8 +238,8 @@ inline void quantize_run_sse2(const float* in, std::uint32_t count, const quanti
   const __m128 radius = _mm_set1_ps(float(quantization_radius)), minus_radius = _mm_set1_ps(-float(quantization_radius));
   const __m128 any_sign = qz.preserve_sign ? zero : _mm_castsi128_ps(_mm_set1_epi32(-1));
   // Four elements: their indices to q_out; returns 1 in each lane to store losslessly.
-  auto quantize4 = [&](const float* x_in, std::uint32_t* q_out) {
-    const __m128 x = _mm_loadu_ps(x_in);
+  auto quantize4 = [&](const T* x_in, std::uint32_t* q_out) {
+    const __m128 x = load4_as_float(x_in);
     const __m128 y = _mm_mul_ps(x, inverse_step);
     // round_to_nearest_even
     const __m128 positive = _mm_cmpge_ps(y, zero);
@@ -213,8 +252,8 @@ inline void quantize_run_sse2(const float* in, std::uint32_t count, const quanti
     r = _mm_and_ps(_mm_cmpeq_ps(r, r), r);
     const __m128i index = _mm_cvttps_epi32(r);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q_out), index);
-    // reconstruct, then accept
-    const __m128 back = _mm_mul_ps(_mm_cvtepi32_ps(index), step);
+    // reconstruct (rounded to T and back), then accept
+    const __m128 back = round_through4<T>(_mm_mul_ps(_mm_cvtepi32_ps(index), step));
     const __m128 difference = _mm_sub_ps(back, x);
     const __m128 inside = _mm_or_ps(_mm_and_ps(_mm_cmplt_ps(difference, bound), _mm_cmpgt_ps(difference, minus_bound)),
                                     _mm_cmpeq_ps(difference, zero));
@@ -232,6 +271,25 @@ inline void quantize_run_sse2(const float* in, std::uint32_t count, const quanti
   }
   quantize_run_portable(in + i, count - i, qz, q + i, keep + i);
 }
+
+//! reconstruct_run in SSE2 for T = float, half or bfloat16 with compute type float;
+//! returns how many leading elements it wrote (the caller finishes the rest).
+template <class T>
+inline std::uint32_t reconstruct_run_sse2(const std::uint32_t* q, std::uint32_t count, const quantizer<float>& qz,
+                                          T* out) noexcept {
+  const __m128 step = _mm_set1_ps(qz.step);
+  auto back4 = [&](const std::uint32_t* q_in) {
+    return _mm_mul_ps(_mm_cvtepi32_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q_in))), step);
+  };
+  std::uint32_t i = 0;
+  if constexpr (std::is_same<T, float>::value) {
+    for (; i + 4 <= count; i += 4) _mm_storeu_ps(out + i, back4(q + i));
+  } else {
+    for (; i + 8 <= count; i += 8)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), narrow8<T>(back4(q + i), back4(q + i + 4)));
+  }
+  return i;
+}
 #endif
 
 }  // namespace detail
@@ -242,7 +300,8 @@ template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>& qz, std::uint32_t* q,
                             unsigned char* keep) noexcept {
 #if ACTZIP_HAS_SSE2
-  if constexpr (std::is_same<T, float>::value && std::is_same<C, float>::value) {
+  if constexpr (std::is_same<C, float>::value && (std::is_same<T, float>::value || std::is_same<T, half>::value ||
+                                                   std::is_same<T, bfloat16>::value)) {
     detail::quantize_run_sse2(in, count, qz, q, keep);
     return;
   }
@@ -256,12 +315,9 @@ ACTZIP_HD void reconstruct_run(const std::uint32_t* q, std::uint32_t count, cons
   const quantizer<C> local = qz;
   std::uint32_t i = 0;
 #if ACTZIP_HAS_SSE2
-  if constexpr (std::is_same<T, float>::value && std::is_same<C, float>::value) {
-    const __m128 step = _mm_set1_ps(local.step);
-    for (; i + 4 <= count; i += 4) {
-      const __m128i index = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i));
-      _mm_storeu_ps(out + i, _mm_mul_ps(_mm_cvtepi32_ps(index), step));
-    }
+  if constexpr (std::is_same<C, float>::value && (std::is_same<T, float>::value || std::is_same<T, half>::value ||
+                                                   std::is_same<T, bfloat16>::value)) {
+    i = detail::reconstruct_run_sse2(q, count, local, out);
   }
 #endif
   for (; i < count; ++i) out[i] = reconstruct<T>(static_cast<std::int32_t>(q[i]), local);
