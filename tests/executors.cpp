@@ -59,6 +59,25 @@ TEST_CASE_TEMPLATE("serial and OpenMP streams are byte-identical for any thread 
     }
   }
 }
+
+TEST_CASE("the OpenMP executor gives the same stream into a worst-case and an exactly sized buffer") {
+  const extents shape{70, 90, 33};
+  const std::vector<float> input = mixed_input<float>(shape, 9);
+  const params p{actzip::rel(1e-3)};
+  const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
+  std::vector<std::byte> workspace(workspace_bytes(exec::omp, shape));
+  std::vector<std::byte> exact(reference.size());  // below the worst case: the two-pass path
+  std::uint64_t size = 0;
+  REQUIRE(compress(exec::omp, input.data(), shape, p, exact.data(), exact.size(), &size, workspace.data(),
+                   workspace.size()) == status::success);
+  CHECK(size == reference.size());
+  CHECK(exact == reference);
+  std::vector<std::byte> roomy(max_compressed_bytes<float>(shape));  // the one-pass path with compaction
+  REQUIRE(compress(exec::omp, input.data(), shape, p, roomy.data(), roomy.size(), &size, workspace.data(),
+                   workspace.size()) == status::success);
+  roomy.resize(size);
+  CHECK(roomy == reference);
+}
 #endif
 
 // Golden checksums (FNV-1a 64 of the whole stream). The CUDA executor must produce

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 namespace actzip {
 namespace detail {
@@ -135,21 +136,44 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
     });
     if (!fits) return status::buffer_too_small;
   } else {
-    // Two passes: chunk sizes, an exclusive scan, then every chunk at its offset.
-    auto* sizes = static_cast<std::uint64_t*>(workspace);
-    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-      sizes[c] = encode_chunk(input, geometry, c, qz, s, nullptr);
-    });
+    auto* slots = static_cast<std::uint64_t*>(workspace);
+    // Where each chunk would start if every chunk before it were raw (its largest size).
+    std::uint64_t worst = 0;
     for (std::uint64_t c = 0; c < geometry.count; ++c) {
-      const std::uint64_t size = sizes[c];
-      sizes[c] = payload_bytes;
-      payload_bytes += size;
+      slots[c] = worst;
+      worst += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
     }
-    if (payload_bytes > payload_capacity) return status::buffer_too_small;
-    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-      store_le64(table + chunk_offset_bytes * c, sizes[c]);
-      encode_chunk(input, geometry, c, qz, s, payload + sizes[c]);
-    });
+    if (worst <= payload_capacity) {
+      // One parallel pass: every chunk at its worst-case slot, then an in-order
+      // compaction (each chunk moves towards the front, never past a later one).
+      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+        slots[c] = encode_chunk(input, geometry, c, qz, s, payload + slots[c]);
+      });
+      std::uint64_t slot = 0;
+      for (std::uint64_t c = 0; c < geometry.count; ++c) {
+        const std::uint64_t size = slots[c];
+        store_le64(table + chunk_offset_bytes * c, payload_bytes);
+        if (slot != payload_bytes && size != 0) std::memmove(payload + payload_bytes, payload + slot, size);
+        payload_bytes += size;
+        slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
+      }
+    } else {
+      // An output buffer below the worst case: chunk sizes, an exclusive scan, then
+      // every chunk encoded again at its offset.
+      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+        slots[c] = encode_chunk(input, geometry, c, qz, s, nullptr);
+      });
+      for (std::uint64_t c = 0; c < geometry.count; ++c) {
+        const std::uint64_t size = slots[c];
+        slots[c] = payload_bytes;
+        payload_bytes += size;
+      }
+      if (payload_bytes > payload_capacity) return status::buffer_too_small;
+      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+        store_le64(table + chunk_offset_bytes * c, slots[c]);
+        encode_chunk(input, geometry, c, qz, s, payload + slots[c]);
+      });
+    }
   }
 
   h.payload_bytes = payload_bytes;
