@@ -35,7 +35,7 @@ using default_host_t = serial_t;
 //! Returns 0 for an invalid shape or one whose size overflows.
 inline std::uint64_t max_compressed_bytes(dtype type, const extents& shape) noexcept {
   std::uint64_t count = 0;
-  if (detail::check_shape(shape, dtype_size(type), &count) != status::success || dtype_size(type) == 0) return 0;
+  if (detail::check_shape(shape, &count) != status::success || dtype_size(type) == 0) return 0;
   return detail::stream_bytes_bound(count, dtype_size(type), make_chunk_geometry(shape).count);
 }
 
@@ -52,7 +52,7 @@ std::uint64_t max_compressed_bytes(const extents& shape) noexcept {
 template <class Exec>
 std::uint64_t workspace_bytes(const Exec& e, const extents& shape) noexcept {
   std::uint64_t count = 0;
-  if (detail::check_shape(shape, 1, &count) != status::success) return 0;
+  if (detail::check_shape(shape, &count) != status::success) return 0;
   return detail::chunk_size_workspace(e, make_chunk_geometry(shape).count);
 }
 
