@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Tests of core/bits.hpp: transpose, zig-zag, widths, little-endian words.
+// Tests of core/bits.hpp: transpose, zig-zag, widths, little-endian words, order keys.
 #include "test_support.hpp"
 
 #include <actzip/core/bits.hpp>
 #include <actzip/stages/bitplane.hpp>
+
+#include <iterator>
+#include <limits>
 
 #include <doctest/doctest.h>
 
@@ -106,4 +109,28 @@ TEST_CASE("little-endian loads and stores") {
   store_le16(b, 0xabcd);
   CHECK(b[0] == 0xcd);
   CHECK(load_le16(b) == 0xabcd);
+}
+
+TEST_CASE("order keys sort like the values they stand for and map back") {
+  const float floats[] = {-std::numeric_limits<float>::infinity(), -3.0e38f, -1.5f, -1e-40f, -0.0f, 0.0f,
+                          1e-45f, 1e-40f, 1.0f, 2.5f, 3.0e38f, std::numeric_limits<float>::infinity()};
+  for (std::size_t i = 0; i < std::size(floats); ++i) {
+    CHECK(order_key(floats[i]) != 0);
+    CHECK(bit_cast<std::uint32_t>(from_order_key<float>(order_key(floats[i]))) == bit_cast<std::uint32_t>(floats[i]));
+    if (i > 0) CHECK(order_key(floats[i - 1]) < order_key(floats[i]));
+  }
+  const double doubles[] = {-std::numeric_limits<double>::infinity(), -1e300, -1.0, -4.9e-324, -0.0, 0.0, 4.9e-324,
+                            1.0, 1e300, std::numeric_limits<double>::infinity()};
+  for (std::size_t i = 0; i < std::size(doubles); ++i) {
+    CHECK(order_key(doubles[i]) != 0);
+    CHECK(bit_cast<std::uint64_t>(from_order_key<double>(order_key(doubles[i]))) == bit_cast<std::uint64_t>(doubles[i]));
+    if (i > 0) CHECK(order_key(doubles[i - 1]) < order_key(doubles[i]));
+  }
+  actzip_test::rng g(9);
+  for (int k = 0; k < 100000; ++k) {
+    const float a = bit_cast<float>(static_cast<std::uint32_t>(g.next()));
+    const float b = bit_cast<float>(static_cast<std::uint32_t>(g.next()));
+    if (a != a || b != b) continue;
+    REQUIRE((a < b) == (order_key(a) < order_key(b)));
+  }
 }

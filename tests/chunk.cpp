@@ -90,3 +90,21 @@ TEST_CASE("chunk geometry clips edge chunks and numbers chunks in C order") {
   CHECK(make_chunk_geometry(extents{4097}).count == 2);
   CHECK(make_chunk_geometry(extents{65, 64}).count == 2);
 }
+
+TEST_CASE("box_element_index walks a chunk box in C order") {
+  // The per-element addressing the CUDA executor uses, against the row pointers.
+  const extents shapes[] = {extents{20, 33, 17}, extents{130, 70}, extents{5000}, extents{1, 1, 1}};
+  for (const extents& shape : shapes) {
+    const chunk_geometry g = make_chunk_geometry(shape);
+    for (std::uint64_t c = 0; c < g.count; ++c) {
+      const chunk_geometry::box b = g.chunk_box(c);
+      std::uint32_t i = 0;
+      for (std::uint32_t i0 = 0; i0 < b.extent.e0; ++i0)
+        for (std::uint32_t i1 = 0; i1 < b.extent.e1; ++i1)
+          for (std::uint32_t i2 = 0; i2 < b.extent.e2; ++i2, ++i) {
+            const std::uint64_t expected = ((b.origin[0] + i0) * g.dims[1] + b.origin[1] + i1) * g.dims[2] + b.origin[2] + i2;
+            REQUIRE(box_element_index(g, b, i) == expected);
+          }
+    }
+  }
+}

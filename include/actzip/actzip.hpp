@@ -3,7 +3,7 @@
 // actzip: error-bounded lossy compression of floating-point tensors (float, double,
 // half, bfloat16; 1-D to 3-D). This umbrella header brings in the core layer
 // (caller-owned buffers, status codes) and the convenience layer (std::vector,
-// exceptions). See README.md for the quickstart and docs/FORMAT.md for the stream.
+// exceptions); under nvcc also the CUDA executor (actzip/cuda.cuh). See README.md for the quickstart and docs/FORMAT.md for the stream.
 #pragma once
 
 #include <actzip/config.hpp>
@@ -16,3 +16,6 @@
 #include <actzip/format/header.hpp>
 #include <actzip/core.hpp>
 #include <actzip/convenience.hpp>
+#if ACTZIP_HAS_CUDA
+#include <actzip/cuda.cuh>
+#endif

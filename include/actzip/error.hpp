@@ -23,6 +23,7 @@ enum class status : int {
   not_a_stream,            //!< the bytes do not start with the actzip magic
   unsupported_version,     //!< the stream was written by a newer format version
   corrupt_stream,          //!< the stream is truncated or inconsistent
+  cuda_error,              //!< a CUDA runtime call or kernel launch failed (see actzip::last_cuda_error)
 };
 
 //! A short English description of a status (a static string, never null).
@@ -37,6 +38,7 @@ ACTZIP_HD const char* to_string(status s) noexcept {
     case status::not_a_stream: return "not an actzip stream";
     case status::unsupported_version: return "unsupported stream format version";
     case status::corrupt_stream: return "corrupt or truncated stream";
+    case status::cuda_error: return "CUDA error";
   }
   return "unknown status";
 }

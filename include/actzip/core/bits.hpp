@@ -123,4 +123,30 @@ ACTZIP_HD std::uint64_t load_le64(const unsigned char* in) noexcept {
   return static_cast<std::uint64_t>(load_le32(in)) | static_cast<std::uint64_t>(load_le32(in + 4)) << 32;
 }
 
+//! An unsigned key with the order of the float `v` (for finite values and
+//! infinities): key(a) < key(b) exactly when a < b, and -0 < +0. A GPU finds
+//! minima and maxima of floats with integer atomics on these keys. No finite value
+//! has the key 0.
+ACTZIP_HD std::uint64_t order_key(float v) noexcept {
+  const std::uint32_t b = bit_cast<std::uint32_t>(v);
+  return (b >> 31) ? ~b : (b | 0x80000000u);
+}
+
+//! order_key for double.
+ACTZIP_HD std::uint64_t order_key(double v) noexcept {
+  const std::uint64_t b = bit_cast<std::uint64_t>(v);
+  return (b >> 63) ? ~b : (b | 0x8000000000000000ull);
+}
+
+//! The value of type C (float or double) whose order_key is `key`.
+template <class C>
+ACTZIP_HD C from_order_key(std::uint64_t key) noexcept {
+  if constexpr (sizeof(C) == 4) {
+    const std::uint32_t k = static_cast<std::uint32_t>(key);
+    return bit_cast<float>((k >> 31) ? (k & 0x7fffffffu) : ~k);
+  } else {
+    return bit_cast<double>((key >> 63) ? (key & 0x7fffffffffffffffull) : ~key);
+  }
+}
+
 }  // namespace actzip

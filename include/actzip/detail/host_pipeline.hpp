@@ -84,24 +84,13 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   if (workspace_size < needed_workspace || (needed_workspace != 0 && workspace == nullptr))
     return status::buffer_too_small;
 
-  header h;
-  h.dtype = dtype_traits<T>::code;
-  h.codec = p.codec;
-  h.shape = shape;
-  h.requested_bound = p.error_bound;
-  h.preserve_sign = p.preserve_sign;
-  h.chunk_shape = geometry.chunk;
-  h.element_count = count;
-  h.chunk_count = geometry.count;
-
+  header h = begin_header(dtype_traits<T>::code, shape, p, geometry, count);
   double absolute = p.error_bound.value;
   if (p.error_bound.mode == bound_mode::relative) {
     C lo = 0, hi = 0;
     exec::finite_min_max(executor, input, count, [](T v) { return dtype_traits<T>::to_compute(v); }, &lo, &hi);
-    h.has_value_range = true;
-    h.value_min = static_cast<double>(lo) + 0.0;  // + 0.0 turns -0.0 into +0.0
-    h.value_max = static_cast<double>(hi) + 0.0;
-    absolute = p.error_bound.value * (h.value_max - h.value_min);
+    set_value_range(&h, static_cast<double>(lo), static_cast<double>(hi));
+    absolute = absolute_from_relative(p.error_bound.value, h.value_min, h.value_max);
   }
   const quantizer<C> qz = make_quantizer<C>(absolute, p.preserve_sign);
   h.absolute_bound = static_cast<double>(qz.bound);

@@ -80,16 +80,22 @@ struct chunk_view {
   }
 };
 
-//! Validates the `size` bytes of a chunk of `n` elements (1..max_chunk_elements) of
-//! `value_size`-byte values. Checks that the control word's reserved bits are zero,
-//! that bitmap bits past the last group are zero, that every width is 1..32, that
-//! positions are strictly increasing and below n, that padding is zero, and that the
-//! sections add up to exactly `size`.
-ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n, unsigned value_size,
-                             chunk_view* view) noexcept {
+// The parser is split into the steps below so that an executor can run the
+// per-group and per-position checks in parallel (the CUDA executor gives each to its
+// own thread); parse_chunk runs them in order. Every byte a step reads lies inside
+// the `size` bytes that the steps before it have proven to exist.
+
+//! First step: the control word, and for raw chunks everything. For encoded chunks,
+//! the bitmap (bits past the last group must be zero), the number of non-zero groups
+//! (`*nonzero_groups`) and the zero padding after their width bytes; sets
+//! view->layout.bitmap and view->layout.widths. The width bytes themselves are
+//! checked by valid_group_width, the rest by finish_chunk_layout.
+ACTZIP_HD status parse_chunk_prologue(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
+                                      unsigned value_size, chunk_view* view, std::uint32_t* nonzero_groups) noexcept {
   chunk_view v;
   v.base = bytes;
   v.group_count = detail::chunk_group_count(n);
+  *nonzero_groups = 0;
   if (size == 0) {
     v.type = chunk_view::kind::empty;
     *view = v;
@@ -121,29 +127,70 @@ ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std
     }
     nonzero += population_count(word);
   }
-  const std::uint64_t widths_at = 4 + 4ull * bitmap_words;
+  const std::uint32_t widths_at = 4 + 4 * bitmap_words;
   if (size < widths_at + detail::pad4(nonzero)) return status::corrupt_stream;
-  std::uint32_t plane_words = 0;
-  for (std::uint32_t k = 0; k < nonzero; ++k) {
-    const unsigned width = bytes[widths_at + k];
-    if (width < 1 || width > 32) return status::corrupt_stream;
-    plane_words += width;
-  }
   if (!detail::zero_bytes(bytes + widths_at + nonzero, detail::pad4(nonzero) - nonzero)) return status::corrupt_stream;
-  v.layout = detail::make_encoded_layout(n, nonzero, plane_words, lossless, value_size);
-  if (v.layout.total != size) return status::corrupt_stream;
-  std::int64_t previous = -1;
-  for (std::uint32_t k = 0; k < lossless; ++k) {
-    const std::uint32_t position = load_le16(bytes + v.layout.indices + 2 * k);
-    if (position >= n || static_cast<std::int64_t>(position) <= previous) return status::corrupt_stream;
-    previous = position;
-  }
-  if (!detail::zero_bytes(bytes + v.layout.indices + 2ull * lossless, v.layout.values - v.layout.indices - 2ull * lossless))
-    return status::corrupt_stream;
-  const std::uint64_t values_end = v.layout.values + std::uint64_t(value_size) * lossless;
-  if (!detail::zero_bytes(bytes + values_end, v.layout.total - values_end)) return status::corrupt_stream;
   v.type = chunk_view::kind::encoded;
   v.lossless_count = lossless;
+  v.layout.bitmap = 4;
+  v.layout.widths = widths_at;
+  *view = v;
+  *nonzero_groups = nonzero;
+  return status::success;
+}
+
+//! A non-zero group's width byte is valid when it is 1..32.
+ACTZIP_HD bool valid_group_width(unsigned width) noexcept { return width >= 1 && width <= 32; }
+
+//! Second step (encoded chunks): the section layout from the counts, which must add
+//! up to exactly `size` bytes; then the positions and values sections lie inside.
+ACTZIP_HD status finish_chunk_layout(chunk_view* view, std::uint32_t n, std::uint32_t nonzero_groups,
+                                     std::uint32_t plane_words, unsigned value_size, std::uint64_t size) noexcept {
+  view->layout = detail::make_encoded_layout(n, nonzero_groups, plane_words, view->lossless_count, value_size);
+  return view->layout.total == size ? status::success : status::corrupt_stream;
+}
+
+//! Third step (encoded chunks, after finish_chunk_layout): lossless position k is
+//! below n and above position k - 1.
+ACTZIP_HD bool valid_lossless_position(const chunk_view& view, std::uint32_t k, std::uint32_t n) noexcept {
+  const std::uint32_t position = load_le16(view.base + view.layout.indices + 2 * k);
+  if (position >= n) return false;
+  return k == 0 || position > load_le16(view.base + view.layout.indices + 2 * (k - 1));
+}
+
+//! Third step, continued: the padding after the positions and after the values is zero.
+ACTZIP_HD bool valid_chunk_tail_padding(const chunk_view& view, unsigned value_size) noexcept {
+  const detail::encoded_chunk_layout& l = view.layout;
+  const std::uint32_t lossless = view.lossless_count;
+  if (!detail::zero_bytes(view.base + l.indices + 2ull * lossless, l.values - l.indices - 2ull * lossless)) return false;
+  const std::uint64_t values_end = l.values + std::uint64_t(value_size) * lossless;
+  return detail::zero_bytes(view.base + values_end, l.total - values_end);
+}
+
+//! Validates the `size` bytes of a chunk of `n` elements (1..max_chunk_elements) of
+//! `value_size`-byte values. Checks that the control word's reserved bits are zero,
+//! that bitmap bits past the last group are zero, that every width is 1..32, that
+//! positions are strictly increasing and below n, that padding is zero, and that the
+//! sections add up to exactly `size`.
+ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n, unsigned value_size,
+                             chunk_view* view) noexcept {
+  chunk_view v;
+  std::uint32_t nonzero = 0;
+  if (status s = parse_chunk_prologue(bytes, size, n, value_size, &v, &nonzero); s != status::success) return s;
+  if (v.type != chunk_view::kind::encoded) {
+    *view = v;
+    return status::success;
+  }
+  std::uint32_t plane_words = 0;
+  for (std::uint32_t k = 0; k < nonzero; ++k) {
+    const unsigned width = bytes[v.layout.widths + k];
+    if (!valid_group_width(width)) return status::corrupt_stream;
+    plane_words += width;
+  }
+  if (status s = finish_chunk_layout(&v, n, nonzero, plane_words, value_size, size); s != status::success) return s;
+  for (std::uint32_t k = 0; k < v.lossless_count; ++k)
+    if (!valid_lossless_position(v, k, n)) return status::corrupt_stream;
+  if (!valid_chunk_tail_padding(v, value_size)) return status::corrupt_stream;
   *view = v;
   return status::success;
 }

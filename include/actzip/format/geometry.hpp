@@ -57,6 +57,15 @@ struct chunk_geometry {
   }
 };
 
+//! Linear index, in the whole tensor, of element `i` (C order inside the box) of
+//! chunk box `b`.
+ACTZIP_HD std::uint64_t box_element_index(const chunk_geometry& g, const chunk_geometry::box& b,
+                                          std::uint32_t i) noexcept {
+  const std::uint32_t i2 = i % b.extent.e2, row = i / b.extent.e2;
+  const std::uint32_t i1 = row % b.extent.e1, i0 = row / b.extent.e1;
+  return ((b.origin[0] + i0) * g.dims[1] + (b.origin[1] + i1)) * g.dims[2] + b.origin[2] + i2;
+}
+
 //! The chunk geometry of `shape` (which must be valid; extents may be 0).
 ACTZIP_HD chunk_geometry make_chunk_geometry(const extents& shape) noexcept {
   chunk_geometry g{};

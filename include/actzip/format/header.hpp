@@ -49,9 +49,39 @@ struct header {
 
 namespace detail {
 
-inline constexpr unsigned char stream_magic[4] = {'A', 'Z', 'I', 'P'};
+//! The magic bytes 'A' 'Z' 'I' 'P' as a little-endian word (a scalar, so device code can use it).
+inline constexpr std::uint32_t stream_magic_word = 0x50495A41u;
+//! Magic byte i (0..3).
+ACTZIP_HD unsigned char stream_magic_byte(unsigned i) noexcept {
+  return static_cast<unsigned char>(stream_magic_word >> (8 * i));
+}
 inline constexpr unsigned flag_preserve_sign = 1u;
 inline constexpr unsigned flag_value_range = 2u;
+
+//! The header of a stream of `type` and `shape` (with `count` elements, cut by
+//! geometry `g`) compressed with `p`: everything but the value range, the effective
+//! bound and the sizes, which the compressor fills in. Every executor builds its
+//! header here.
+ACTZIP_HD header begin_header(actzip::dtype type, const extents& shape, const params& p, const chunk_geometry& g,
+                              std::uint64_t count) noexcept {
+  header h;
+  h.dtype = type;
+  h.codec = p.codec;
+  h.shape = shape;
+  h.requested_bound = p.error_bound;
+  h.preserve_sign = p.preserve_sign;
+  h.chunk_shape = g.chunk;
+  h.element_count = count;
+  h.chunk_count = g.count;
+  return h;
+}
+
+//! Records the finite value range [lo, hi] of a relative-bound stream (-0 becomes +0).
+ACTZIP_HD void set_value_range(header* h, double lo, double hi) noexcept {
+  h->has_value_range = true;
+  h->value_min = lo + 0.0;  // + 0.0 turns -0.0 into +0.0
+  h->value_max = hi + 0.0;
+}
 
 //! Offset of the payload (after the fixed header and the offset table), or false on overflow.
 ACTZIP_HD bool payload_offset(std::uint64_t chunk_count, std::uint64_t* offset) noexcept {
@@ -64,7 +94,7 @@ ACTZIP_HD bool payload_offset(std::uint64_t chunk_count, std::uint64_t* offset) 
 //! payload follow it and are written by the codec).
 ACTZIP_HD void write_header(const header& h, unsigned char* out) noexcept {
   for (unsigned i = 0; i < header_bytes; ++i) out[i] = 0;
-  for (unsigned i = 0; i < 4; ++i) out[i] = stream_magic[i];
+  for (unsigned i = 0; i < 4; ++i) out[i] = stream_magic_byte(i);
   store_le16(out + 4, static_cast<std::uint16_t>(h.version));
   out[6] = static_cast<unsigned char>(h.dtype);
   out[7] = static_cast<unsigned char>(h.codec);
@@ -102,7 +132,7 @@ ACTZIP_HD status parse_header(const void* stream, std::uint64_t size, header* ou
   if (stream == nullptr) return status::invalid_argument;
   const auto* in = static_cast<const unsigned char*>(stream);
   for (unsigned i = 0; i < 4; ++i)
-    if (in[i] != detail::stream_magic[i]) return status::not_a_stream;
+    if (in[i] != detail::stream_magic_byte(i)) return status::not_a_stream;
   if (size < 6) return status::corrupt_stream;
   const unsigned version = load_le16(in + 4);
   if (version == 0) return status::corrupt_stream;

@@ -109,6 +109,13 @@ ACTZIP_HD C round_down_to(double v) noexcept {
 
 }  // namespace detail
 
+//! The absolute bound a relative bound `relative` stands for on finite values in
+//! [value_min, value_max]: relative * (value_max - value_min), rounded the same way
+//! on every executor.
+ACTZIP_HD double absolute_from_relative(double relative, double value_min, double value_max) noexcept {
+  return detail::multiply_rounded(relative, detail::subtract_rounded(value_max, value_min));
+}
+
 //! The quantizer for an effective absolute bound `absolute_bound` (finite or not,
 //! >= 0). The bound is rounded down to the compute type and capped at a quarter of
 //! its largest finite value, so the quantizer never promises more than was asked.

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The host side of the CUDA executor: argument validation, the workspace layout,
+// launch sizing and the launches themselves. No allocation, no synchronization,
+// no copy: every call only enqueues work on the executor's stream. Users reach it
+// through actzip/cuda.cuh.
+#pragma once
+
+#include <actzip/core.hpp>
+#include <actzip/exec/cuda.cuh>
+#include <actzip/exec/cuda/common.cuh>
+#include <actzip/exec/cuda/compress.cuh>
+#include <actzip/exec/cuda/decompress.cuh>
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace actzip {
+
+//! One tensor of a batched compression on the CUDA executor (all pointers device pointers).
+template <class T>
+struct compress_item {
+  const T* input = nullptr;              //!< the tensor, C order, in device memory
+  extents shape;                          //!< its shape
+  params p;                               //!< bound, codec and options for this tensor
+  void* output = nullptr;                 //!< the stream (device memory, 4-byte aligned)
+  std::uint64_t output_capacity = 0;      //!< bytes at output; at least max_compressed_bytes<T>(shape)
+  std::uint64_t* compressed_bytes = nullptr;  //!< device word receiving the stream's size
+};
+
+//! One stream of a batched decompression on the CUDA executor (all pointers device pointers).
+template <class T>
+struct decompress_item {
+  const void* stream = nullptr;       //!< the stream (device memory, 4-byte aligned)
+  std::uint64_t stream_size = 0;      //!< its size in bytes (or more: trailing bytes are ignored)
+  T* output = nullptr;                //!< room for output_count elements
+  std::uint64_t output_count = 0;     //!< capacity of output, in elements
+  status* device_status = nullptr;    //!< device word receiving this stream's status
+};
+
+namespace detail {
+
+//! The CUDA error behind the last status::cuda_error returned on this thread.
+inline cudaError_t& last_cuda_error_slot() noexcept {
+  thread_local cudaError_t error = cudaSuccess;
+  return error;
+}
+
+namespace gpu {
+
+//! status::cuda_error (remembering the error) unless e is cudaSuccess.
+inline status check_cuda(cudaError_t e) noexcept {
+  if (e == cudaSuccess) return status::success;
+  last_cuda_error_slot() = e;
+  return status::cuda_error;
+}
+
+//! Workspace of one tensor: its range slot and one look-back word per chunk (at least one).
+inline std::uint64_t task_workspace_bytes(std::uint64_t chunks) noexcept {
+  return sizeof(range_slot) + sizeof(unsigned long long) * (chunks == 0 ? 1 : chunks);
+}
+
+//! Launch groups of a batch of `count` tensors.
+inline std::uint64_t launch_groups(std::size_t count) noexcept { return (count + tasks_per_launch - 1) / tasks_per_launch; }
+
+//! Validates one compression item; adds its workspace to *workspace.
+template <class T>
+status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexcept {
+  std::uint64_t count = 0;
+  if (status s = check_shape(item.shape, &count); s != status::success) return s;
+  if (status s = check_params(item.p); s != status::success) return s;
+  if (item.input == nullptr && count != 0) return status::invalid_argument;
+  if (item.output == nullptr || item.compressed_bytes == nullptr) return status::invalid_argument;
+  if (reinterpret_cast<std::uintptr_t>(item.output) % 4 != 0) return status::invalid_argument;
+  if (item.output_capacity < max_compressed_bytes<T>(item.shape)) return status::buffer_too_small;
+  *workspace += task_workspace_bytes(make_chunk_geometry(item.shape).count);
+  return status::success;
+}
+
+//! Workspace of a batch, or 0 when an item is invalid.
+template <class T>
+std::uint64_t batch_workspace_bytes(const compress_item<T>* items, std::size_t count) noexcept {
+  if (count == 0 || items == nullptr) return 0;
+  std::uint64_t bytes = sizeof(unsigned long long) * launch_groups(count);
+  for (std::size_t i = 0; i < count; ++i)
+    if (check_item(items[i], &bytes) != status::success) return 0;
+  return bytes;
+}
+
+//! Resident blocks of `kernel` on the current device (at least 1), or a CUDA error.
+template <class Kernel>
+status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
+  int device = 0, sms = 0, per_sm = 0;
+  if (status s = check_cuda(cudaGetDevice(&device)); s != status::success) return s;
+  if (status s = check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+      s != status::success)
+    return s;
+  if (status s = check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, block_threads, 0));
+      s != status::success)
+    return s;
+  const long long total = static_cast<long long>(sms) * (per_sm > 0 ? per_sm : 1);
+  *blocks = static_cast<unsigned>(total > 0 ? total : 1);
+  return status::success;
+}
+
+template <class T>
+status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std::size_t count, void* workspace,
+                      std::uint64_t workspace_size) noexcept {
+  static_assert(sizeof(compress_launch<T>) <= 4096, "kernel parameters stay below 4 KiB");
+  if (count == 0) return status::success;
+  if (items == nullptr) return status::invalid_argument;
+  std::uint64_t needed = sizeof(unsigned long long) * launch_groups(count);
+  for (std::size_t i = 0; i < count; ++i)
+    if (status s = check_item(items[i], &needed); s != status::success) return s;
+  if (workspace == nullptr || workspace_size < needed) return status::buffer_too_small;
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
+
+  unsigned compress_blocks = 0, range_blocks = 0;
+  if (status s = resident_blocks(compress_kernel<T>, &compress_blocks); s != status::success) return s;
+  if (status s = resident_blocks(range_kernel<T>, &range_blocks); s != status::success) return s;
+  if (status s = check_cuda(cudaMemsetAsync(workspace, 0, needed, e.stream)); s != status::success) return s;
+
+  auto* counters = static_cast<unsigned long long*>(workspace);
+  unsigned char* region = static_cast<unsigned char*>(workspace) + sizeof(unsigned long long) * launch_groups(count);
+  for (std::size_t first = 0, group = 0; first < count; first += tasks_per_launch, ++group) {
+    compress_launch<T> launch{};
+    launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
+    launch.ticket_counter = counters + group;
+    std::uint64_t tickets = 0, largest_relative = 0;
+    for (unsigned j = 0; j < launch.count; ++j) {
+      const compress_item<T>& item = items[first + j];
+      compress_task<T>& task = launch.task[j];
+      task.input = item.input;
+      task.output = static_cast<unsigned char*>(item.output);
+      task.compressed_bytes = item.compressed_bytes;
+      task.geometry = make_chunk_geometry(item.shape);
+      task.shape = item.shape;
+      task.p = item.p;
+      item.shape.element_count(&task.element_count);
+      task.range = reinterpret_cast<range_slot*>(region);
+      task.states = reinterpret_cast<unsigned long long*>(region + sizeof(range_slot));
+      task.first_ticket = tickets;
+      tickets += task.geometry.count == 0 ? 1 : task.geometry.count;
+      region += task_workspace_bytes(task.geometry.count);
+      if (item.p.error_bound.mode == bound_mode::relative && task.element_count > largest_relative)
+        largest_relative = task.element_count;
+    }
+    launch.total_tickets = tickets;
+    if (largest_relative != 0) {
+      const std::uint64_t wanted = (largest_relative + 4ull * block_threads - 1) / (4ull * block_threads);
+      const std::uint64_t per_task = (range_blocks + launch.count - 1) / launch.count;
+      const unsigned grid_x = static_cast<unsigned>(wanted < per_task ? wanted : (per_task > 0 ? per_task : 1));
+      range_kernel<T><<<dim3(grid_x, launch.count), block_threads, 0, e.stream>>>(launch);
+      if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    }
+    const unsigned grid = static_cast<unsigned>(tickets < compress_blocks ? tickets : compress_blocks);
+    compress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
+    if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+  }
+  return status::success;
+}
+
+template <class T>
+status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, std::size_t count) noexcept {
+  static_assert(sizeof(decompress_launch<T>) <= 4096, "kernel parameters stay below 4 KiB");
+  if (count == 0) return status::success;
+  if (items == nullptr) return status::invalid_argument;
+  for (std::size_t i = 0; i < count; ++i) {
+    const decompress_item<T>& item = items[i];
+    if (item.stream == nullptr || item.device_status == nullptr) return status::invalid_argument;
+    if (item.output == nullptr && item.output_count != 0) return status::invalid_argument;
+    if (reinterpret_cast<std::uintptr_t>(item.stream) % 4 != 0) return status::invalid_argument;
+    if (reinterpret_cast<std::uintptr_t>(item.output) % alignof(T) != 0) return status::invalid_argument;
+  }
+  unsigned resident = 0;
+  if (status s = resident_blocks(decompress_kernel<T>, &resident); s != status::success) return s;
+  for (std::size_t first = 0; first < count; first += tasks_per_launch) {
+    decompress_launch<T> launch{};
+    launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
+    std::uint64_t most_chunks = 1;  // a valid stream has at most (size - header) / 8 chunks
+    for (unsigned j = 0; j < launch.count; ++j) {
+      const decompress_item<T>& item = items[first + j];
+      launch.task[j] = decompress_task<T>{static_cast<const unsigned char*>(item.stream), item.stream_size, item.output,
+                                          item.output_count, item.device_status};
+      const std::uint64_t chunks =
+          item.stream_size > header_bytes ? (item.stream_size - header_bytes) / chunk_offset_bytes : 0;
+      most_chunks = chunks > most_chunks ? chunks : most_chunks;
+    }
+    reset_status_kernel<T><<<1, 32, 0, e.stream>>>(launch);
+    if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    const unsigned grid = static_cast<unsigned>(most_chunks < resident ? most_chunks : resident);
+    decompress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
+    if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+  }
+  return status::success;
+}
+
+}  // namespace gpu
+}  // namespace detail
+}  // namespace actzip

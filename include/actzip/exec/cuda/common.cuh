@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// What the CUDA kernels share: the block shape (one 256-thread block per
+// 4096-element chunk, 16 elements a thread, one warp per group of 32), the
+// per-launch task tables passed by value as kernel parameters, and aligned element
+// loads and stores. Every section of a stream starts 4-byte aligned when the
+// stream does, so device code reads and writes whole words (GPUs are
+// little-endian, which is the stream's byte order).
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/core/dtype.hpp>
+#include <actzip/core/extents.hpp>
+#include <actzip/error.hpp>
+#include <actzip/format/geometry.hpp>
+#include <actzip/params.hpp>
+#include <actzip/stages/bitplane.hpp>
+
+#include <cstdint>
+
+namespace actzip {
+namespace detail {
+namespace gpu {
+
+inline constexpr unsigned block_threads = 256;
+inline constexpr unsigned warps_per_block = block_threads / 32;
+inline constexpr unsigned items_per_thread = max_chunk_elements / block_threads;
+inline constexpr unsigned max_groups = max_chunk_elements / group_size;
+inline constexpr unsigned full_mask = 0xffffffffu;
+//! Tensors per launch of a batch (their descriptors travel as kernel parameters,
+//! which must stay under 4 KiB).
+inline constexpr unsigned tasks_per_launch = 16;
+
+static_assert(max_chunk_elements == block_threads * items_per_thread, "one block covers one chunk");
+static_assert(max_groups <= 256, "a group's rank among non-zero groups fits in a byte");
+
+//! Finite value range of one tensor as order keys (see order_key): the largest key,
+//! and the bitwise complement of the smallest, both maximised with atomics. Zero
+//! means no finite value was seen.
+struct range_slot {
+  unsigned long long max_key;
+  unsigned long long min_key_complement;
+};
+
+//! One tensor of a compression launch.
+template <class T>
+struct compress_task {
+  const T* input;
+  unsigned char* output;
+  std::uint64_t* compressed_bytes;  //!< device word receiving the stream's size
+  range_slot* range;                //!< workspace: the value range
+  unsigned long long* states;       //!< workspace: one look-back word per chunk
+  chunk_geometry geometry;
+  extents shape;
+  params p;
+  std::uint64_t element_count;
+  std::uint64_t first_ticket;  //!< the tensor's tickets are [first_ticket, first_ticket + max(chunks, 1))
+};
+
+//! Up to tasks_per_launch tensors compressed by one launch of each kernel.
+template <class T>
+struct compress_launch {
+  compress_task<T> task[tasks_per_launch];
+  unsigned count;
+  std::uint64_t total_tickets;
+  unsigned long long* ticket_counter;  //!< workspace word, zero before the launch
+};
+
+//! One stream of a decompression launch.
+template <class T>
+struct decompress_task {
+  const unsigned char* stream;
+  std::uint64_t stream_size;
+  T* output;
+  std::uint64_t output_count;
+  status* device_status;
+};
+
+//! Up to tasks_per_launch streams decompressed by one launch.
+template <class T>
+struct decompress_launch {
+  decompress_task<T> task[tasks_per_launch];
+  unsigned count;
+};
+
+//! Stores one element at a 2-byte (half, bfloat16) or 4-byte (float, double) aligned address.
+template <class T>
+__device__ inline void store_element_aligned(unsigned char* at, T value) {
+  using bits = typename dtype_traits<T>::bits_type;
+  const bits b = bit_cast<bits>(value);
+  if constexpr (sizeof(T) == 2) {
+    *reinterpret_cast<std::uint16_t*>(at) = b;
+  } else if constexpr (sizeof(T) == 4) {
+    *reinterpret_cast<std::uint32_t*>(at) = b;
+  } else {
+    reinterpret_cast<std::uint32_t*>(at)[0] = static_cast<std::uint32_t>(b);
+    reinterpret_cast<std::uint32_t*>(at)[1] = static_cast<std::uint32_t>(b >> 32);
+  }
+}
+
+//! Loads one element from an address aligned as for store_element_aligned.
+template <class T>
+__device__ inline T load_element_aligned(const unsigned char* at) {
+  using bits = typename dtype_traits<T>::bits_type;
+  if constexpr (sizeof(T) == 2) {
+    return bit_cast<T>(static_cast<bits>(*reinterpret_cast<const std::uint16_t*>(at)));
+  } else if constexpr (sizeof(T) == 4) {
+    return bit_cast<T>(static_cast<bits>(*reinterpret_cast<const std::uint32_t*>(at)));
+  } else {
+    const std::uint64_t lo = reinterpret_cast<const std::uint32_t*>(at)[0];
+    const std::uint64_t hi = reinterpret_cast<const std::uint32_t*>(at)[1];
+    return bit_cast<T>(static_cast<bits>(lo | hi << 32));
+  }
+}
+
+//! Stores a 16-bit value at a 2-byte aligned address.
+__device__ inline void store_u16(unsigned char* at, std::uint32_t value) {
+  *reinterpret_cast<std::uint16_t*>(at) = static_cast<std::uint16_t>(value);
+}
+
+//! Loads a 16-bit value from a 2-byte aligned address.
+__device__ inline std::uint32_t load_u16(const unsigned char* at) {
+  return *reinterpret_cast<const std::uint16_t*>(at);
+}
+
+//! Sets *word to `s` unless an error is already recorded there.
+__device__ inline void record_status(status* word, status s) {
+  atomicCAS(reinterpret_cast<int*>(word), static_cast<int>(status::success), static_cast<int>(s));
+}
+
+}  // namespace gpu
+}  // namespace detail
+}  // namespace actzip

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The compression kernels of the CUDA executor.
+//
+// range_kernel: the finite value range of each relative-bound tensor (grid-stride
+// loads, warp reductions, one pair of 64-bit atomics per warp on order keys).
+//
+// compress_kernel: one 256-thread block per chunk, chunks handed out by a ticket
+// counter. Element i of the chunk goes to thread i % 256, so warp w holds groups of
+// 32 consecutive elements. The block quantizes with the shared strict check,
+// forms Lorenzo deltas from shared memory (lorenzo_delta_at), takes each group's
+// width with a warp OR-reduction, scans the groups' widths, non-zero flags and
+// lossless counts, sizes the chunk with the shared layout function, learns its
+// offset from the decoupled look-back, and writes the same bytes as encode_chunk:
+// the bitplanes come straight from __ballot_sync. The block of a tensor's last
+// chunk writes the header and the stream's size.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/core/dtype.hpp>
+#include <actzip/exec/cuda/common.cuh>
+#include <actzip/exec/cuda/lookback.cuh>
+#include <actzip/format/chunk.hpp>
+#include <actzip/format/geometry.hpp>
+#include <actzip/format/header.hpp>
+#include <actzip/stages/bitplane.hpp>
+#include <actzip/stages/lorenzo.hpp>
+#include <actzip/stages/quantize.hpp>
+
+#include <cub/block/block_scan.cuh>
+
+#include <cstdint>
+
+namespace actzip {
+namespace detail {
+namespace gpu {
+
+template <class T>
+__global__ void __launch_bounds__(block_threads) range_kernel(const __grid_constant__ compress_launch<T> launch) {
+  using C = typename dtype_traits<T>::compute_type;
+  const compress_task<T>& task = launch.task[blockIdx.y];
+  if (task.p.error_bound.mode != bound_mode::relative) return;
+  const T* input = task.input;
+  const std::uint64_t n = task.element_count;
+  const std::uint64_t stride = static_cast<std::uint64_t>(gridDim.x) * block_threads;
+  unsigned long long max_key = 0, min_complement = 0;
+  auto take = [&](T x) {
+    const C v = dtype_traits<T>::to_compute(x);
+    if (v - v == C(0)) {  // finite
+      const unsigned long long key = order_key(v);
+      max_key = key > max_key ? key : max_key;
+      min_complement = ~key > min_complement ? ~key : min_complement;
+    }
+  };
+  std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * block_threads + threadIdx.x;
+  for (; i + 3 * stride < n; i += 4 * stride) {  // four loads in flight
+    const T a = input[i], b = input[i + stride], c = input[i + 2 * stride], d = input[i + 3 * stride];
+    take(a);
+    take(b);
+    take(c);
+    take(d);
+  }
+  for (; i < n; i += stride) take(input[i]);
+  for (unsigned offset = 16; offset > 0; offset /= 2) {
+    const unsigned long long other_max = __shfl_xor_sync(full_mask, max_key, offset);
+    const unsigned long long other_min = __shfl_xor_sync(full_mask, min_complement, offset);
+    max_key = other_max > max_key ? other_max : max_key;
+    min_complement = other_min > min_complement ? other_min : min_complement;
+  }
+  if (threadIdx.x % 32 == 0 && max_key != 0) {
+    atomicMax(&task.range->max_key, max_key);
+    atomicMax(&task.range->min_key_complement, min_complement);
+  }
+}
+
+//! The header fields and quantizer of one tensor, computed identically by every
+//! block from the task and its range slot (filled by range_kernel).
+template <class T>
+__device__ inline header task_header(const compress_task<T>& task,
+                                     quantizer<typename dtype_traits<T>::compute_type>* qz) {
+  using C = typename dtype_traits<T>::compute_type;
+  header h = begin_header(dtype_traits<T>::code, task.shape, task.p, task.geometry, task.element_count);
+  double absolute = task.p.error_bound.value;
+  if (task.p.error_bound.mode == bound_mode::relative) {
+    C lo = 0, hi = 0;
+    const unsigned long long max_key = task.range->max_key;
+    if (max_key != 0) {
+      hi = from_order_key<C>(max_key);
+      lo = from_order_key<C>(~task.range->min_key_complement);
+    }
+    set_value_range(&h, static_cast<double>(lo), static_cast<double>(hi));
+    absolute = absolute_from_relative(task.p.error_bound.value, h.value_min, h.value_max);
+  }
+  *qz = make_quantizer<C>(absolute, task.p.preserve_sign);
+  h.absolute_bound = static_cast<double>(qz->bound);
+  return h;
+}
+
+//! Shared memory of compress_kernel.
+struct compress_shared {
+  using group_scan = cub::BlockScan<unsigned long long, block_threads>;
+  std::uint32_t values[max_chunk_elements];  //!< quantization indices of the chunk
+  std::uint32_t keep[max_groups];            //!< per group: bit i set when element i is lossless
+  std::uint32_t plane_offset[max_groups];    //!< per group: first plane word (exclusive scan of widths)
+  std::uint32_t keep_rank[max_groups];       //!< per group: lossless values before it
+  std::uint32_t group_rank[max_groups];      //!< per group: non-zero groups before it
+  std::uint32_t width[max_groups];           //!< per group: bit width
+  typename group_scan::TempStorage scan;
+  unsigned long long ticket;
+  unsigned long long offset;
+};
+
+// Fields of the packed group scan: plane words, lossless count, non-zero groups.
+// Each stays below 2^16 for a chunk of 4096 elements, so one 64-bit sum scans all three.
+inline constexpr unsigned scan_lossless_shift = 16;
+inline constexpr unsigned scan_nonzero_shift = 32;
+
+template <class T>
+__global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_constant__ compress_launch<T> launch) {
+  using C = typename dtype_traits<T>::compute_type;
+  __shared__ compress_shared sh;
+  const unsigned tid = threadIdx.x, lane = tid % 32;
+
+  for (;;) {
+    if (tid == 0) sh.ticket = atomicAdd(launch.ticket_counter, 1ull);
+    __syncthreads();
+    const unsigned long long ticket = sh.ticket;
+    if (ticket >= launch.total_tickets) return;
+    unsigned t = 0;
+    while (t + 1 < launch.count && launch.task[t + 1].first_ticket <= ticket) ++t;
+    const compress_task<T>& task = launch.task[t];
+    const std::uint64_t chunk = ticket - task.first_ticket;
+    const chunk_geometry& g = task.geometry;
+
+    quantizer<C> qz;
+    header h = task_header(task, &qz);
+    std::uint64_t payload_start = header_bytes + chunk_offset_bytes * g.count;
+
+    if (g.count == 0) {  // an empty tensor: the header is the whole stream
+      if (tid == 0) {
+        h.payload_bytes = 0;
+        h.total_bytes = payload_start;
+        write_header(h, task.output);
+        *task.compressed_bytes = h.total_bytes;
+      }
+      __syncthreads();
+      continue;
+    }
+
+    const chunk_geometry::box box = g.chunk_box(chunk);
+    const box_extents e = box.extent;
+    const std::uint32_t n = e.count();
+    const std::uint32_t groups = chunk_group_count(n);
+
+    // Quantize: element i = k * 256 + tid; the keep flags of a group come from one ballot.
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      std::uint32_t q = 0;
+      bool lossless = false;
+      if (i < n) q = static_cast<std::uint32_t>(quantize_element(task.input[box_element_index(g, box, i)], qz, &lossless));
+      sh.values[i] = q;
+      const unsigned keep = __ballot_sync(full_mask, lossless);
+      if (lane == 0 && i / 32 < max_groups) sh.keep[i / 32] = keep;
+    }
+    __syncthreads();
+
+    // Lorenzo deltas, zig-zag codes (kept in registers) and group widths.
+    std::uint32_t code[items_per_thread];
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      code[k] = i < n ? zigzag_encode(lorenzo_delta_at(sh.values, e, i)) : 0u;
+      const unsigned width = bit_width(__reduce_or_sync(full_mask, code[k]));
+      if (lane == 0) sh.width[i / 32] = width;
+    }
+    __syncthreads();
+
+    // One scan over the groups: plane words, lossless values and non-zero groups before each.
+    unsigned long long packed = 0;
+    if (tid < groups) {
+      const unsigned width = sh.width[tid];
+      packed = static_cast<unsigned long long>(width) |
+               static_cast<unsigned long long>(population_count(sh.keep[tid])) << scan_lossless_shift |
+               static_cast<unsigned long long>(width != 0) << scan_nonzero_shift;
+    }
+    unsigned long long before = 0, total = 0;
+    compress_shared::group_scan(sh.scan).ExclusiveSum(packed, before, total);
+    if (tid < groups) {
+      sh.plane_offset[tid] = static_cast<std::uint32_t>(before & 0xffffu);
+      sh.keep_rank[tid] = static_cast<std::uint32_t>((before >> scan_lossless_shift) & 0xffffu);
+      sh.group_rank[tid] = static_cast<std::uint32_t>(before >> scan_nonzero_shift);
+    }
+    const std::uint32_t plane_words = static_cast<std::uint32_t>(total & 0xffffu);
+    const std::uint32_t lossless = static_cast<std::uint32_t>((total >> scan_lossless_shift) & 0xffffu);
+    const std::uint32_t nonzero = static_cast<std::uint32_t>(total >> scan_nonzero_shift);
+
+    // The chunk's size, exactly as encode_chunk decides it.
+    const encoded_chunk_layout l = make_encoded_layout(n, nonzero, plane_words, lossless, sizeof(T));
+    const std::uint32_t raw_size = raw_chunk_bytes(n, sizeof(T));
+    const bool empty = nonzero == 0 && lossless == 0;
+    const bool raw = !empty && l.total > raw_size;
+    const std::uint32_t size = empty ? 0u : (raw ? raw_size : l.total);
+
+    if (tid < 32) {
+      const unsigned long long offset = lookback_exclusive_prefix(task.states, chunk, size);
+      if (tid == 0) {
+        sh.offset = offset;
+        unsigned char* table = task.output + header_bytes + chunk_offset_bytes * chunk;
+        reinterpret_cast<std::uint32_t*>(table)[0] = static_cast<std::uint32_t>(offset);
+        reinterpret_cast<std::uint32_t*>(table)[1] = static_cast<std::uint32_t>(offset >> 32);
+        if (chunk + 1 == g.count) {  // the last chunk knows the payload's size
+          h.payload_bytes = offset + size;
+          h.total_bytes = payload_start + h.payload_bytes;
+          write_header(h, task.output);
+          *task.compressed_bytes = h.total_bytes;
+        }
+      }
+    }
+    __syncthreads();
+    unsigned char* out = task.output + payload_start + sh.offset;
+
+    if (raw) {
+      if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = chunk_raw_flag;
+      for (unsigned k = 0; k < items_per_thread; ++k) {
+        const std::uint32_t i = k * block_threads + tid;
+        if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[box_element_index(g, box, i)]);
+      }
+      if (sizeof(T) == 2 && tid == 0 && n % 2 != 0) store_u16(out + 4 + 2 * n, 0);
+    } else if (!empty) {
+      if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = lossless;
+      const std::uint32_t bitmap_words = chunk_bitmap_words(groups);
+      if (tid < bitmap_words) {
+        std::uint32_t word = 0;
+        for (unsigned bit = 0; bit < 32 && 32 * tid + bit < groups; ++bit)
+          word |= static_cast<std::uint32_t>(sh.width[32 * tid + bit] != 0) << bit;
+        reinterpret_cast<std::uint32_t*>(out + l.bitmap)[tid] = word;
+      }
+      if (tid < groups && sh.width[tid] != 0) out[l.widths + sh.group_rank[tid]] = static_cast<unsigned char>(sh.width[tid]);
+      if (tid >= nonzero && tid < pad4(nonzero)) out[l.widths + tid] = 0;
+      // Bitplanes: lane b keeps the ballot of bit b of its warp's group.
+      for (unsigned k = 0; k < items_per_thread; ++k) {
+        const std::uint32_t i = k * block_threads + tid;
+        const std::uint32_t group = i / 32;  // the same for the whole warp
+        if (group >= groups) continue;
+        const unsigned width = sh.width[group];
+        std::uint32_t mine = 0;
+        for (unsigned b = 0; b < width; ++b) {
+          const std::uint32_t plane = __ballot_sync(full_mask, (code[k] >> b) & 1u);
+          if (lane == b) mine = plane;
+        }
+        if (lane < width)
+          reinterpret_cast<std::uint32_t*>(out + l.planes)[sh.plane_offset[group] + lane] = mine;
+        // Losslessly stored values: positions and values at their rank.
+        const std::uint32_t keep = sh.keep[group];
+        if ((keep >> lane) & 1u) {
+          const std::uint32_t rank = sh.keep_rank[group] + population_count(keep & ((1u << lane) - 1u));
+          store_u16(out + l.indices + 2 * rank, i);
+          store_element_aligned(out + l.values + sizeof(T) * rank, task.input[box_element_index(g, box, i)]);
+        }
+      }
+      if (tid == 0) {
+        if (lossless % 2 != 0) store_u16(out + l.indices + 2 * lossless, 0);
+        if (sizeof(T) == 2 && lossless % 2 != 0) store_u16(out + l.values + 2 * lossless, 0);
+      }
+    }
+    __syncthreads();  // shared memory is reused by the next ticket
+  }
+}
+
+}  // namespace gpu
+}  // namespace detail
+}  // namespace actzip

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The decompression kernels of the CUDA executor. The header is parsed on the
+// device (by every block, from the same 128 bytes), so no host round trip is
+// needed; blocks then take chunks grid-stride. A chunk is validated with the
+// shared parser steps (format/chunk.hpp) before any byte it describes is read:
+// the prologue by one thread, the width bytes one group per thread, the layout,
+// then the positions one per thread. Any failure records an error status in device
+// memory and leaves the chunk; nothing is read or written out of bounds. Decoding:
+// warps rebuild groups from their planes with shuffles, a segmented block scan and
+// two column passes undo the Lorenzo deltas, and the shared reconstruct() writes
+// the values; lossless values are written last.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/core/dtype.hpp>
+#include <actzip/exec/cuda/common.cuh>
+#include <actzip/format/chunk.hpp>
+#include <actzip/format/geometry.hpp>
+#include <actzip/format/header.hpp>
+#include <actzip/stages/quantize.hpp>
+
+#include <cub/block/block_scan.cuh>
+
+#include <cstdint>
+
+namespace actzip {
+namespace detail {
+namespace gpu {
+
+//! A value of a segmented prefix sum and whether it starts a segment.
+struct segment_sum {
+  std::uint32_t value;
+  std::uint32_t head;
+};
+
+//! The associative operator of a segmented inclusive sum (wrap-around arithmetic).
+struct segment_sum_op {
+  __device__ segment_sum operator()(const segment_sum& a, const segment_sum& b) const {
+    return b.head != 0 ? b : segment_sum{a.value + b.value, a.head};
+  }
+};
+
+//! Shared memory of decompress_kernel.
+struct decompress_shared {
+  using width_scan = cub::BlockScan<std::uint32_t, block_threads>;
+  using row_scan = cub::BlockScan<segment_sum, block_threads>;
+  std::uint32_t values[max_chunk_elements];
+  std::uint32_t width[max_groups];
+  std::uint32_t plane_offset[max_groups];
+  std::uint32_t bitmap[max_groups / 32];
+  union {
+    typename width_scan::TempStorage widths;
+    typename row_scan::TempStorage rows;
+  } scan;
+  // The stream being decoded.
+  chunk_geometry geometry;
+  double absolute_bound;
+  int preserve_sign;
+  int header_status;
+  unsigned long long payload_bytes;
+  // The chunk being decoded.
+  int bad;
+  int kind;
+  std::uint32_t lossless;
+  std::uint32_t nonzero;
+  encoded_chunk_layout layout;
+  unsigned long long begin;
+  unsigned long long size;
+};
+
+__device__ inline unsigned long long load_u64_words(const unsigned char* at) {
+  const unsigned long long lo = reinterpret_cast<const std::uint32_t*>(at)[0];
+  const unsigned long long hi = reinterpret_cast<const std::uint32_t*>(at)[1];
+  return lo | hi << 32;
+}
+
+//! Decodes chunk `chunk` of the stream described by sh.geometry into task.output,
+//! or records corrupt_stream. Called by the whole block; ends with a barrier.
+template <class T>
+__device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<T>& task, const chunk_geometry& g,
+                                   const quantizer<typename dtype_traits<T>::compute_type>& qz,
+                                   const unsigned char* table, const unsigned char* payload, std::uint64_t chunk) {
+  const unsigned tid = threadIdx.x, lane = tid % 32;
+  const chunk_geometry::box box = g.chunk_box(chunk);
+  const box_extents e = box.extent;
+  const std::uint32_t n = e.count();
+  const std::uint32_t groups = chunk_group_count(n);
+  T* out = task.output;
+
+  if (tid == 0) {
+    const unsigned long long payload_bytes = sh.payload_bytes;
+    const unsigned long long begin = load_u64_words(table + chunk_offset_bytes * chunk);
+    const unsigned long long end =
+        chunk + 1 < g.count ? load_u64_words(table + chunk_offset_bytes * (chunk + 1)) : payload_bytes;
+    bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == 0);
+    chunk_view view;
+    std::uint32_t nonzero = 0;
+    if (ok) ok = parse_chunk_prologue(payload + begin, end - begin, n, sizeof(T), &view, &nonzero) == status::success;
+    sh.bad = ok ? 0 : 1;
+    sh.kind = static_cast<int>(view.type);
+    sh.lossless = view.lossless_count;
+    sh.nonzero = nonzero;
+    sh.layout = view.layout;
+    sh.begin = begin;
+    sh.size = end - begin;
+    if (ok && view.type == chunk_view::kind::encoded)
+      for (std::uint32_t w = 0; w < chunk_bitmap_words(groups); ++w)
+        sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
+  }
+  __syncthreads();
+  if (sh.bad != 0) {
+    __syncthreads();  // every thread has read sh.bad before the next chunk rewrites it
+    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
+    return;
+  }
+  const unsigned char* base = payload + sh.begin;
+  const auto kind = static_cast<chunk_view::kind>(sh.kind);
+
+  if (kind == chunk_view::kind::empty) {
+    const T zero = reconstruct<T>(0, qz);
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      if (i < n) out[box_element_index(g, box, i)] = zero;
+    }
+    __syncthreads();
+    return;
+  }
+  if (kind == chunk_view::kind::raw) {
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      if (i < n) out[box_element_index(g, box, i)] = load_element_aligned<T>(base + 4 + sizeof(T) * i);
+    }
+    __syncthreads();
+    return;
+  }
+
+  // Width bytes: group g's byte sits at its rank among the non-zero groups.
+  std::uint32_t width = 0;
+  if (tid < groups) {
+    const std::uint32_t word = sh.bitmap[tid / 32], bit = tid % 32;
+    if ((word >> bit) & 1u) {
+      std::uint32_t rank = population_count(word & ((1u << bit) - 1u));
+      for (std::uint32_t w = 0; w < tid / 32; ++w) rank += population_count(sh.bitmap[w]);
+      width = base[sh.layout.widths + rank];
+      if (!valid_group_width(width)) atomicOr(&sh.bad, 1);
+    }
+  }
+  if (tid < max_groups) sh.width[tid] = width;
+  std::uint32_t before = 0, plane_words = 0;
+  decompress_shared::width_scan(sh.scan.widths).ExclusiveSum(width, before, plane_words);
+  if (tid < max_groups) sh.plane_offset[tid] = before;
+  __syncthreads();
+  if (tid == 0 && sh.bad == 0) {
+    chunk_view view;
+    view.base = base;
+    view.type = chunk_view::kind::encoded;
+    view.lossless_count = sh.lossless;
+    view.layout = sh.layout;
+    if (finish_chunk_layout(&view, n, sh.nonzero, plane_words, sizeof(T), sh.size) == status::success)
+      sh.layout = view.layout;
+    else
+      sh.bad = 1;
+  }
+  __syncthreads();
+  if (sh.bad != 0) {
+    __syncthreads();
+    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
+    return;
+  }
+
+  // Every section now lies inside the chunk. Check the positions and the padding
+  // while the planes are decoded.
+  chunk_view view;
+  view.base = base;
+  view.type = chunk_view::kind::encoded;
+  view.group_count = groups;
+  view.lossless_count = sh.lossless;
+  view.layout = sh.layout;
+  const std::uint32_t lossless = view.lossless_count;
+  for (std::uint32_t k = tid; k < lossless; k += block_threads)
+    if (!valid_lossless_position(view, k, n)) atomicOr(&sh.bad, 1);
+  if (tid == 0 && !valid_chunk_tail_padding(view, sizeof(T))) atomicOr(&sh.bad, 1);
+
+  const std::uint32_t* planes = reinterpret_cast<const std::uint32_t*>(base + view.layout.planes);
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    const std::uint32_t group = i / 32;  // the same for the whole warp
+    if (group >= groups) continue;
+    const unsigned w = sh.width[group];
+    const std::uint32_t mine = lane < w ? planes[sh.plane_offset[group] + lane] : 0u;
+    std::uint32_t code = 0;
+    for (unsigned b = 0; b < w; ++b) code |= ((__shfl_sync(full_mask, mine, b) >> lane) & 1u) << b;
+    sh.values[i] = zigzag_decode(code);
+  }
+  __syncthreads();
+  if (sh.bad != 0) {
+    __syncthreads();
+    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
+    return;
+  }
+
+  // Lorenzo inverse: prefix sums along rows (a segmented scan over the chunk, 16
+  // consecutive elements a thread), then along columns, then along slabs.
+  {
+    segment_sum items[items_per_thread];
+    for (unsigned j = 0; j < items_per_thread; ++j) {
+      const std::uint32_t i = tid * items_per_thread + j;
+      items[j] = i < n ? segment_sum{sh.values[i], i % e.e2 == 0 ? 1u : 0u} : segment_sum{0u, 1u};
+    }
+    decompress_shared::row_scan(sh.scan.rows).InclusiveScan(items, items, segment_sum_op{});
+    for (unsigned j = 0; j < items_per_thread; ++j) {
+      const std::uint32_t i = tid * items_per_thread + j;
+      if (i < n) sh.values[i] = items[j].value;
+    }
+  }
+  __syncthreads();
+  if (e.e1 > 1) {
+    for (std::uint32_t line = tid; line < e.e0 * e.e2; line += block_threads) {
+      const std::uint32_t first = (line / e.e2) * e.e1 * e.e2 + line % e.e2;
+      std::uint32_t sum = sh.values[first];
+      for (std::uint32_t i1 = 1; i1 < e.e1; ++i1) {
+        sum += sh.values[first + i1 * e.e2];
+        sh.values[first + i1 * e.e2] = sum;
+      }
+    }
+    __syncthreads();
+  }
+  if (e.e0 > 1) {
+    const std::uint32_t plane = e.e1 * e.e2;
+    for (std::uint32_t line = tid; line < plane; line += block_threads) {
+      std::uint32_t sum = sh.values[line];
+      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0) {
+        sum += sh.values[line + i0 * plane];
+        sh.values[line + i0 * plane] = sum;
+      }
+    }
+    __syncthreads();
+  }
+
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    if (i < n) out[box_element_index(g, box, i)] = reconstruct<T>(static_cast<std::int32_t>(sh.values[i]), qz);
+  }
+  __syncthreads();  // the lossless values overwrite what other threads wrote above
+  for (std::uint32_t k = tid; k < lossless; k += block_threads) {
+    const std::uint32_t position = load_u16(base + view.layout.indices + 2 * k);
+    out[box_element_index(g, box, position)] = load_element_aligned<T>(base + view.layout.values + sizeof(T) * k);
+  }
+  __syncthreads();
+}
+
+template <class T>
+__global__ void __launch_bounds__(block_threads) decompress_kernel(const __grid_constant__ decompress_launch<T> launch) {
+  using C = typename dtype_traits<T>::compute_type;
+  __shared__ decompress_shared sh;
+  const unsigned tid = threadIdx.x;
+  for (unsigned t = 0; t < launch.count; ++t) {
+    const decompress_task<T>& task = launch.task[t];
+    if (tid == 0) {
+      header h;
+      status s = parse_header(task.stream, task.stream_size, &h);
+      if (s == status::success && h.dtype != dtype_traits<T>::code) s = status::dtype_mismatch;
+      if (s == status::success && h.element_count > task.output_count) s = status::buffer_too_small;
+      if (s == status::success) {
+        sh.geometry = make_chunk_geometry(h.shape);
+        sh.absolute_bound = h.absolute_bound;
+        sh.preserve_sign = h.preserve_sign ? 1 : 0;
+        sh.payload_bytes = h.payload_bytes;
+      } else if (blockIdx.x == 0) {
+        record_status(task.device_status, s);
+      }
+      sh.header_status = static_cast<int>(s);
+    }
+    __syncthreads();
+    if (sh.header_status == static_cast<int>(status::success)) {
+      const chunk_geometry g = sh.geometry;
+      const quantizer<C> qz = make_quantizer<C>(sh.absolute_bound, sh.preserve_sign != 0);
+      const unsigned char* table = task.stream + header_bytes;
+      const unsigned char* payload = table + chunk_offset_bytes * g.count;
+      for (std::uint64_t chunk = blockIdx.x; chunk < g.count; chunk += gridDim.x)
+        decode_chunk_block<T>(sh, task, g, qz, table, payload, chunk);
+    }
+    __syncthreads();  // the next stream's header overwrites the shared fields
+  }
+}
+
+//! Sets every stream's status word to success before decompress_kernel runs.
+template <class T>
+__global__ void reset_status_kernel(const __grid_constant__ decompress_launch<T> launch) {
+  if (threadIdx.x < launch.count) *launch.task[threadIdx.x].device_status = status::success;
+}
+
+}  // namespace gpu
+}  // namespace detail
+}  // namespace actzip
