@@ -75,6 +75,50 @@ __device__ inline unsigned long long load_u64_words(const unsigned char* at) {
   return lo | hi << 32;
 }
 
+//! Parses and checks a stream's header into the shared fields (one thread; kept out
+//! of line so that its registers do not count against the decoding loop).
+__device__ __noinline__ status read_stream_header(decompress_shared& sh, const unsigned char* stream,
+                                                  std::uint64_t stream_size, std::uint64_t output_count,
+                                                  dtype type) {
+  header h;
+  status s = parse_header(stream, stream_size, &h);
+  if (s == status::success && h.dtype != type) s = status::dtype_mismatch;
+  if (s == status::success && h.element_count > output_count) s = status::buffer_too_small;
+  if (s == status::success) {
+    sh.geometry = make_chunk_geometry(h.shape);
+    sh.absolute_bound = h.absolute_bound;
+    sh.preserve_sign = h.preserve_sign ? 1 : 0;
+    sh.payload_bytes = h.payload_bytes;
+  }
+  sh.header_status = static_cast<int>(s);
+  return s;
+}
+
+//! Checks chunk `chunk`'s offsets and prologue into the shared fields (one thread,
+//! out of line like read_stream_header).
+__device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const unsigned char* table,
+                                                 const unsigned char* payload, std::uint64_t chunk,
+                                                 std::uint64_t chunk_count, std::uint32_t n, unsigned value_size) {
+  const unsigned long long payload_bytes = sh.payload_bytes;
+  const unsigned long long begin = load_u64_words(table + chunk_offset_bytes * chunk);
+  const unsigned long long end =
+      chunk + 1 < chunk_count ? load_u64_words(table + chunk_offset_bytes * (chunk + 1)) : payload_bytes;
+  bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == 0);
+  chunk_view view;
+  std::uint32_t nonzero = 0;
+  if (ok) ok = parse_chunk_prologue(payload + begin, end - begin, n, value_size, &view, &nonzero) == status::success;
+  sh.bad = ok ? 0 : 1;
+  sh.kind = static_cast<int>(view.type);
+  sh.lossless = view.lossless_count;
+  sh.nonzero = nonzero;
+  sh.layout = view.layout;
+  sh.begin = begin;
+  sh.size = end - begin;
+  if (ok && view.type == chunk_view::kind::encoded)
+    for (std::uint32_t w = 0; w < chunk_bitmap_words(view.group_count); ++w)
+      sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
+}
+
 //! Decodes chunk `chunk` of the stream described by sh.geometry into task.output,
 //! or records corrupt_stream. Called by the whole block; ends with a barrier.
 template <class T>
@@ -88,26 +132,7 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
   const std::uint32_t groups = chunk_group_count(n);
   T* out = task.output;
 
-  if (tid == 0) {
-    const unsigned long long payload_bytes = sh.payload_bytes;
-    const unsigned long long begin = load_u64_words(table + chunk_offset_bytes * chunk);
-    const unsigned long long end =
-        chunk + 1 < g.count ? load_u64_words(table + chunk_offset_bytes * (chunk + 1)) : payload_bytes;
-    bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == 0);
-    chunk_view view;
-    std::uint32_t nonzero = 0;
-    if (ok) ok = parse_chunk_prologue(payload + begin, end - begin, n, sizeof(T), &view, &nonzero) == status::success;
-    sh.bad = ok ? 0 : 1;
-    sh.kind = static_cast<int>(view.type);
-    sh.lossless = view.lossless_count;
-    sh.nonzero = nonzero;
-    sh.layout = view.layout;
-    sh.begin = begin;
-    sh.size = end - begin;
-    if (ok && view.type == chunk_view::kind::encoded)
-      for (std::uint32_t w = 0; w < chunk_bitmap_words(groups); ++w)
-        sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
-  }
+  if (tid == 0) read_chunk_prologue(sh, table, payload, chunk, g.count, n, sizeof(T));
   __syncthreads();
   if (sh.bad != 0) {
     __syncthreads();  // every thread has read sh.bad before the next chunk rewrites it
@@ -251,26 +276,15 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
 }
 
 template <class T>
-__global__ void __launch_bounds__(block_threads) decompress_kernel(const __grid_constant__ decompress_launch<T> launch) {
+__global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __grid_constant__ decompress_launch<T> launch) {
   using C = typename dtype_traits<T>::compute_type;
   __shared__ decompress_shared sh;
   const unsigned tid = threadIdx.x;
   for (unsigned t = 0; t < launch.count; ++t) {
     const decompress_task<T>& task = launch.task[t];
     if (tid == 0) {
-      header h;
-      status s = parse_header(task.stream, task.stream_size, &h);
-      if (s == status::success && h.dtype != dtype_traits<T>::code) s = status::dtype_mismatch;
-      if (s == status::success && h.element_count > task.output_count) s = status::buffer_too_small;
-      if (s == status::success) {
-        sh.geometry = make_chunk_geometry(h.shape);
-        sh.absolute_bound = h.absolute_bound;
-        sh.preserve_sign = h.preserve_sign ? 1 : 0;
-        sh.payload_bytes = h.payload_bytes;
-      } else if (blockIdx.x == 0) {
-        record_status(task.device_status, s);
-      }
-      sh.header_status = static_cast<int>(s);
+      const status s = read_stream_header(sh, task.stream, task.stream_size, task.output_count, dtype_traits<T>::code);
+      if (s != status::success && blockIdx.x == 0) record_status(task.device_status, s);
     }
     __syncthreads();
     if (sh.header_status == static_cast<int>(status::success)) {
