@@ -62,7 +62,7 @@ std::uint64_t workspace_bytes(const exec::cuda_t&, const compress_item<T>* items
 //! once the work is enqueued on e.stream; no allocation, no synchronization, no
 //! host copy, so it can be captured in a CUDA graph. The stream is byte for byte
 //! the one exec::serial writes. Errors (detected before anything is enqueued):
-//! invalid_argument, size_overflow, unsupported, buffer_too_small (output capacity
+//! invalid_argument (also a misaligned input or output), size_overflow, unsupported, buffer_too_small (output capacity
 //! below max_compressed_bytes, or workspace), cuda_error (a launch failed; see
 //! last_cuda_error()).
 template <class T>
@@ -215,6 +215,7 @@ device_buffer compress(const exec::cuda_t& e, const T* input, const extents& sha
 //! Reads and validates the header of the device stream `stream` (`stream_size`
 //! bytes). Synchronous (copies the header to the host). Throws actzip::error.
 inline header inspect(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size) {
+  if (stream == nullptr && stream_size != 0) throw error(status::invalid_argument, "inspect: null stream");
   unsigned char bytes[header_bytes] = {};
   const std::uint64_t copied = stream_size < header_bytes ? stream_size : header_bytes;
   if (copied != 0) {

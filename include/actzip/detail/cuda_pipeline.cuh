@@ -72,6 +72,7 @@ status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexce
   if (status s = check_shape(item.shape, &count); s != status::success) return s;
   if (status s = check_params(item.p); s != status::success) return s;
   if (item.input == nullptr && count != 0) return status::invalid_argument;
+  if (reinterpret_cast<std::uintptr_t>(item.input) % alignof(T) != 0) return status::invalid_argument;
   if (item.output == nullptr || item.compressed_bytes == nullptr) return status::invalid_argument;
   if (reinterpret_cast<std::uintptr_t>(item.output) % 4 != 0) return status::invalid_argument;
   if (item.output_capacity < max_compressed_bytes<T>(item.shape)) return status::buffer_too_small;

@@ -1,0 +1,1225 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The CUDA executor against the host: every stream the GPU writes (core layer,
+// batches, CUDA graphs, several streams at once, the convenience layer) must equal
+// the one exec::serial writes byte for byte, and every device decode must equal the
+// host decode bit for bit and keep the error bound on every element. Also covers
+// device-side decoding of truncated and corrupted streams (same status as the host
+// decoder), synchronous argument errors, workspace sizes, and a 5 GiB round trip
+// checked on the device. Without a GPU it prints a message and exits 77 (skipped).
+#define DOCTEST_CONFIG_IMPLEMENT
+#include "../test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using namespace actzip;
+
+//! Fails the current test with the CUDA error's name unless `call` returns cudaSuccess.
+#define CHECK_CUDA(call)                                                                                   \
+  do {                                                                                                     \
+    const cudaError_t check_cuda_error_ = (call);                                                          \
+    if (check_cuda_error_ != cudaSuccess)                                                                  \
+      FAIL(#call << ": " << cudaGetErrorName(check_cuda_error_) << " (" << cudaGetErrorString(check_cuda_error_) \
+                 << ")");                                                                                  \
+  } while (0)
+
+namespace {
+
+// ---- device memory, streams and copies ---------------------------------------------
+
+//! Owning device array of `count` elements of T (cudaMalloc / cudaFree). Move-only.
+template <class T>
+class dev_array {
+ public:
+  dev_array() = default;
+  explicit dev_array(std::size_t count) : count_(count) {
+    if (count != 0) CHECK_CUDA(cudaMalloc(reinterpret_cast<void**>(&data_), count * sizeof(T)));
+  }
+  dev_array(const dev_array&) = delete;
+  dev_array& operator=(const dev_array&) = delete;
+  dev_array(dev_array&& other) noexcept { swap(other); }
+  dev_array& operator=(dev_array&& other) noexcept {
+    dev_array(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~dev_array() {
+    if (data_ != nullptr) (void)cudaFree(data_);
+  }
+  void swap(dev_array& other) noexcept {
+    std::swap(data_, other.data_);
+    std::swap(count_, other.count_);
+  }
+  T* get() const noexcept { return data_; }
+  std::size_t size() const noexcept { return count_; }
+  std::size_t bytes() const noexcept { return count_ * sizeof(T); }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+//! A non-blocking CUDA stream, destroyed at scope exit.
+class cuda_stream {
+ public:
+  cuda_stream() { CHECK_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
+  cuda_stream(const cuda_stream&) = delete;
+  cuda_stream& operator=(const cuda_stream&) = delete;
+  ~cuda_stream() {
+    if (stream_ != nullptr) (void)cudaStreamDestroy(stream_);
+  }
+  operator cudaStream_t() const noexcept { return stream_; }
+
+ private:
+  cudaStream_t stream_ = nullptr;
+};
+
+//! Byte patterns written before the device writes: bytes a kernel fails to write
+//! (padding, elements) then differ from the host's.
+constexpr int stream_fill = 0xA5;
+constexpr int output_fill = 0x5A;
+//! Elements after an output that a decoder must never touch.
+constexpr std::size_t guard_elements = 64;
+
+template <class T>
+dev_array<T> upload(const std::vector<T>& host, cudaStream_t s) {
+  dev_array<T> d(host.size());
+  if (!host.empty()) CHECK_CUDA(cudaMemcpyAsync(d.get(), host.data(), d.bytes(), cudaMemcpyHostToDevice, s));
+  return d;
+}
+
+//! Copies `count` elements from the device after the work queued on `s`.
+template <class T>
+std::vector<T> download(const T* d, std::size_t count, cudaStream_t s) {
+  std::vector<T> host(count);
+  if (count != 0) CHECK_CUDA(cudaMemcpyAsync(host.data(), d, count * sizeof(T), cudaMemcpyDeviceToHost, s));
+  CHECK_CUDA(cudaStreamSynchronize(s));
+  return host;
+}
+
+std::vector<std::byte> download_bytes(const void* d, std::size_t bytes, cudaStream_t s) {
+  return download(static_cast<const std::byte*>(d), bytes, s);
+}
+
+template <class T>
+std::uint64_t read_word(const T* d, cudaStream_t s) {
+  return static_cast<std::uint64_t>(download(d, 1, s)[0]);
+}
+
+status read_status(const status* d, cudaStream_t s) { return download(d, 1, s)[0]; }
+
+// ---- comparisons ------------------------------------------------------------------
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+//! Where two streams first differ: the byte, and whether it is in the header, the
+//! offset table or a chunk's payload (empty if they are equal).
+std::string describe_difference(const std::vector<std::byte>& device, const std::vector<std::byte>& host) {
+  if (device == host) return {};
+  std::string text = "device stream " + std::to_string(device.size()) + " bytes, host stream " +
+                     std::to_string(host.size()) + " bytes";
+  const std::size_t common = std::min(device.size(), host.size());
+  std::size_t i = 0;
+  while (i < common && device[i] == host[i]) ++i;
+  text += "; first difference at byte " + std::to_string(i);
+  if (i < header_bytes) {
+    text += " (header)";
+  } else if (host.size() >= header_bytes) {
+    header h;
+    if (parse_header(host.data(), host.size(), &h) == status::success) {
+      const std::uint64_t payload = header_bytes + chunk_offset_bytes * h.chunk_count;
+      if (i < payload)
+        text += " (offset of chunk " + std::to_string((i - header_bytes) / chunk_offset_bytes) + ")";
+      else
+        text += " (payload byte " + std::to_string(i - payload) + ")";
+    }
+  }
+  if (i < common)
+    text += ": device " + std::to_string(static_cast<unsigned>(device[i])) + ", host " +
+            std::to_string(static_cast<unsigned>(host[i]));
+  return text;
+}
+
+//! The first element whose bits differ, for messages.
+template <class T>
+std::string describe_difference(const std::vector<T>& device, const std::vector<T>& host) {
+  if (device.size() != host.size())
+    return "sizes " + std::to_string(device.size()) + " and " + std::to_string(host.size());
+  for (std::size_t i = 0; i < device.size(); ++i)
+    if (actzip_test::bits_of(device[i]) != actzip_test::bits_of(host[i]))
+      return "element " + std::to_string(i) + ": device " + std::to_string(actzip_test::to_double(device[i])) +
+             ", host " + std::to_string(actzip_test::to_double(host[i]));
+  return {};
+}
+
+//! The status an actzip call threw (success if it threw nothing).
+template <class F>
+status thrown_status(F&& f) {
+  try {
+    f();
+  } catch (const actzip::error& e) {
+    return e.code();
+  }
+  return status::success;
+}
+
+template <class T>
+const char* type_name() {
+  return to_string(dtype_traits<T>::code);
+}
+
+// ---- inputs ------------------------------------------------------------------------
+
+template <class T>
+T max_value() {
+  if constexpr (std::is_same<T, actzip::half>::value) return actzip::half{0x7bff};
+  else if constexpr (std::is_same<T, actzip::bfloat16>::value) return actzip::bfloat16{0x7f7f};
+  else return std::numeric_limits<T>::max();
+}
+
+template <class T>
+T min_subnormal() {
+  if constexpr (std::is_same<T, actzip::half>::value || std::is_same<T, actzip::bfloat16>::value) return T{0x0001};
+  else return std::numeric_limits<T>::denorm_min();
+}
+
+enum class input_kind { smooth, noise, random_bits, relu, adversarial, constant, zeros };
+constexpr input_kind all_inputs[] = {input_kind::smooth, input_kind::noise,    input_kind::random_bits,
+                                     input_kind::relu,   input_kind::adversarial, input_kind::constant,
+                                     input_kind::zeros};
+
+const char* name_of(input_kind k) {
+  switch (k) {
+    case input_kind::smooth: return "smooth";
+    case input_kind::noise: return "uniform noise";
+    case input_kind::random_bits: return "random bit patterns";
+    case input_kind::relu: return "relu-like";
+    case input_kind::adversarial: return "adversarial";
+    case input_kind::constant: return "constant";
+    case input_kind::zeros: return "zeros";
+  }
+  return "?";
+}
+
+//! One adversarial value: NaN, infinities, signed zeros, denormals, huge values,
+//! values beyond the quantization radius for bound `eb`, values beside multiples of
+//! 2eb, or ordinary values.
+template <class T>
+T adversarial_value(actzip_test::rng& g, double eb) {
+  using actzip_test::from_double;
+  const double sign = g.next() % 2 ? 1.0 : -1.0;
+  switch (g.next() % 12) {
+    case 0: return from_double<T>(sign * std::nan(""));
+    case 1: return actzip_test::bit_cast_random<T>(g);
+    case 2: return from_double<T>(sign * INFINITY);
+    case 3: return from_double<T>(-0.0);
+    case 4: return from_double<T>(0.0);
+    case 5: return from_double<T>(sign * actzip_test::to_double(min_subnormal<T>()) * static_cast<double>(1 + g.next() % 5));
+    case 6: return from_double<T>(sign * actzip_test::to_double(max_value<T>()) / static_cast<double>(1 + g.next() % 3));
+    case 7: return from_double<T>(sign * eb * std::ldexp(g.uniform(1, 2), 28 + static_cast<int>(g.next() % 12)));
+    case 8: {
+      const double k = static_cast<double>(static_cast<std::int64_t>(g.next() % 2001) - 1000);
+      T x = from_double<T>((2 * k + static_cast<double>(g.next() % 2)) * eb);
+      const auto bits = actzip_test::bits_of(x);
+      return bit_cast<T>(static_cast<decltype(bits)>(bits + (g.next() % 2 ? 1 : -1)));
+    }
+    default: return from_double<T>(g.uniform(-1, 1));
+  }
+}
+
+template <class T>
+std::vector<T> make_input(input_kind kind, const extents& shape, double eb_hint, std::uint64_t seed) {
+  const std::size_t n = static_cast<std::size_t>(shape.size());
+  actzip_test::rng g(seed);
+  std::vector<T> v(n);
+  switch (kind) {
+    case input_kind::smooth:
+      if (n != 0) v = actzip_test::smooth_field<T>(shape, seed);
+      break;
+    case input_kind::noise:
+      for (auto& x : v) x = actzip_test::from_double<T>(g.uniform(-100, 100));
+      break;
+    case input_kind::random_bits:
+      for (auto& x : v) x = actzip_test::bit_cast_random<T>(g);
+      break;
+    case input_kind::relu:
+      v = actzip_test::relu_field<T>(n, seed);
+      break;
+    case input_kind::adversarial:
+      for (auto& x : v) x = adversarial_value<T>(g, eb_hint);
+      break;
+    case input_kind::constant:
+      for (auto& x : v) x = actzip_test::from_double<T>(-3.14159);
+      break;
+    case input_kind::zeros:
+      for (auto& x : v) x = actzip_test::from_double<T>(0.0);
+      break;
+  }
+  return v;
+}
+
+//! A bound hint for generators: the absolute bound, or a typical one for relative bounds.
+double eb_hint(const params& p) {
+  return p.error_bound.mode == bound_mode::absolute && p.error_bound.value > 0 ? p.error_bound.value : 1e-3;
+}
+
+params make_params(bound b, bool preserve_sign) {
+  params p{b};
+  p.preserve_sign = preserve_sign;
+  return p;
+}
+
+// ---- host reference and device round trips ------------------------------------------
+
+template <class T>
+struct host_reference {
+  std::vector<std::byte> stream;
+  header h;
+  std::vector<T> back;
+};
+
+template <class T>
+host_reference<T> host_round_trip(const std::vector<T>& input, const extents& shape, const params& p) {
+  host_reference<T> r;
+  r.stream = actzip::compress(exec::serial, input.empty() ? static_cast<const T*>(nullptr) : input.data(), shape, p);
+  r.h = actzip::inspect(r.stream.data(), r.stream.size());
+  r.back = actzip::decompress<T>(exec::serial, r.stream.data(), r.stream.size());
+  return r;
+}
+
+//! Compresses the device tensor with the core layer into a fresh, pattern-filled
+//! buffer of max_compressed_bytes (kept in *d_stream); returns the stream's bytes.
+template <class T>
+std::vector<std::byte> device_compress(cudaStream_t s, const T* d_in, const extents& shape, const params& p,
+                                       dev_array<unsigned char>* d_stream) {
+  const std::uint64_t capacity = max_compressed_bytes<T>(shape);
+  REQUIRE(capacity >= header_bytes);
+  *d_stream = dev_array<unsigned char>(capacity);
+  CHECK_CUDA(cudaMemsetAsync(d_stream->get(), stream_fill, capacity, s));
+  dev_array<std::uint64_t> d_size(1);
+  CHECK_CUDA(cudaMemsetAsync(d_size.get(), 0xff, sizeof(std::uint64_t), s));
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  REQUIRE(workspace > 0);
+  dev_array<unsigned char> d_workspace(workspace);
+  CHECK_CUDA(cudaMemsetAsync(d_workspace.get(), 0xC3, workspace, s));  // compress clears what it needs
+  const status launched = actzip::compress(exec::cuda.on(s), d_in, shape, p, d_stream->get(), capacity, d_size.get(),
+                                           d_workspace.get(), workspace);
+  REQUIRE(launched == status::success);
+  const std::uint64_t size = read_word(d_size.get(), s);
+  REQUIRE(size <= capacity);
+  return download_bytes(d_stream->get(), static_cast<std::size_t>(size), s);
+}
+
+//! Decodes a device stream with the core layer into a pattern-filled buffer of
+//! `count` elements plus a guard that must stay untouched; returns the device status.
+template <class T>
+status device_decompress(cudaStream_t s, const void* d_stream, std::uint64_t stream_size, std::uint64_t count,
+                         std::vector<T>* back) {
+  dev_array<T> d_out(static_cast<std::size_t>(count) + guard_elements);
+  CHECK_CUDA(cudaMemsetAsync(d_out.get(), output_fill, d_out.bytes(), s));
+  dev_array<status> d_status(1);
+  CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));  // not a status: must be overwritten
+  const status launched = actzip::decompress(exec::cuda.on(s), d_stream, stream_size, d_out.get(), count, d_status.get());
+  REQUIRE(launched == status::success);
+  const status result = read_status(d_status.get(), s);
+  std::vector<T> all = download(d_out.get(), d_out.size(), s);
+  std::vector<unsigned char> expected_guard(guard_elements * sizeof(T), static_cast<unsigned char>(output_fill));
+  REQUIRE_MESSAGE(std::memcmp(all.data() + count, expected_guard.data(), expected_guard.size()) == 0,
+                  "the decoder wrote past the output's element count");
+  all.resize(static_cast<std::size_t>(count));
+  *back = std::move(all);
+  return result;
+}
+
+//! Checks a reconstruction against the input: exact bound on every element, zeros
+//! kept, signs kept under preserve_sign.
+template <class T>
+void check_reconstruction(const std::vector<T>& input, const std::vector<T>& back, const header& h, const params& p) {
+  const actzip_test::check_result r = actzip_test::check(input, back, h.absolute_bound);
+  REQUIRE_MESSAGE(r.violations == 0, r.first);
+  REQUIRE(r.zero_changed == 0);
+  if (p.preserve_sign) REQUIRE(r.sign_changed == 0);
+  if (p.error_bound.mode == bound_mode::absolute) REQUIRE(h.absolute_bound <= p.error_bound.value);
+  if (p.error_bound.mode == bound_mode::absolute && p.error_bound.value == 0) {
+    // Lossless: every value comes back bit for bit, except -0.0, which becomes +0.0.
+    for (std::size_t i = 0; i < input.size(); ++i) {
+      const bool zero = actzip_test::to_double(input[i]) == 0 && actzip_test::bits_of(back[i]) == 0;
+      REQUIRE_MESSAGE((zero || actzip_test::bits_of(input[i]) == actzip_test::bits_of(back[i])),
+                      "element " << i << " not restored exactly under abs(0)");
+    }
+  }
+}
+
+//! The whole comparison of one tensor: device stream == host stream, device decode
+//! == host decode, bound kept.
+template <class T>
+void check_against_host(cudaStream_t s, const std::vector<T>& input, const extents& shape, const params& p) {
+  const host_reference<T> ref = host_round_trip(input, shape, p);
+  const dev_array<T> d_in = upload(input, s);
+  dev_array<unsigned char> d_stream;
+  const std::vector<std::byte> z = device_compress(s, d_in.get(), shape, p, &d_stream);
+  REQUIRE_MESSAGE(z == ref.stream, describe_difference(z, ref.stream));
+  std::vector<T> back;
+  REQUIRE(device_decompress(s, d_stream.get(), z.size(), input.size(), &back) == status::success);
+  REQUIRE_MESSAGE(same_bits(back, ref.back), describe_difference(back, ref.back));
+  check_reconstruction(input, back, ref.h, p);
+}
+
+const bound matrix_bounds[] = {actzip::abs(1e-1), actzip::abs(1e-3), actzip::abs(1e-6), actzip::abs(0.0),
+                               actzip::rel(1e-1), actzip::rel(1e-3), actzip::rel(1e-6)};
+
+}  // namespace
+
+// ---- 1. byte-identical streams ------------------------------------------------------
+
+TEST_CASE_TEMPLATE("device streams equal the host's byte for byte and decode bit for bit", T, ACTZIP_ELEMENT_TYPES) {
+  // Shapes that divide the chunk shape and shapes that do not, tiny and empty ones.
+  const extents shapes[] = {extents{0},      extents{0, 7},     extents{3, 0, 5},   extents{1},
+                            extents{1, 1},   extents{1, 1, 1},  extents{3, 5, 7},   extents{31},
+                            extents{4096},   extents{4097},     extents{10007},     extents{64, 64},
+                            extents{65, 63}, extents{130, 70},  extents{16, 16, 16}, extents{17, 16, 15},
+                            extents{20, 33, 18}};
+  cuda_stream s;
+  std::uint64_t cases = 0, seed = 1;
+  for (const extents& shape : shapes) {
+    for (const bound b : matrix_bounds) {
+      for (const bool sign : {false, true}) {
+        for (const input_kind kind : all_inputs) {
+          const params p = make_params(b, sign);
+          const std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
+          CAPTURE(type_name<T>());
+          CAPTURE(shape.rank());
+          CAPTURE(shape[0]);
+          CAPTURE(shape[1]);
+          CAPTURE(shape[2]);
+          CAPTURE(b.value);
+          CAPTURE(static_cast<int>(b.mode));
+          CAPTURE(sign);
+          CAPTURE(name_of(kind));
+          check_against_host(s, input, shape, p);
+          ++cases;
+        }
+      }
+    }
+  }
+  MESSAGE(type_name<T>() << ": " << cases << " tensors identical to the host");
+}
+
+TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of predecessors", T, ACTZIP_ELEMENT_TYPES) {
+  cuda_stream s;
+  const extents shapes[] = {extents{1000003}, extents{1000, 1001}, extents{97, 130, 129}};
+  std::uint64_t seed = 100;
+  for (const extents& shape : shapes) {
+    for (const bound b : {actzip::rel(1e-3), actzip::abs(1e-2), actzip::rel(1e-6)}) {
+      for (const input_kind kind : {input_kind::smooth, input_kind::relu, input_kind::adversarial}) {
+        const params p = make_params(b, kind == input_kind::relu);
+        std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
+        CAPTURE(type_name<T>());
+        CAPTURE(shape.rank());
+        CAPTURE(b.value);
+        CAPTURE(name_of(kind));
+        check_against_host(s, input, shape, p);
+      }
+    }
+  }
+}
+
+TEST_CASE("a 16 Mi-element float tensor: 4096 chunks") {
+  cuda_stream s;
+  const extents shape{std::uint64_t{1} << 24};
+  std::vector<float> input = actzip_test::smooth_field<float>(shape, 5);
+  for (std::size_t i = 0; i < input.size(); i += 4099) input[i] = 0.0f;
+  check_against_host(s, input, shape, params{actzip::rel(1e-4)});
+}
+
+// ---- 2. batches ---------------------------------------------------------------------
+
+TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by tensor", T, ACTZIP_ELEMENT_TYPES) {
+  cuda_stream s;
+  const extents shapes[] = {extents{5000},      extents{64, 64},   extents{0},        extents{17, 16, 15},
+                            extents{1},         extents{300, 70},  extents{33, 2, 90}, extents{4096},
+                            extents{1, 1, 1},   extents{20011},    extents{3, 0},     extents{40, 40, 40}};
+  constexpr std::size_t count = 40;  // three launch groups
+  std::vector<std::vector<T>> inputs(count);
+  std::vector<extents> shape_of(count);
+  std::vector<params> params_of(count);
+  std::vector<host_reference<T>> refs(count);
+  std::vector<dev_array<T>> d_in(count);
+  std::vector<dev_array<unsigned char>> d_out(count);
+  dev_array<std::uint64_t> d_sizes(count);
+  std::vector<compress_item<T>> items(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    shape_of[i] = shapes[(i * 7) % (sizeof shapes / sizeof shapes[0])];
+    params_of[i] = make_params(matrix_bounds[i % (sizeof matrix_bounds / sizeof matrix_bounds[0])], i % 3 == 1);
+    const input_kind kind = all_inputs[(i / 2) % (sizeof all_inputs / sizeof all_inputs[0])];
+    inputs[i] = make_input<T>(kind, shape_of[i], eb_hint(params_of[i]), 1000 + i);
+    refs[i] = host_round_trip(inputs[i], shape_of[i], params_of[i]);
+    d_in[i] = upload(inputs[i], s);
+    const std::uint64_t capacity = max_compressed_bytes<T>(shape_of[i]);
+    d_out[i] = dev_array<unsigned char>(capacity);
+    items[i].input = d_in[i].get();
+    items[i].shape = shape_of[i];
+    items[i].p = params_of[i];
+    items[i].output = d_out[i].get();
+    items[i].output_capacity = capacity;
+    items[i].compressed_bytes = d_sizes.get() + i;
+  }
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, items.data(), items.size());
+  REQUIRE(workspace > 0);
+  dev_array<unsigned char> d_workspace(workspace);
+  CHECK(compress_batch(exec::cuda.on(s), items.data(), items.size(), d_workspace.get(), workspace - 1) ==
+        status::buffer_too_small);
+  CHECK(compress_batch(exec::cuda.on(s), items.data(), 0, d_workspace.get(), workspace) == status::success);
+
+  // Twice with the same (dirty) workspace: compress_batch must reset it itself.
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    for (std::size_t i = 0; i < count; ++i)
+      CHECK_CUDA(cudaMemsetAsync(d_out[i].get(), stream_fill, d_out[i].bytes(), s));
+    CHECK_CUDA(cudaMemsetAsync(d_sizes.get(), 0xff, d_sizes.bytes(), s));
+    REQUIRE(compress_batch(exec::cuda.on(s), items.data(), items.size(), d_workspace.get(), workspace) ==
+            status::success);
+    const std::vector<std::uint64_t> sizes = download(d_sizes.get(), count, s);
+    for (std::size_t i = 0; i < count; ++i) {
+      CAPTURE(i);
+      REQUIRE(sizes[i] <= items[i].output_capacity);
+      const std::vector<std::byte> z = download_bytes(d_out[i].get(), static_cast<std::size_t>(sizes[i]), s);
+      REQUIRE_MESSAGE(z == refs[i].stream, describe_difference(z, refs[i].stream));
+    }
+  }
+
+  // Decode all of them in one batch, then again with one output too small and one
+  // item pointing at bytes that are not a stream: only those two fail.
+  std::vector<dev_array<T>> d_back(count);
+  dev_array<status> d_status(count);
+  std::vector<decompress_item<T>> back_items(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    d_back[i] = dev_array<T>(inputs[i].size() + guard_elements);
+    back_items[i] = decompress_item<T>{d_out[i].get(), refs[i].stream.size(), d_back[i].get(), inputs[i].size(),
+                                       d_status.get() + i};
+  }
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    std::vector<decompress_item<T>> batch = back_items;
+    std::size_t too_small = count, garbage = count;
+    if (round == 1) {
+      too_small = 5;
+      while (inputs[too_small].empty()) ++too_small;
+      batch[too_small].output_count -= 1;
+      garbage = too_small + 11;
+      batch[garbage].stream = d_sizes.get();  // the size words: not a stream
+      batch[garbage].stream_size = d_sizes.bytes();
+    }
+    for (std::size_t i = 0; i < count; ++i)
+      CHECK_CUDA(cudaMemsetAsync(d_back[i].get(), output_fill, d_back[i].bytes(), s));
+    CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, d_status.bytes(), s));
+    REQUIRE(decompress_batch(exec::cuda.on(s), batch.data(), batch.size()) == status::success);
+    const std::vector<status> statuses = download(d_status.get(), count, s);
+    for (std::size_t i = 0; i < count; ++i) {
+      CAPTURE(i);
+      if (i == too_small) {
+        CHECK(statuses[i] == status::buffer_too_small);
+        continue;
+      }
+      if (i == garbage) {
+        CHECK(statuses[i] == status::not_a_stream);
+        continue;
+      }
+      REQUIRE(statuses[i] == status::success);
+      std::vector<T> back = download(d_back[i].get(), d_back[i].size(), s);
+      std::vector<unsigned char> guard(guard_elements * sizeof(T), static_cast<unsigned char>(output_fill));
+      REQUIRE(std::memcmp(back.data() + inputs[i].size(), guard.data(), guard.size()) == 0);
+      back.resize(inputs[i].size());
+      REQUIRE_MESSAGE(same_bits(back, refs[i].back), describe_difference(back, refs[i].back));
+      check_reconstruction(inputs[i], back, refs[i].h, params_of[i]);
+    }
+  }
+}
+
+// ---- 3. CUDA graphs ------------------------------------------------------------------
+
+TEST_CASE("compress and decompress captured in a CUDA graph replay with new inputs") {
+  cuda_stream s;
+  const extents shape{37, 70, 90};
+  const std::size_t count = static_cast<std::size_t>(shape.size());
+  const params p{actzip::rel(1e-3)};
+  const std::uint64_t capacity = max_compressed_bytes<float>(shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  dev_array<float> d_in(count), d_back(count);
+  dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
+  dev_array<std::uint64_t> d_size(1);
+  dev_array<status> d_status(1);
+  CHECK_CUDA(cudaStreamSynchronize(s));
+
+  cudaGraph_t graph = nullptr;
+  CHECK_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  const status compressed = actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity,
+                                             d_size.get(), d_workspace.get(), workspace);
+  // The size is known only on the device: decode the whole buffer (trailing bytes are ignored).
+  const status decompressed =
+      actzip::decompress(exec::cuda.on(s), d_stream.get(), capacity, d_back.get(), count, d_status.get());
+  const cudaError_t ended = cudaStreamEndCapture(s, &graph);
+  REQUIRE(compressed == status::success);
+  REQUIRE(decompressed == status::success);
+  CHECK_CUDA(ended);
+  cudaGraphExec_t instance = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&instance, graph, 0);
+  (void)cudaGraphDestroy(graph);
+  CHECK_CUDA(instantiated);
+
+  std::vector<float> first = actzip_test::smooth_field<float>(shape, 11);
+  std::vector<float> second = actzip_test::relu_field<float>(count, 12);
+  second[7] = std::nanf("");
+  second[100] = -INFINITY;
+  const std::vector<float>* inputs[] = {&first, &second, &first};
+  bool all_ok = true;
+  for (int replay = 0; replay < 3; ++replay) {
+    CAPTURE(replay);
+    const std::vector<float>& input = *inputs[replay];
+    const host_reference<float> ref = host_round_trip(input, shape, p);
+    CHECK_CUDA(cudaMemcpyAsync(d_in.get(), input.data(), d_in.bytes(), cudaMemcpyHostToDevice, s));
+    CHECK_CUDA(cudaMemsetAsync(d_stream.get(), stream_fill, capacity, s));
+    CHECK_CUDA(cudaMemsetAsync(d_back.get(), output_fill, d_back.bytes(), s));
+    CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));
+    CHECK_CUDA(cudaGraphLaunch(instance, s));
+    const std::uint64_t size = read_word(d_size.get(), s);
+    const std::vector<std::byte> z = download_bytes(d_stream.get(), static_cast<std::size_t>(std::min(size, capacity)), s);
+    CHECK_MESSAGE(z == ref.stream, describe_difference(z, ref.stream));
+    CHECK(read_status(d_status.get(), s) == status::success);
+    const std::vector<float> back = download(d_back.get(), count, s);
+    CHECK_MESSAGE(same_bits(back, ref.back), describe_difference(back, ref.back));
+    all_ok = all_ok && z == ref.stream && same_bits(back, ref.back);
+  }
+  (void)cudaGraphExecDestroy(instance);
+  CHECK(all_ok);
+}
+
+// ---- 4. 5 GiB -------------------------------------------------------------------------
+
+namespace {
+
+//! A cheap smooth field with ReLU-like zeros and a few NaN and infinities.
+__global__ void synthetic_field(float* out, std::uint64_t n, std::uint64_t d1, std::uint64_t d2) {
+  const std::uint64_t stride = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  for (std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const std::uint64_t i2 = i % d2, i1 = (i / d2) % d1, i0 = i / (d1 * d2);
+    const std::uint32_t hash = static_cast<std::uint32_t>((i * 0x9E3779B97F4A7C15ull) >> 40);  // 24 bits
+    float v = __sinf(0.02f * static_cast<float>(i2)) * __cosf(0.015f * static_cast<float>(i1)) +
+              1e-3f * static_cast<float>(i0 % 1000) + 1e-4f * static_cast<float>(hash) * 0x1p-24f;
+    if (v < -0.25f) v = 0.0f;
+    if (i % 1000003 == 11) v = __int_as_float(0x7fc00000);
+    if (i % 999983 == 5) v = (i & 1) ? __int_as_float(0x7f800000) : __int_as_float(static_cast<int>(0xff800000u));
+    out[i] = v;
+  }
+}
+
+//! |a - b| > bound, decided exactly (TwoSum), as actzip_test::exceeds on the host.
+__device__ bool exceeds_on_device(double a, double b, double bound) {
+  const double s = b - a;
+  if (!isfinite(s)) return true;
+  const double bb = s - b;
+  const double err = (b - (s - bb)) + (-a - bb);
+  const double m = fabs(s);
+  if (m != bound) return m > bound;
+  return s > 0 ? err > 0 : err < 0;
+}
+
+//! counts[0]: elements outside the bound (or non-finite values not kept bit for
+//! bit); counts[1]: zeros that did not come back as +0.
+__global__ void count_violations(const float* original, const float* back, std::uint64_t n, double bound,
+                                 unsigned long long* counts) {
+  unsigned long long bad = 0, zeros = 0;
+  const std::uint64_t stride = static_cast<std::uint64_t>(gridDim.x) * blockDim.x;
+  for (std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float a = original[i], b = back[i];
+    if (!isfinite(a))
+      bad += __float_as_uint(a) != __float_as_uint(b);
+    else
+      bad += !isfinite(b) || exceeds_on_device(a, b, bound);
+    zeros += a == 0.0f && __float_as_uint(b) != 0u;
+  }
+  for (unsigned offset = 16; offset > 0; offset /= 2) {
+    bad += __shfl_down_sync(0xffffffffu, bad, offset);
+    zeros += __shfl_down_sync(0xffffffffu, zeros, offset);
+  }
+  if (threadIdx.x % 32 == 0) {
+    atomicAdd(counts, bad);
+    atomicAdd(counts + 1, zeros);
+  }
+}
+
+unsigned grid_for_device() {
+  int device = 0, sms = 0;
+  CHECK_CUDA(cudaGetDevice(&device));
+  CHECK_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+  return static_cast<unsigned>(sms) * 8u;
+}
+
+}  // namespace
+
+TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
+  const extents shape{1283, 1021, 1025};  // 5.0 GiB; no extent divides the chunk shape
+  const std::uint64_t count = shape.size();
+  const std::uint64_t bytes = count * sizeof(float);
+  const std::uint64_t capacity = max_compressed_bytes<float>(shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  std::size_t free_bytes = 0, total_bytes = 0;
+  CHECK_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+  const std::uint64_t needed = 2 * bytes + capacity + workspace + (std::uint64_t{512} << 20);
+  if (free_bytes < needed) {
+    MESSAGE("skipped: the 5 GiB case needs " << (needed >> 20) << " MiB of device memory, " << (free_bytes >> 20)
+                                             << " MiB are free");
+    return;
+  }
+  cuda_stream s;
+  dev_array<float> d_in(count), d_back(count);
+  dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
+  dev_array<std::uint64_t> d_size(1);
+  dev_array<status> d_status(1);
+  dev_array<unsigned long long> d_counts(2);
+  const unsigned grid = grid_for_device();
+  synthetic_field<<<grid, 256, 0, s>>>(d_in.get(), count, shape[1], shape[2]);
+  CHECK_CUDA(cudaGetLastError());
+  CHECK_CUDA(cudaMemsetAsync(d_back.get(), 0xff, d_back.bytes(), s));  // NaN: unwritten elements are violations
+  CHECK_CUDA(cudaMemsetAsync(d_counts.get(), 0, d_counts.bytes(), s));
+
+  cudaEvent_t marks[3];
+  for (cudaEvent_t& e : marks) CHECK_CUDA(cudaEventCreate(&e));
+  const params p{actzip::rel(1e-3)};
+  CHECK_CUDA(cudaEventRecord(marks[0], s));
+  REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
+                           d_workspace.get(), workspace) == status::success);
+  CHECK_CUDA(cudaEventRecord(marks[1], s));
+  const std::uint64_t size = read_word(d_size.get(), s);
+  REQUIRE(size >= header_bytes);
+  REQUIRE(size <= capacity);
+  REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), size, d_back.get(), count, d_status.get()) ==
+          status::success);
+  CHECK_CUDA(cudaEventRecord(marks[2], s));
+  CHECK(read_status(d_status.get(), s) == status::success);
+  float compress_ms = 0, decompress_ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&compress_ms, marks[0], marks[1]));
+  CHECK_CUDA(cudaEventElapsedTime(&decompress_ms, marks[1], marks[2]));
+  for (cudaEvent_t e : marks) (void)cudaEventDestroy(e);
+
+  // The header: copied to the host and parsed there, and through the convenience inspect.
+  const std::vector<std::byte> head = download_bytes(d_stream.get(), header_bytes, s);
+  header h;
+  REQUIRE(actzip::inspect(head.data(), size, &h) == status::success);
+  CHECK(h.element_count == count);
+  CHECK(h.shape == shape);
+  CHECK(h.dtype == dtype::float32);
+  CHECK(h.total_bytes == size);
+  CHECK(h.chunk_count == make_chunk_geometry(shape).count);
+  CHECK(h.has_value_range);
+  CHECK(h.absolute_bound > 0);
+  const header h2 = actzip::inspect(exec::cuda.on(s), d_stream.get(), size);
+  CHECK(h2.element_count == count);
+  CHECK(h2.absolute_bound == h.absolute_bound);
+
+  count_violations<<<grid, 256, 0, s>>>(d_in.get(), d_back.get(), count, h.absolute_bound, d_counts.get());
+  CHECK_CUDA(cudaGetLastError());
+  const std::vector<unsigned long long> counts = download(d_counts.get(), 2, s);
+  CHECK(counts[0] == 0);
+  CHECK(counts[1] == 0);
+  MESSAGE("5 GiB float rel 1e-3: ratio " << h.ratio() << ", compress " << compress_ms << " ms ("
+                                         << static_cast<double>(bytes) / (compress_ms * 1e6) << " GB/s), decompress "
+                                         << decompress_ms << " ms, violations " << counts[0]);
+}
+
+// ---- 5. corrupted streams on the device ---------------------------------------------
+
+namespace {
+
+//! Small valid streams like those of tests/corruption.cpp: encoded, sign-preserving,
+//! raw and empty chunks.
+template <class T>
+std::vector<std::vector<std::byte>> small_streams() {
+  std::vector<std::vector<std::byte>> out;
+  actzip_test::rng g(77);
+  {
+    std::vector<T> v = actzip_test::smooth_field<T>(extents{300}, 1);
+    v[10] = actzip_test::from_double<T>(std::nan(""));
+    v[11] = actzip_test::bit_cast_random<T>(g);
+    out.push_back(actzip::compress(exec::serial, v.data(), extents{300}, params{actzip::rel(1e-3)}));
+  }
+  {
+    std::vector<T> v = actzip_test::smooth_field<T>(extents{5, 20, 9}, 2);
+    out.push_back(actzip::compress(exec::serial, v.data(), extents{5, 20, 9}, make_params(actzip::abs(1e-2), true)));
+  }
+  {
+    std::vector<T> v(70);
+    for (auto& x : v) x = actzip_test::bit_cast_random<T>(g);  // a raw chunk
+    out.push_back(actzip::compress(exec::serial, v.data(), extents{70, 1}, params{actzip::abs(1e-20)}));
+  }
+  {
+    std::vector<T> v(4200, actzip_test::from_double<T>(0.0));  // an empty chunk
+    v[4100] = actzip_test::from_double<T>(1.0);
+    out.push_back(actzip::compress(exec::serial, v.data(), extents{4200}, params{actzip::abs(1e-3)}));
+  }
+  return out;
+}
+
+//! One altered copy of a stream.
+struct variant {
+  std::vector<std::byte> bytes;
+  std::size_t position;  //!< truncation length, or the corrupted byte
+  unsigned mask;         //!< 0 for a truncation, else the xor mask
+};
+
+//! Decodes every variant on the device (decompress_batch, up to 1024 at a time, each
+//! into `count` elements plus a guard) and on the host; statuses must agree, and
+//! outputs too where both succeed. Returns how many variants were refused.
+template <class T>
+std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& variants, std::uint64_t count) {
+  constexpr std::size_t per_call = 1024;
+  const std::size_t slot_elements = static_cast<std::size_t>(count) + guard_elements;
+  std::uint64_t refused = 0;
+  std::vector<T> host_out(static_cast<std::size_t>(count) + 1);
+  for (std::size_t first = 0; first < variants.size(); first += per_call) {
+    const std::size_t n = std::min(per_call, variants.size() - first);
+    // Pack the variants 16-byte aligned, each in its own slot (at least 16 bytes, so
+    // a truncation to 0 bytes still has a valid pointer).
+    std::vector<std::size_t> offset(n);
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      offset[i] = total;
+      total += (std::max<std::size_t>(variants[first + i].bytes.size(), 1) + 15) / 16 * 16;
+    }
+    std::vector<std::byte> packed(total, std::byte{0xEE});
+    for (std::size_t i = 0; i < n; ++i)
+      if (!variants[first + i].bytes.empty())
+        std::memcpy(packed.data() + offset[i], variants[first + i].bytes.data(), variants[first + i].bytes.size());
+    const dev_array<std::byte> d_packed = upload(packed, s);
+    dev_array<T> d_out(n * slot_elements);
+    dev_array<status> d_status(n);
+    CHECK_CUDA(cudaMemsetAsync(d_out.get(), output_fill, d_out.bytes(), s));
+    CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, d_status.bytes(), s));
+    std::vector<decompress_item<T>> items(n);
+    for (std::size_t i = 0; i < n; ++i)
+      items[i] = decompress_item<T>{d_packed.get() + offset[i], variants[first + i].bytes.size(),
+                                    d_out.get() + i * slot_elements, count, d_status.get() + i};
+    REQUIRE(decompress_batch(exec::cuda.on(s), items.data(), items.size()) == status::success);
+    const std::vector<status> statuses = download(d_status.get(), n, s);
+    const std::vector<T> outputs = download(d_out.get(), d_out.size(), s);
+    const std::vector<unsigned char> guard(guard_elements * sizeof(T), static_cast<unsigned char>(output_fill));
+    for (std::size_t i = 0; i < n; ++i) {
+      const variant& v = variants[first + i];
+      CAPTURE(v.position);
+      CAPTURE(v.mask);
+      CAPTURE(v.bytes.size());
+      const status host = actzip::decompress(exec::serial, v.bytes.data(), v.bytes.size(), host_out.data(), count);
+      REQUIRE(statuses[i] == host);
+      const T* device_out = outputs.data() + i * slot_elements;
+      REQUIRE_MESSAGE(std::memcmp(device_out + count, guard.data(), guard.size()) == 0,
+                      "the decoder wrote past the output's element count");
+      if (host == status::success)
+        REQUIRE(std::memcmp(device_out, host_out.data(), static_cast<std::size_t>(count) * sizeof(T)) == 0);
+      else
+        ++refused;
+    }
+  }
+  return refused;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T, ACTZIP_ELEMENT_TYPES) {
+  cuda_stream s;
+  std::uint64_t refused = 0, total = 0;
+  for (const std::vector<std::byte>& good : small_streams<T>()) {
+    const header h = actzip::inspect(good.data(), good.size());
+    const std::uint64_t count = h.element_count;
+    std::vector<variant> variants;
+    variants.push_back(variant{good, good.size(), 0});
+    for (std::size_t len = 0; len < good.size(); ++len)
+      variants.push_back(variant{std::vector<std::byte>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len)), len, 0});
+    for (std::size_t i = 0; i < good.size(); ++i) {
+      for (const unsigned mask : {0xffu, 0x01u, 0x80u, 0x10u}) {
+        std::vector<std::byte> bad = good;
+        bad[i] ^= static_cast<std::byte>(mask);
+        variants.push_back(variant{std::move(bad), i, mask});
+      }
+    }
+    CAPTURE(type_name<T>());
+    CAPTURE(good.size());
+    refused += compare_variants<T>(s, variants, count);
+    total += variants.size();
+
+    // Whole-stream errors through the single-stream entry point.
+    const dev_array<std::byte> d_good = upload(good, s);
+    std::vector<T> back;
+    CHECK(device_decompress(s, d_good.get(), good.size(), count, &back) == status::success);
+    if (count > 0) {
+      CHECK(device_decompress(s, d_good.get(), good.size(), count - 1, &back) == status::buffer_too_small);
+    }
+    using other = std::conditional_t<std::is_same<T, float>::value, double, float>;
+    std::vector<other> other_back;
+    CHECK(device_decompress(s, d_good.get(), good.size(), count, &other_back) == status::dtype_mismatch);
+  }
+  MESSAGE(type_name<T>() << ": " << total << " variants, " << refused << " refused by both decoders");
+  CHECK(refused > 0);
+}
+
+TEST_CASE("garbage bytes are not a stream on the device") {
+  cuda_stream s;
+  std::vector<std::byte> junk(4096);
+  actzip_test::rng g(1);
+  for (auto& b : junk) b = static_cast<std::byte>(g.next());
+  junk[0] = std::byte{'X'};
+  const dev_array<std::byte> d_junk = upload(junk, s);
+  std::vector<float> back;
+  CHECK(device_decompress(s, d_junk.get(), junk.size(), 1024, &back) == status::not_a_stream);
+  // The magic followed by garbage: whatever the host says.
+  junk[0] = std::byte{'A'};
+  junk[1] = std::byte{'Z'};
+  junk[2] = std::byte{'I'};
+  junk[3] = std::byte{'P'};
+  const dev_array<std::byte> d_magic = upload(junk, s);
+  std::vector<float> host_out(1024);
+  const status host = actzip::decompress(exec::serial, junk.data(), junk.size(), host_out.data(), host_out.size());
+  CHECK(host != status::success);
+  CHECK(device_decompress(s, d_magic.get(), junk.size(), 1024, &back) == host);
+}
+
+// ---- 6. argument errors ---------------------------------------------------------------
+
+TEST_CASE("argument errors are returned synchronously and nothing is enqueued") {
+  cuda_stream s;
+  const auto e = exec::cuda.on(s);
+  const extents shape{50, 70};
+  const std::uint64_t count = shape.size();
+  const params p{actzip::abs(1e-3)};
+  const std::vector<float> input = actzip_test::smooth_field<float>(shape, 3);
+  const dev_array<float> d_in = upload(input, s);
+  const std::uint64_t capacity = max_compressed_bytes<float>(shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  dev_array<unsigned char> d_out(capacity + 8);
+  dev_array<unsigned long long> d_workspace(workspace / 8 + 2);
+  dev_array<std::uint64_t> d_size(1);
+  const std::uint64_t sentinel = 0x1111111111111111ull;
+  CHECK_CUDA(cudaMemsetAsync(d_size.get(), 0x11, sizeof(std::uint64_t), s));
+  CHECK_CUDA(cudaStreamSynchronize(s));
+  unsigned char* out = d_out.get();
+  void* ws = d_workspace.get();
+
+  SUBCASE("compress") {
+    CHECK(compress(e, static_cast<const float*>(nullptr), shape, p, out, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, p, nullptr, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity, nullptr, ws, workspace) == status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, p, out + 1, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity - 1, d_size.get(), ws, workspace) ==
+          status::buffer_too_small);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), ws, workspace - 1) ==
+          status::buffer_too_small);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), ws, 0) == status::buffer_too_small);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), nullptr, workspace) != status::success);
+    CHECK(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), static_cast<unsigned char*>(ws) + 4,
+                   workspace) == status::invalid_argument);
+    CHECK(compress(e, d_in.get(), extents{1, 2, 3, 4}, p, out, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, params{actzip::abs(-1.0)}, out, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, params{actzip::rel(0.0)}, out, capacity, d_size.get(), ws, workspace) ==
+          status::invalid_argument);
+    CHECK(compress(e, d_in.get(), shape, params{actzip::abs(std::nan(""))}, out, capacity, d_size.get(), ws,
+                   workspace) == status::invalid_argument);
+    params bad_codec = p;
+    bad_codec.codec = static_cast<codec>(7);
+    CHECK(compress(e, d_in.get(), shape, bad_codec, out, capacity, d_size.get(), ws, workspace) ==
+          status::unsupported);
+    CHECK(compress_batch(e, static_cast<const compress_item<float>*>(nullptr), 3, ws, workspace) ==
+          status::invalid_argument);
+    // None of these enqueued anything: the size word still holds its sentinel.
+    CHECK(read_word(d_size.get(), s) == sentinel);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    // And the same arguments with everything right do work.
+    REQUIRE(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), ws, workspace) == status::success);
+    CHECK(read_word(d_size.get(), s) != sentinel);
+  }
+
+  SUBCASE("decompress") {
+    const std::vector<std::byte> z = actzip::compress(exec::serial, input.data(), shape, p);
+    const dev_array<std::byte> d_z = upload(z, s);
+    dev_array<float> d_back(count + 1);
+    dev_array<status> d_status(1);
+    CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));
+    CHECK_CUDA(cudaStreamSynchronize(s));
+    const status untouched = read_status(d_status.get(), s);
+    float* misaligned = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(d_back.get()) + 1);
+    CHECK(decompress(e, nullptr, z.size(), d_back.get(), count, d_status.get()) == status::invalid_argument);
+    CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, nullptr) == status::invalid_argument);
+    CHECK(decompress(e, d_z.get(), z.size(), static_cast<float*>(nullptr), count, d_status.get()) ==
+          status::invalid_argument);
+    CHECK(decompress(e, d_z.get() + 1, z.size() - 1, d_back.get(), count, d_status.get()) ==
+          status::invalid_argument);
+    CHECK(decompress(e, d_z.get(), z.size(), misaligned, count, d_status.get()) == status::invalid_argument);
+    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 2) == status::invalid_argument);
+    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 0) == status::success);
+    CHECK(static_cast<int>(untouched) == 0x7f7f7f7f);
+    CHECK(read_status(d_status.get(), s) == untouched);  // nothing was enqueued
+    CHECK(cudaGetLastError() == cudaSuccess);
+    std::vector<float> back;
+    CHECK(device_decompress(s, d_z.get(), z.size(), count, &back) == status::success);
+  }
+
+  SUBCASE("empty tensors need no input or output pointers") {
+    const extents empty{0, 9};
+    const std::uint64_t empty_capacity = max_compressed_bytes<float>(empty);
+    const std::uint64_t empty_workspace = workspace_bytes(exec::cuda, empty);
+    REQUIRE(compress(e, static_cast<const float*>(nullptr), empty, p, out, empty_capacity, d_size.get(), ws,
+                     empty_workspace) == status::success);
+    const std::uint64_t size = read_word(d_size.get(), s);
+    const std::vector<std::byte> z = download_bytes(out, static_cast<std::size_t>(size), s);
+    CHECK(z == actzip::compress(exec::serial, static_cast<const float*>(nullptr), empty, p));
+    dev_array<status> d_status(1);
+    REQUIRE(decompress(e, out, size, static_cast<float*>(nullptr), 0, d_status.get()) == status::success);
+    CHECK(read_status(d_status.get(), s) == status::success);
+  }
+}
+
+TEST_CASE("workspace sizes") {
+  const extents big{std::uint64_t{1} << 24};  // 16 Mi floats: 64 MiB
+  const std::uint64_t input_bytes = big.size() * sizeof(float);
+  const std::uint64_t w = workspace_bytes(exec::cuda, big);
+  MESSAGE("workspace for 16 Mi floats: " << w << " bytes");
+  CHECK(w > 0);
+  CHECK(w * 100 <= input_bytes);
+  CHECK(workspace_bytes(exec::cuda, extents{256, 256, 256}) * 100 <= input_bytes);
+  CHECK(workspace_bytes(exec::cuda, extents{4096, 4096}) * 100 <= input_bytes);
+  CHECK(workspace_bytes(exec::cuda, extents{0}) > 0);  // an empty tensor still has a size word
+  CHECK(workspace_bytes(exec::cuda, extents{1, 2, 3, 4}) == 0);
+}
+
+// ---- 7. convenience layer -------------------------------------------------------------
+
+TEST_CASE("the convenience layer on the device") {
+  cuda_stream s;
+  const auto e = exec::cuda.on(s);
+  const extents shape{33, 64, 65};
+  const std::uint64_t count = shape.size();
+  const params p{actzip::rel(1e-3)};
+  std::vector<float> input = actzip_test::smooth_field<float>(shape, 21);
+  input[5] = std::nanf("");
+  const host_reference<float> ref = host_round_trip(input, shape, p);
+  const dev_array<float> d_in = upload(input, s);
+
+  const device_buffer z = actzip::compress(e, d_in.get(), shape, p);
+  REQUIRE(z.size() == ref.stream.size());
+  CHECK(z.stream() == static_cast<cudaStream_t>(s));
+  const std::vector<std::byte> z_host = download_bytes(z.data(), static_cast<std::size_t>(z.size()), s);
+  REQUIRE_MESSAGE(z_host == ref.stream, describe_difference(z_host, ref.stream));
+
+  const header h = actzip::inspect(e, z.data(), z.size());
+  CHECK(h.element_count == ref.h.element_count);
+  CHECK(h.shape == shape);
+  CHECK(h.total_bytes == ref.h.total_bytes);
+  CHECK(h.absolute_bound == ref.h.absolute_bound);
+  CHECK(h.value_min == ref.h.value_min);
+  CHECK(h.value_max == ref.h.value_max);
+
+  const device_buffer back = actzip::decompress<float>(e, z.data(), z.size());
+  REQUIRE(back.size() == count * sizeof(float));
+  const std::vector<float> back_host = download(back.as<float>(), static_cast<std::size_t>(count), s);
+  CHECK_MESSAGE(same_bits(back_host, ref.back), describe_difference(back_host, ref.back));
+  check_reconstruction(input, back_host, ref.h, p);
+
+  {  // the synchronous decompress into a caller buffer (the CUDA overload, not the host core one)
+    dev_array<float> d_back(count);
+    static_assert(std::is_void<decltype(actzip::decompress(e, z.data(), z.size(), d_back.get(), count))>::value,
+                  "the five-argument decompress with exec::cuda is the throwing convenience call");
+    actzip::decompress(e, z.data(), z.size(), d_back.get(), count);
+    const std::vector<float> into = download(d_back.get(), static_cast<std::size_t>(count), s);
+    CHECK(same_bits(into, ref.back));
+  }
+
+  {  // asynchronous: nothing waits until the end
+    const std::uint64_t capacity = max_compressed_bytes<float>(shape);
+    dev_array<unsigned char> d_stream(capacity);
+    dev_array<std::uint64_t> d_size(1);
+    dev_array<float> d_back(count);
+    dev_array<status> d_status(1);
+    CHECK_CUDA(cudaMemsetAsync(d_stream.get(), stream_fill, capacity, s));
+    CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));
+    compress_async(e, d_in.get(), shape, p, d_stream.get(), capacity, d_size.get());
+    decompress_async(e, d_stream.get(), capacity, d_back.get(), count, d_status.get());
+    const std::uint64_t size = read_word(d_size.get(), s);
+    const std::vector<std::byte> streamed = download_bytes(d_stream.get(), static_cast<std::size_t>(size), s);
+    CHECK_MESSAGE(streamed == ref.stream, describe_difference(streamed, ref.stream));
+    CHECK(read_status(d_status.get(), s) == status::success);
+    CHECK(same_bits(download(d_back.get(), static_cast<std::size_t>(count), s), ref.back));
+    CHECK(thrown_status([&] { compress_async(e, d_in.get(), shape, p, d_stream.get(), capacity - 1, d_size.get()); }) ==
+          status::buffer_too_small);
+    CHECK(thrown_status([&] { decompress_async(e, d_stream.get(), capacity, d_back.get(), count, nullptr); }) ==
+          status::invalid_argument);
+  }
+
+  {  // errors thrown as actzip::error
+    // A payload byte whose corruption the host decoder reports as corrupt_stream
+    // (the header stays valid, so the error comes from the device decode).
+    std::vector<std::byte> bad;
+    std::vector<float> scratch(static_cast<std::size_t>(count));
+    for (std::size_t i = header_bytes + chunk_offset_bytes * ref.h.chunk_count; i < ref.stream.size() && bad.empty(); ++i) {
+      std::vector<std::byte> candidate = ref.stream;
+      candidate[i] ^= std::byte{0xff};
+      header ch;
+      if (actzip::inspect(candidate.data(), candidate.size(), &ch) == status::success &&
+          actzip::decompress(exec::serial, candidate.data(), candidate.size(), scratch.data(), count) ==
+              status::corrupt_stream)
+        bad = std::move(candidate);
+    }
+    REQUIRE_FALSE(bad.empty());
+    const dev_array<std::byte> d_bad = upload(bad, s);
+    dev_array<float> d_back(count);
+    CHECK(thrown_status([&] { actzip::decompress(e, d_bad.get(), bad.size(), d_back.get(), count); }) ==
+          status::corrupt_stream);
+    CHECK(thrown_status([&] { (void)actzip::decompress<float>(e, d_bad.get(), bad.size()); }) ==
+          status::corrupt_stream);
+    CHECK(thrown_status([&] { (void)actzip::decompress<double>(e, z.data(), z.size()); }) == status::dtype_mismatch);
+    CHECK(thrown_status([&] { actzip::decompress(e, z.data(), z.size(), d_back.get(), count - 1); }) ==
+          status::buffer_too_small);
+    CHECK(thrown_status([&] { (void)actzip::inspect(e, d_in.get(), 4096); }) == status::not_a_stream);
+    CHECK(thrown_status([&] { (void)actzip::compress(e, d_in.get(), extents{1, 2, 3, 4}, p); }) ==
+          status::invalid_argument);
+  }
+
+  {  // a CUDA failure that is not sticky: an allocation far beyond the device
+    std::string what;
+    status code = status::success;
+    try {
+      device_buffer huge(std::uint64_t{1} << 50, s);
+    } catch (const actzip::error& err) {
+      code = err.code();
+      what = err.what();
+    }
+    CHECK(code == status::cuda_error);
+    CHECK(last_cuda_error() != cudaSuccess);
+    CHECK_MESSAGE(what.find("cudaError") != std::string::npos, what);
+    (void)cudaGetLastError();  // clear the (non-sticky) error
+    // The convenience compress allocates max_compressed_bytes: 4 TiB here.
+    CHECK(thrown_status([&] { (void)actzip::compress(e, d_in.get(), extents{std::uint64_t{1} << 40}, p); }) ==
+          status::cuda_error);
+    (void)cudaGetLastError();
+    // The device still works.
+    const device_buffer again = actzip::compress(e, d_in.get(), shape, p);
+    CHECK(download_bytes(again.data(), static_cast<std::size_t>(again.size()), s) == ref.stream);
+  }
+
+  {  // device_buffer is movable and frees in stream order
+    device_buffer a(256, s);
+    void* where = a.data();
+    device_buffer b(std::move(a));
+    CHECK(b.data() == where);
+    CHECK(a.data() == nullptr);
+    CHECK(b.size() == 256);
+    b = device_buffer();
+    CHECK(b.data() == nullptr);
+    CHECK_CUDA(cudaStreamSynchronize(s));
+  }
+}
+
+// ---- 8. several streams at once ------------------------------------------------------
+
+namespace {
+
+//! One tensor's round trip enqueued on a stream and verified after it finishes.
+template <class T>
+struct pending_round_trip {
+  extents shape;
+  params p;
+  std::vector<T> input;
+  host_reference<T> ref;
+  std::uint64_t capacity = 0;
+  dev_array<T> d_in, d_back;
+  dev_array<unsigned char> d_stream, d_workspace;
+  dev_array<std::uint64_t> d_size;
+  dev_array<status> d_status;
+
+  pending_round_trip(const extents& s_, const params& p_, input_kind kind, std::uint64_t seed) : shape(s_), p(p_) {
+    input = make_input<T>(kind, shape, eb_hint(p), seed);
+    ref = host_round_trip(input, shape, p);
+    capacity = max_compressed_bytes<T>(shape);
+    d_in = dev_array<T>(input.size());
+    d_back = dev_array<T>(input.size());
+    d_stream = dev_array<unsigned char>(capacity);
+    d_workspace = dev_array<unsigned char>(workspace_bytes(exec::cuda, shape));
+    d_size = dev_array<std::uint64_t>(1);
+    d_status = dev_array<status>(1);
+  }
+
+  //! Upload, compress, decompress: all queued on `s`, nothing waits.
+  void enqueue(cudaStream_t s) {
+    CHECK_CUDA(cudaMemcpyAsync(d_in.get(), input.data(), d_in.bytes(), cudaMemcpyHostToDevice, s));
+    CHECK_CUDA(cudaMemsetAsync(d_stream.get(), stream_fill, capacity, s));
+    REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
+                             d_workspace.get(), d_workspace.size()) == status::success);
+    REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), capacity, d_back.get(), input.size(),
+                               d_status.get()) == status::success);
+  }
+
+  void verify(cudaStream_t s) {
+    CAPTURE(type_name<T>());
+    const std::uint64_t size = read_word(d_size.get(), s);
+    REQUIRE(size <= capacity);
+    const std::vector<std::byte> z = download_bytes(d_stream.get(), static_cast<std::size_t>(size), s);
+    CHECK_MESSAGE(z == ref.stream, describe_difference(z, ref.stream));
+    CHECK(read_status(d_status.get(), s) == status::success);
+    const std::vector<T> back = download(d_back.get(), input.size(), s);
+    CHECK_MESSAGE(same_bits(back, ref.back), describe_difference(back, ref.back));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("four streams compressing at once give the host's streams") {
+  cuda_stream streams[4];
+  pending_round_trip<float> a(extents{1u << 22}, params{actzip::rel(1e-3)}, input_kind::smooth, 31);
+  pending_round_trip<double> b(extents{1000, 2001}, make_params(actzip::abs(1e-4), true), input_kind::relu, 32);
+  pending_round_trip<actzip::half> c(extents{100, 150, 170}, params{actzip::rel(1e-2)}, input_kind::adversarial, 33);
+  pending_round_trip<actzip::bfloat16> d(extents{3000, 1111}, params{actzip::abs(1e-2)}, input_kind::noise, 34);
+  pending_round_trip<float> a2(extents{77, 300, 180}, make_params(actzip::rel(1e-5), true), input_kind::adversarial, 35);
+  pending_round_trip<float> on_default(extents{123457}, params{actzip::abs(1e-3)}, input_kind::smooth, 36);
+  CHECK_CUDA(cudaDeviceSynchronize());
+  a.enqueue(streams[0]);
+  b.enqueue(streams[1]);
+  c.enqueue(streams[2]);
+  d.enqueue(streams[3]);
+  a2.enqueue(streams[0]);
+  on_default.enqueue(nullptr);  // exec::cuda.on(nullptr): the default stream
+  a.verify(streams[0]);
+  b.verify(streams[1]);
+  c.verify(streams[2]);
+  d.verify(streams[3]);
+  a2.verify(streams[0]);
+  on_default.verify(nullptr);
+}
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("no CUDA device: skipped\n");
+    return 77;
+  }
+  doctest::Context context;
+  context.applyCommandLine(argc, argv);
+  return context.run();
+}
