@@ -91,10 +91,18 @@ std::uint64_t batch_workspace_bytes(const compress_item<T>* items, std::size_t c
 }
 
 //! Resident blocks of `kernel` on the current device (at least 1), or a CUDA error.
-template <class Kernel>
+//! `Tag` names the kernel: the answer is kept per host thread, kernel and device,
+//! so later calls on the same device cost one cudaGetDevice.
+template <class Tag, class Kernel>
 status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
+  thread_local int cached_device = -1;
+  thread_local unsigned cached_blocks = 0;
   int device = 0, sms = 0, per_sm = 0;
   if (status s = check_cuda(cudaGetDevice(&device)); s != status::success) return s;
+  if (device == cached_device) {
+    *blocks = cached_blocks;
+    return status::success;
+  }
   if (status s = check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
       s != status::success)
     return s;
@@ -102,9 +110,18 @@ status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
       s != status::success)
     return s;
   const long long total = static_cast<long long>(sms) * (per_sm > 0 ? per_sm : 1);
-  *blocks = static_cast<unsigned>(total > 0 ? total : 1);
+  cached_blocks = static_cast<unsigned>(total > 0 ? total : 1);
+  cached_device = device;
+  *blocks = cached_blocks;
   return status::success;
 }
+
+template <class T>
+struct range_kernel_tag {};
+template <class T>
+struct compress_kernel_tag {};
+template <class T>
+struct decompress_kernel_tag {};
 
 template <class T>
 status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std::size_t count, void* workspace,
@@ -119,8 +136,9 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
   if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
 
   unsigned compress_blocks = 0, range_blocks = 0;
-  if (status s = resident_blocks(compress_kernel<T>, &compress_blocks); s != status::success) return s;
-  if (status s = resident_blocks(range_kernel<T>, &range_blocks); s != status::success) return s;
+  status occupancy = resident_blocks<compress_kernel_tag<T>>(compress_kernel<T>, &compress_blocks);
+  if (occupancy == status::success) occupancy = resident_blocks<range_kernel_tag<T>>(range_kernel<T>, &range_blocks);
+  if (occupancy != status::success) return occupancy;
   if (status s = check_cuda(cudaMemsetAsync(workspace, 0, needed, e.stream)); s != status::success) return s;
 
   auto* counters = static_cast<unsigned long long*>(workspace);
@@ -176,7 +194,8 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
     if (reinterpret_cast<std::uintptr_t>(item.output) % alignof(T) != 0) return status::invalid_argument;
   }
   unsigned resident = 0;
-  if (status s = resident_blocks(decompress_kernel<T>, &resident); s != status::success) return s;
+  if (status s = resident_blocks<decompress_kernel_tag<T>>(decompress_kernel<T>, &resident); s != status::success)
+    return s;
   for (std::size_t first = 0; first < count; first += tasks_per_launch) {
     decompress_launch<T> launch{};
     launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
