@@ -81,7 +81,7 @@ template <class T>
 }
 
 //! Compresses `count` device tensors of any shapes (one element type) in one
-//! sequence of launches (three kernels per 16 tensors), each into its own output;
+//! sequence of launches (two kernels per 16 tensors, after one memset of the workspace), each into its own output;
 //! `items` is host memory. Workspace: workspace_bytes(e, items, count). Same
 //! guarantees and errors as compress.
 template <class T>
