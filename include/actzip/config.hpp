@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Build configuration of actzip: the one header that looks at the compiler
-// (__CUDACC__, _OPENMP, __FAST_MATH__, __SSE2__). Everything else asks the macros
+// (__CUDACC__, _OPENMP, __FAST_MATH__, __SSE2__, exceptions). Everything else asks the macros
 // defined here: ACTZIP_HD marks functions shared by host and device code,
 // ACTZIP_HAS_OPENMP and ACTZIP_HAS_CUDA say which executors exist in this
 // translation unit, ACTZIP_HAS_SSE2 whether host SIMD fast paths are compiled.
@@ -48,6 +48,15 @@
 #define ACTZIP_HAS_SSE2 1
 #else
 #define ACTZIP_HAS_SSE2 0
+#endif
+
+//! 1 when C++ exceptions are enabled. Without them (-fno-exceptions) the core layer
+//! works unchanged, and the convenience layer, which reports errors by throwing,
+//! prints the error and aborts instead.
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define ACTZIP_HAS_EXCEPTIONS 1
+#else
+#define ACTZIP_HAS_EXCEPTIONS 0
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)

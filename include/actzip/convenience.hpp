@@ -20,7 +20,7 @@ namespace actzip {
 template <class Exec, class T>
 std::vector<std::byte> compress(const Exec& e, const T* data, const extents& shape, const params& p) {
   const std::uint64_t capacity = max_compressed_bytes<T>(shape);
-  if (capacity == 0) throw error(shape.valid() ? status::size_overflow : status::invalid_argument, "compress: shape");
+  if (capacity == 0) detail::raise(shape.valid() ? status::size_overflow : status::invalid_argument, "compress: shape");
   std::vector<std::byte> out(static_cast<std::size_t>(capacity));
   std::vector<std::byte> workspace(static_cast<std::size_t>(workspace_bytes(e, shape)));
   std::uint64_t size = 0;
@@ -51,7 +51,7 @@ template <class T, class Exec>
 void decompress(const Exec& e, const void* stream, std::size_t size, std::vector<T>& out) {
   const header h = inspect(stream, size);
   if (h.dtype != dtype_traits<T>::code)
-    throw error(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
+    detail::raise(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
   out.resize(static_cast<std::size_t>(h.element_count));
   detail::throw_if_failed(decompress(e, stream, size, out.data(), out.size()), "decompress");
 }

@@ -124,9 +124,9 @@ inline void throw_if_failed_cuda(status s, const char* context) {
   if (s == status::success) return;
   if (s == status::cuda_error) {
     const cudaError_t e = last_cuda_error();
-    throw error(s, std::string(context) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+    detail::raise(s, std::string(context) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
   }
-  throw error(s, context);
+  raise(s, context);
 }
 
 //! Throws actzip::error(cuda_error) naming `e` unless it is cudaSuccess.
@@ -193,7 +193,7 @@ class device_buffer {
 template <class T>
 device_buffer compress(const exec::cuda_t& e, const T* input, const extents& shape, const params& p) {
   const std::uint64_t capacity = max_compressed_bytes<T>(shape);
-  if (capacity == 0) throw error(shape.valid() ? status::size_overflow : status::invalid_argument, "compress: shape");
+  if (capacity == 0) detail::raise(shape.valid() ? status::size_overflow : status::invalid_argument, "compress: shape");
   const std::uint64_t workspace = workspace_bytes(e, shape);  // a multiple of 8
   device_buffer scratch(capacity, e.stream);
   unsigned char* base = scratch.as<unsigned char>();
@@ -215,7 +215,7 @@ device_buffer compress(const exec::cuda_t& e, const T* input, const extents& sha
 //! Reads and validates the header of the device stream `stream` (`stream_size`
 //! bytes). Synchronous (copies the header to the host). Throws actzip::error.
 inline header inspect(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size) {
-  if (stream == nullptr && stream_size != 0) throw error(status::invalid_argument, "inspect: null stream");
+  if (stream == nullptr && stream_size != 0) detail::raise(status::invalid_argument, "inspect: null stream");
   unsigned char bytes[header_bytes] = {};
   const std::uint64_t copied = stream_size < header_bytes ? stream_size : header_bytes;
   if (copied != 0) {
@@ -253,7 +253,7 @@ template <class T>
 device_buffer decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size) {
   const header h = inspect(e, stream, stream_size);
   if (h.dtype != dtype_traits<T>::code)
-    throw error(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
+    detail::raise(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
   device_buffer out(h.element_count * sizeof(T), e.stream);
   decompress(e, stream, stream_size, out.as<T>(), h.element_count);
   return out;

@@ -2,11 +2,14 @@
 //
 // Status codes returned by the core layer and the exception thrown by the
 // convenience layer. The core layer never throws; the convenience layer turns any
-// status other than status::success into an actzip::error carrying it.
+// status other than status::success into an actzip::error carrying it (or, built
+// without exceptions, prints it and aborts).
 #pragma once
 
 #include <actzip/config.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -58,9 +61,20 @@ class error : public std::runtime_error {
 };
 
 namespace detail {
-//! Throws actzip::error(s, context) unless s is status::success.
+//! Throws actzip::error(s, context); without exceptions, prints its message to
+//! stderr and aborts. Every error of the convenience layer goes through here.
+[[noreturn]] inline void raise(status s, const std::string& context) {
+#if ACTZIP_HAS_EXCEPTIONS
+  throw error(s, context);
+#else
+  std::fprintf(stderr, "%s\n", error(s, context).what());
+  std::abort();
+#endif
+}
+
+//! raise(s, context) unless s is status::success.
 inline void throw_if_failed(status s, const char* context) {
-  if (s != status::success) throw error(s, context);
+  if (s != status::success) raise(s, context);
 }
 }  // namespace detail
 
