@@ -404,4 +404,27 @@ inline field make_relu_activation(std::uint64_t nc, std::uint64_t h, std::uint64
   return f;
 }
 
+//! Loads the real data sets every benchmark uses and passes each to
+//! add(name, field, note): Fashion-MNIST (the first `images` training images, all
+//! when 0) and the ferret climate fields with their fill values turned into NaN
+//! (named like `levitus_climatology.TEMP.fill2nan`). A missing data set is
+//! reported on stderr with `program` and skipped.
+template <class Add>
+void load_real_data_sets(const char* program, std::size_t images, Add&& add) {
+  if (auto f = load_fashion_mnist("train", images != 0 ? images : 60000))
+    add(std::string("fashion-mnist"), std::move(*f),
+        images != 0 ? " (first " + std::to_string(images) + " train images, pixel/255)"
+                    : std::string(" (all train images, pixel/255)"));
+  else
+    std::fprintf(stderr, "%s: Fashion-MNIST not found (run bench/install-data.sh)\n", program);
+  std::vector<field> climate = load_climate_fields();
+  if (climate.empty()) std::fprintf(stderr, "%s: no Ferret climate data found (run bench/install-data.sh)\n", program);
+  for (auto& f : climate) {
+    const std::size_t nans = fill_to_nan(f);
+    std::string name = f.name;
+    std::replace(name.begin(), name.end(), '/', '.');
+    add(name + ".fill2nan", std::move(f), " (" + std::to_string(nans) + " fill values -> NaN)");
+  }
+}
+
 }  // namespace actzip_bench

@@ -845,19 +845,7 @@ int main(int argc, char** argv) {
       sets.push_back(std::move(h));
     };
     try {
-      if (auto f = actzip_bench::load_fashion_mnist("train"))
-        add("fashion-mnist", std::move(*f), " (all train images, pixel/255)");
-      else
-        std::fprintf(stderr, "actzip-bench-gpu: Fashion-MNIST not found (run bench/install-data.sh)\n");
-      std::vector<actzip_bench::field> climate = actzip_bench::load_climate_fields();
-      if (climate.empty())
-        std::fprintf(stderr, "actzip-bench-gpu: no Ferret climate data found (run bench/install-data.sh)\n");
-      for (auto& f : climate) {
-        const std::size_t nans = actzip_bench::fill_to_nan(f);
-        std::string name = f.name;
-        std::replace(name.begin(), name.end(), '/', '.');
-        add(name + ".fill2nan", std::move(f), " (" + std::to_string(nans) + " fill values -> NaN)");
-      }
+      actzip_bench::load_real_data_sets("actzip-bench-gpu", 0, add);
     } catch (const std::exception& ex) {
       std::fprintf(stderr, "actzip-bench-gpu: loading data failed: %s\n", ex.what());
       return 1;

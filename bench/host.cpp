@@ -379,20 +379,7 @@ int main(int argc, char** argv) {
     sets.push_back(make_dataset(std::move(name), std::move(f)));
   };
   try {
-    if (auto f = actzip_bench::load_fashion_mnist("train", 10000))
-      add("fashion-mnist", std::move(*f), " (first 10000 train images, pixel/255)");
-    else
-      std::fprintf(stderr, "actzip-bench-host: Fashion-MNIST not found (run bench/install-data.sh)\n");
-    std::vector<actzip_bench::field> climate = actzip_bench::load_climate_fields();
-    if (climate.empty())
-      std::fprintf(stderr, "actzip-bench-host: no Ferret climate data found (run bench/install-data.sh)\n");
-    for (auto& f : climate) {
-      const std::size_t nans = actzip_bench::fill_to_nan(f);
-      std::string name = f.name;
-      std::replace(name.begin(), name.end(), '/', '.');
-      name += ".fill2nan";
-      add(std::move(name), std::move(f), " (" + std::to_string(nans) + " fill values -> NaN)");
-    }
+    actzip_bench::load_real_data_sets("actzip-bench-host", 10000, add);
     add("synthetic-smooth", actzip_bench::make_smooth_field(256, 256, 256), "");
     add("synthetic-relu", actzip_bench::make_relu_activation(1024, 56, 56), "");
   } catch (const std::exception& ex) {

@@ -29,6 +29,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summarize import git_commit  # noqa: E402  (bench/summarize.py)
+
 TARGET_COMPRESS_GBPS = 1000.0    # fp32, inputs of 1 GiB and more
 TARGET_DECOMPRESS_GBPS = 1500.0
 HEADLINE_MIN_BYTES = 1 << 30
@@ -512,19 +515,6 @@ def resources_section(cuobjdumps, ptxas_log):
     if not any_rows:
         out += ["No resource usage was recorded.", ""]
     return out
-
-
-def git_commit(repo):
-    try:
-        out = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=False)
-        if out.returncode == 0 and out.stdout.strip():
-            dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain"],
-                                   capture_output=True, text=True, check=False)
-            return out.stdout.strip() + (" (work tree has uncommitted changes)" if dirty.stdout.strip() else "")
-    except OSError:
-        pass
-    return "unknown (no git repository)"
 
 
 # ---- main -------------------------------------------------------------------------------------

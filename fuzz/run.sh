@@ -17,15 +17,7 @@ read -r -a targets <<<"${FUZZ_TARGETS:-inspect decompress roundtrip}"
 
 packages=(cmake g++ make python3 doctest-dev libbenchmark-dev zlib1g-dev libnetcdf-dev
   clang libclang-rt-14-dev libomp-14-dev)
-missing=()
-for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if ((${#missing[@]})); then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  echo "installing: ${missing[*]}"
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash tests/install-packages.sh "${packages[@]}"
 
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DACTZIP_BUILD_FUZZERS=ON -DACTZIP_WITH_CUDA=OFF \
   -DACTZIP_BUILD_TESTS=OFF -DACTZIP_BUILD_EXAMPLES=OFF -DACTZIP_BUILD_BENCHMARKS=OFF
