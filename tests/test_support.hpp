@@ -148,6 +148,40 @@ std::vector<T> round_trip(const Exec& e, const std::vector<T>& input, const actz
   return back;
 }
 
+//! Small valid streams of every chunk kind (encoded with lossless values,
+//! sign-preserving 3-D, raw, empty chunks), compressed with exec::serial: the
+//! inputs of the corruption tests on the host and on the device.
+template <class T>
+std::vector<std::vector<std::byte>> small_streams() {
+  using actzip::extents;
+  using actzip::params;
+  std::vector<std::vector<std::byte>> out;
+  rng g(77);
+  {
+    std::vector<T> v = smooth_field<T>(extents{300}, 1);
+    v[10] = from_double<T>(std::nan(""));
+    v[11] = bit_cast_random<T>(g);
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{300}, params{actzip::rel(1e-3)}));
+  }
+  {
+    std::vector<T> v = smooth_field<T>(extents{5, 20, 9}, 2);
+    params p{actzip::abs(1e-2)};
+    p.preserve_sign = true;
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{5, 20, 9}, p));
+  }
+  {
+    std::vector<T> v(70);
+    for (auto& x : v) x = bit_cast_random<T>(g);  // a raw chunk
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{70, 1}, params{actzip::abs(1e-20)}));
+  }
+  {
+    std::vector<T> v(4200, from_double<T>(0.0));  // empty chunks
+    v[4100] = from_double<T>(1.0);
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{4200}, params{actzip::abs(1e-3)}));
+  }
+  return out;
+}
+
 }  // namespace actzip_test
 
 #define ACTZIP_ELEMENT_TYPES float, double, actzip::half, actzip::bfloat16

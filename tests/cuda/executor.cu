@@ -747,34 +747,7 @@ TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
 
 namespace {
 
-//! Small valid streams like those of tests/corruption.cpp: encoded, sign-preserving,
-//! raw and empty chunks.
-template <class T>
-std::vector<std::vector<std::byte>> small_streams() {
-  std::vector<std::vector<std::byte>> out;
-  actzip_test::rng g(77);
-  {
-    std::vector<T> v = actzip_test::smooth_field<T>(extents{300}, 1);
-    v[10] = actzip_test::from_double<T>(std::nan(""));
-    v[11] = actzip_test::bit_cast_random<T>(g);
-    out.push_back(actzip::compress(exec::serial, v.data(), extents{300}, params{actzip::rel(1e-3)}));
-  }
-  {
-    std::vector<T> v = actzip_test::smooth_field<T>(extents{5, 20, 9}, 2);
-    out.push_back(actzip::compress(exec::serial, v.data(), extents{5, 20, 9}, make_params(actzip::abs(1e-2), true)));
-  }
-  {
-    std::vector<T> v(70);
-    for (auto& x : v) x = actzip_test::bit_cast_random<T>(g);  // a raw chunk
-    out.push_back(actzip::compress(exec::serial, v.data(), extents{70, 1}, params{actzip::abs(1e-20)}));
-  }
-  {
-    std::vector<T> v(4200, actzip_test::from_double<T>(0.0));  // an empty chunk
-    v[4100] = actzip_test::from_double<T>(1.0);
-    out.push_back(actzip::compress(exec::serial, v.data(), extents{4200}, params{actzip::abs(1e-3)}));
-  }
-  return out;
-}
+using actzip_test::small_streams;  // encoded, sign-preserving, raw and empty chunks
 
 //! One altered copy of a stream.
 struct variant {
