@@ -10,6 +10,8 @@
 // program that includes this file links with `-lnetcdf -lz`.
 #pragma once
 
+#include <actzip/actzip.hpp>
+
 #include <netcdf.h>
 #include <zlib.h>
 
@@ -24,6 +26,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace actzip_bench {
@@ -426,5 +429,47 @@ void load_real_data_sets(const char* program, std::size_t images, Add&& add) {
     add(name + ".fill2nan", std::move(f), " (" + std::to_string(nans) + " fill values -> NaN)");
   }
 }
+
+//! v converted to element type T (correctly rounded for half and bfloat16).
+template <class T>
+T from_float(float v) {
+  using C = typename actzip::dtype_traits<T>::compute_type;
+  return actzip::dtype_traits<T>::from_compute(static_cast<C>(v));
+}
+
+//! One data set as float, with its values converted to every element type on demand.
+struct typed_data_set {
+  std::string name;
+  actzip::extents shape;
+  std::vector<float> f32;
+  std::vector<double> f64;
+  std::vector<actzip::half> f16;
+  std::vector<actzip::bfloat16> bf16;
+
+  //! The values in element type T (converted from f32 on first use).
+  template <class T>
+  const std::vector<T>& values() {
+    std::vector<T>& v = storage<T>();
+    if (v.size() != f32.size()) {
+      v.resize(f32.size());
+      for (std::size_t i = 0; i < f32.size(); ++i) v[i] = from_float<T>(f32[i]);
+    }
+    return v;
+  }
+
+ private:
+  template <class T>
+  std::vector<T>& storage() {
+    if constexpr (std::is_same<T, float>::value) {
+      return f32;
+    } else if constexpr (std::is_same<T, double>::value) {
+      return f64;
+    } else if constexpr (std::is_same<T, actzip::half>::value) {
+      return f16;
+    } else {
+      return bf16;
+    }
+  }
+};
 
 }  // namespace actzip_bench

@@ -141,44 +141,9 @@ unsigned calls_per_iteration(std::uint64_t bytes) {
 
 // ---- element conversions and host data sets ----------------------------------------------
 
-template <class T>
-T from_float(float v) {
-  using C = typename actzip::dtype_traits<T>::compute_type;
-  return actzip::dtype_traits<T>::from_compute(static_cast<C>(v));
-}
-
+using actzip_bench::from_float;
 //! One real data set with its values converted to every element type on demand.
-struct host_set {
-  std::string name;
-  actzip::extents shape;
-  std::vector<float> f32;
-  std::vector<double> f64;
-  std::vector<half> f16;
-  std::vector<bfloat16> bf16;
-
-  template <class T>
-  std::vector<T>& storage() {
-    if constexpr (std::is_same<T, float>::value) {
-      return f32;
-    } else if constexpr (std::is_same<T, double>::value) {
-      return f64;
-    } else if constexpr (std::is_same<T, half>::value) {
-      return f16;
-    } else {
-      return bf16;
-    }
-  }
-
-  template <class T>
-  const std::vector<T>& values() {
-    std::vector<T>& v = storage<T>();
-    if (v.size() != f32.size()) {
-      v.resize(f32.size());
-      for (std::size_t i = 0; i < f32.size(); ++i) v[i] = from_float<T>(f32[i]);
-    }
-    return v;
-  }
-};
+using host_set = actzip_bench::typed_data_set;
 
 std::string shape_string(const actzip::extents& s) {
   std::string out;

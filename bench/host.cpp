@@ -49,26 +49,7 @@ namespace {
 using actzip::bfloat16;
 using actzip::half;
 
-// ---- element conversions ----------------------------------------------------------
-
-template <class T>
-T from_float(float v);
-template <>
-float from_float<float>(float v) {
-  return v;
-}
-template <>
-double from_float<double>(float v) {
-  return static_cast<double>(v);
-}
-template <>
-half from_float<half>(float v) {
-  return actzip::to_half(v);
-}
-template <>
-bfloat16 from_float<bfloat16>(float v) {
-  return actzip::to_bfloat16(v);
-}
+using actzip_bench::from_float;
 
 template <class T>
 double to_double(T v) {
@@ -78,43 +59,7 @@ double to_double(T v) {
 // ---- data sets ----------------------------------------------------------------------
 
 // One data set, with its values converted to every element type on demand.
-struct dataset {
-  std::string name;
-  actzip::extents shape;
-  std::vector<float> f32;
-  std::vector<double> f64;
-  std::vector<half> f16;
-  std::vector<bfloat16> bf16;
-
-  template <class T>
-  std::vector<T>& storage();
-
-  template <class T>
-  const std::vector<T>& values() {
-    std::vector<T>& v = storage<T>();
-    if (v.size() != f32.size()) {
-      v.resize(f32.size());
-      for (std::size_t i = 0; i < f32.size(); ++i) v[i] = from_float<T>(f32[i]);
-    }
-    return v;
-  }
-};
-template <>
-std::vector<float>& dataset::storage<float>() {
-  return f32;
-}
-template <>
-std::vector<double>& dataset::storage<double>() {
-  return f64;
-}
-template <>
-std::vector<half>& dataset::storage<half>() {
-  return f16;
-}
-template <>
-std::vector<bfloat16>& dataset::storage<bfloat16>() {
-  return bf16;
-}
+using dataset = actzip_bench::typed_data_set;
 
 std::string shape_string(const std::vector<std::uint64_t>& shape) {
   std::string s;
