@@ -545,7 +545,10 @@ void run_codec(benchmark::State& state, const std::string& name, const input_spe
                    "compress");
     };
     auto decompress = [&] {
-      check_status(actzip::decompress(e, slot.stream, size, out, s.count, &slot.words->status), "decompress");
+      // The compression workspace is free again in stream order; it holds the decode workspace.
+      check_status(actzip::decompress(e, slot.stream, size, out, s.count, &slot.words->status, slot.workspace,
+                                      slot.workspace_size),
+                   "decompress");
     };
 
     // Untimed first calls: the stream, its header, a decoded copy (also the warm-up).

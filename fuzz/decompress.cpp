@@ -36,12 +36,13 @@ std::unique_ptr<T[]> output_block(std::uint64_t count, unsigned char fill) {
 //! Decodes with every host executor into `count` elements; returns the serial status
 //! after checking that the executors agree.
 template <class T>
-status decode_all(const void* stream, std::uint64_t size, std::uint64_t count, std::unique_ptr<T[]>* serial_out) {
+status decode_all(const void* stream, std::uint64_t size, std::uint64_t count, std::unique_ptr<T[]>* serial_out,
+                  const actzip::decode_options& options = {}) {
   std::unique_ptr<T[]> a = output_block<T>(count, 0xa5);
-  const status ss = actzip::decompress(actzip::exec::serial, stream, size, a.get(), count);
+  const status ss = actzip::decompress(actzip::exec::serial, stream, size, a.get(), count, options);
 #if ACTZIP_HAS_OPENMP
   std::unique_ptr<T[]> b = output_block<T>(count, 0x5a);
-  const status so = actzip::decompress(omp_exec, stream, size, b.get(), count);
+  const status so = actzip::decompress(omp_exec, stream, size, b.get(), count, options);
   ACTZIP_FUZZ_REQUIRE(ss == so, "serial and omp decompress return the same status");
   if (ss == status::success && count != 0)
     ACTZIP_FUZZ_REQUIRE(std::memcmp(a.get(), b.get(), static_cast<std::size_t>(count) * sizeof(T)) == 0,
@@ -75,17 +76,28 @@ void decode_as(const std::uint8_t* data, std::size_t size, status inspected, con
     const status s = decode_all<T>(data, size, count - 1, nullptr);
     ACTZIP_FUZZ_REQUIRE(s == status::buffer_too_small, "a buffer one element short is refused");
   }
+  // Without the checksum (mutated streams rarely carry a matching one), the
+  // structural checks alone: decodes or is corrupt.
+  const actzip::decode_options unverified{false};
   std::unique_ptr<T[]> out;
-  const status s = decode_all<T>(data, size, count, &out);
+  const status s = decode_all<T>(data, size, count, &out, unverified);
   ACTZIP_FUZZ_REQUIRE(s == status::success || s == status::corrupt_stream,
                       "a stream with a valid header decodes or is corrupt");
+  // With it: a mismatch is reported before any chunk is looked at; otherwise the
+  // same status as without.
+  const status checked = decode_all<T>(data, size, count, nullptr);
+  const status verified = actzip::verify(data, size);
+  ACTZIP_FUZZ_REQUIRE(verified == status::success || verified == status::checksum_mismatch,
+                      "verify accepts a valid header and judges only the checksum");
+  ACTZIP_FUZZ_REQUIRE(checked == (verified == status::checksum_mismatch ? status::checksum_mismatch : s),
+                      "decompress checks the checksum first, then the structure");
   if (s != status::success || h.total_bytes == size) return;
 
   // Trailing bytes are ignored: the stream cut to total_bytes decodes to the same bits.
   const std::size_t total = static_cast<std::size_t>(h.total_bytes);
   auto exact = actzip_fuzz::copy_bytes(data, total);
   std::unique_ptr<T[]> again;
-  ACTZIP_FUZZ_REQUIRE(decode_all<T>(exact.get(), total, count, &again) == status::success,
+  ACTZIP_FUZZ_REQUIRE(decode_all<T>(exact.get(), total, count, &again, unverified) == status::success,
                       "the stream cut to total_bytes decodes");
   if (count != 0)
     ACTZIP_FUZZ_REQUIRE(std::memcmp(out.get(), again.get(), static_cast<std::size_t>(count) * sizeof(T)) == 0,

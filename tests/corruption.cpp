@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The decoder treats its input as untrusted: every truncation and every single-byte
-// corruption of small streams returns an error or a bounded result, never a crash
-// or an out-of-bounds access (this file also runs under ASan and UBSan).
+// corruption of small streams is refused (by the checksum, or by the structural
+// checks when the checksum is skipped, in which case a flip inside bitplanes may
+// decode to other values within the stream's structure), never a crash or an
+// out-of-bounds access (this file also runs under ASan and UBSan).
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -15,20 +17,20 @@ using actzip_test::small_streams;
 
 // Decodes `bytes` into an exactly sized heap buffer (so ASan sees any overrun).
 template <class T>
-status try_decode(const std::vector<std::byte>& bytes, std::uint64_t count) {
+status try_decode(const std::vector<std::byte>& bytes, std::uint64_t count, const decode_options& options = {}) {
   auto copy = std::make_unique<std::byte[]>(bytes.size() ? bytes.size() : 1);
   if (!bytes.empty()) std::memcpy(copy.get(), bytes.data(), bytes.size());
   auto out = std::make_unique<T[]>(count ? count : 1);
   header h;
   const status si = inspect(copy.get(), bytes.size(), &h);
-  const status sd = decompress(exec::serial, copy.get(), bytes.size(), out.get(), count);
+  const status sd = decompress(exec::serial, copy.get(), bytes.size(), out.get(), count, options);
   if (si != status::success) CHECK(sd != status::success);
   return sd;
 }
 
 template <class T>
 void run_corruption() {
-  std::uint64_t decoded_anyway = 0, refused = 0;
+  std::uint64_t decoded_anyway = 0, refused = 0, checksum_refused = 0;
   for (const std::vector<std::byte>& good : small_streams<T>()) {
     const header h = inspect(good.data(), good.size());
     const std::uint64_t count = h.element_count;
@@ -42,14 +44,24 @@ void run_corruption() {
       for (unsigned delta : {0x01u, 0x80u, 0xffu, 0x10u}) {
         std::vector<std::byte> bad = good;
         bad[i] ^= static_cast<std::byte>(delta);
-        const status s = try_decode<T>(bad, count);
+        CAPTURE(i);
+        CAPTURE(delta);
+        // With the checksum every corruption is refused, most as checksum mismatches.
+        const status verified = try_decode<T>(bad, count);
+        REQUIRE(verified != status::success);
+        if (verified == status::checksum_mismatch) ++checksum_refused;
+        // Without it, the structural checks alone.
+        const status s = try_decode<T>(bad, count, decode_options{false});
         if (s == status::success) ++decoded_anyway;
         else ++refused;
       }
     }
   }
-  MESSAGE("corrupted streams refused: " << refused << ", decoded into a bounded result: " << decoded_anyway);
-  CHECK(refused > 0);  // without a payload checksum, many flips in bitplanes decode to other values
+  MESSAGE("corrupted streams: all refused with the checksum (" << checksum_refused
+          << " by the checksum itself); without it " << refused << " refused by the structural checks, "
+          << decoded_anyway << " decoded into a bounded result");
+  CHECK(checksum_refused > 0);
+  CHECK(refused > 0);
 }
 }  // namespace
 

@@ -71,7 +71,10 @@ int main() {
   std::uint64_t size = 0;  // the size is in device memory; read it once the stream gets there
   check(cudaMemcpyAsync(&size, size_word, sizeof size, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
   check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-  s = actzip::decompress(exec, stream_bytes, size, output, count, status_word);
+  // Decompression verifies the stream's checksum on the device, in a workspace of
+  // decode_workspace_bytes(exec) bytes: the compression workspace is free again in
+  // stream order and larger than that.
+  s = actzip::decompress(exec, stream_bytes, size, output, count, status_word, workspace, workspace_size);
   if (s != actzip::status::success) return std::fprintf(stderr, "decompress: %s\n", actzip::to_string(s)), 1;
   actzip::status decoded = actzip::status::success;
   check(cudaMemcpyAsync(&decoded, status_word, sizeof decoded, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");

@@ -37,37 +37,58 @@ std::vector<std::byte> compress(const T* data, const extents& shape, const param
   return compress(exec::default_host_t{}, data, shape, p);
 }
 
-//! Reads and validates a stream's header. Throws actzip::error for anything that is
-//! not a valid actzip header.
+namespace detail {
+//! Throws (or aborts) for a stream refused with status `s` by `call`, the message
+//! naming what is wrong and where (from actzip::diagnose).
+[[noreturn]] inline void raise_for_stream(status s, const char* call, const void* stream, std::size_t size,
+                                          const decode_options& options) {
+  std::string context = call;
+  if (s == status::not_a_stream || s == status::unsupported_version || s == status::corrupt_stream ||
+      s == status::checksum_mismatch) {
+    stream_fault fault;
+    if (diagnose(stream, static_cast<std::uint64_t>(size), &fault, options) == s && fault.what != nullptr)
+      context += ": " + describe(fault);
+  }
+  raise(s, context);
+}
+}  // namespace detail
+
+//! Reads and validates a stream's header (not its checksum: see verify). Throws
+//! actzip::error for anything that is not a valid actzip header; the message says
+//! which field is wrong and where.
 inline header inspect(const void* stream, std::size_t size) {
   header h;
-  detail::throw_if_failed(inspect(stream, static_cast<std::uint64_t>(size), &h), "inspect");
+  if (status s = inspect(stream, static_cast<std::uint64_t>(size), &h); s != status::success)
+    detail::raise_for_stream(s, "inspect", stream, size, decode_options{false});
   return h;
 }
 
 //! Decompresses a stream of element type T with executor `e` into `out` (resized to
-//! the element count). Throws actzip::error on a corrupt stream or a type mismatch.
+//! the element count). Throws actzip::error on a corrupt stream (the message says
+//! what is wrong and at which byte and chunk), a checksum mismatch or a type mismatch.
 template <class T, class Exec>
-void decompress(const Exec& e, const void* stream, std::size_t size, std::vector<T>& out) {
+void decompress(const Exec& e, const void* stream, std::size_t size, std::vector<T>& out,
+                const decode_options& options = {}) {
   const header h = inspect(stream, size);
   if (h.dtype != dtype_traits<T>::code)
     detail::raise(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
   out.resize(static_cast<std::size_t>(h.element_count));
-  detail::throw_if_failed(decompress(e, stream, size, out.data(), out.size()), "decompress");
+  if (status s = decompress(e, stream, size, out.data(), out.size(), options); s != status::success)
+    detail::raise_for_stream(s, "decompress", stream, size, options);
 }
 
 //! Decompresses a stream of element type T with executor `e`.
 template <class T, class Exec>
-std::vector<T> decompress(const Exec& e, const void* stream, std::size_t size) {
+std::vector<T> decompress(const Exec& e, const void* stream, std::size_t size, const decode_options& options = {}) {
   std::vector<T> out;
-  decompress<T>(e, stream, size, out);
+  decompress<T>(e, stream, size, out, options);
   return out;
 }
 
 //! Decompresses a stream of element type T with the default host executor.
 template <class T>
-std::vector<T> decompress(const void* stream, std::size_t size) {
-  return decompress<T>(exec::default_host_t{}, stream, size);
+std::vector<T> decompress(const void* stream, std::size_t size, const decode_options& options = {}) {
+  return decompress<T>(exec::default_host_t{}, stream, size, options);
 }
 
 }  // namespace actzip

@@ -16,6 +16,7 @@
 #include <actzip/params.hpp>
 
 #include <cstdint>
+#include <string>
 
 namespace actzip {
 
@@ -73,21 +74,82 @@ template <class Exec, class T>
 
 //! Decompresses the stream `stream` of `stream_size` bytes (a buffer at least as long
 //! as the stream; trailing bytes are ignored) into `output`, which holds
-//! `output_count` elements of T. Synchronous. Errors: not_a_stream,
-//! unsupported_version, corrupt_stream, dtype_mismatch (T is not the stream's type),
-//! buffer_too_small (output_count < element count). On error the contents of
-//! `output` are unspecified; nothing outside output[0, element count) is written.
+//! `output_count` elements of T. Synchronous. The stream's checksum is verified
+//! first unless `options.verify_checksum` is false. Errors: not_a_stream,
+//! unsupported_version, corrupt_stream, checksum_mismatch, dtype_mismatch (T is not
+//! the stream's type), buffer_too_small (output_count < element count). On error the
+//! contents of `output` are unspecified; nothing outside output[0, element count) is
+//! written. actzip::diagnose tells where a refused stream is wrong.
 template <class Exec, class T>
 [[nodiscard]] status decompress(const Exec& e, const void* stream, std::uint64_t stream_size, T* output,
-                                std::uint64_t output_count) noexcept {
+                                std::uint64_t output_count, const decode_options& options = {}) noexcept {
   static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
-  return detail::decompress_host(e, stream, stream_size, output, output_count);
+  return detail::decompress_host(e, stream, stream_size, output, output_count, options);
 }
 
-//! Reads and validates the header of a stream of `stream_size` bytes into `*out`.
-//! Errors: not_a_stream, unsupported_version, corrupt_stream, invalid_argument.
+//! Reads and validates the header of a stream of `stream_size` bytes into `*out`
+//! (the checksum is not verified: see verify). Errors: not_a_stream,
+//! unsupported_version, corrupt_stream, invalid_argument.
 [[nodiscard]] inline status inspect(const void* stream, std::uint64_t stream_size, header* out) noexcept {
   return parse_header(stream, stream_size, out);
+}
+
+//! Validates the header and verifies the checksum of a stream with executor `e`
+//! (one pass over the stream, no decoding). Streams of format version 1 carry no
+//! checksum and pass when their header is valid. Errors: those of inspect, and
+//! checksum_mismatch.
+template <class Exec>
+[[nodiscard]] status verify(const Exec& e, const void* stream, std::uint64_t stream_size) noexcept {
+  header h;
+  if (status s = parse_header(stream, stream_size, &h); s != status::success) return s;
+  return detail::check_checksum(e, h, stream);
+}
+
+//! verify with the serial executor.
+[[nodiscard]] inline status verify(const void* stream, std::uint64_t stream_size) noexcept {
+  return verify(exec::serial, stream, stream_size);
+}
+
+//! Explains why a stream would be refused: validates it on this thread exactly as
+//! decompress does (header, checksum unless `options` skips it, offset table, every
+//! chunk) without decoding, and returns the first failure with, in *fault, what was
+//! wrong, its byte offset in the stream and the chunk it is in. Returns success (and
+//! leaves *fault untouched) for a stream that decodes. Element types and output
+//! sizes are not checked: they are the caller's.
+[[nodiscard]] inline status diagnose(const void* stream, std::uint64_t stream_size, stream_fault* fault,
+                                     const decode_options& options = {}) noexcept {
+  stream_fault local;
+  stream_fault* f = fault != nullptr ? fault : &local;
+  header h;
+  if (status s = parse_header(stream, stream_size, &h, f); s != status::success) return s;
+  if (options.verify_checksum)
+    if (status s = detail::check_checksum(exec::serial, h, stream, f); s != status::success) return s;
+  const auto* in = static_cast<const unsigned char*>(stream);
+  const unsigned char* table = in + header_bytes;
+  if (status s = detail::check_offset_table(h, table, f); s != status::success) return s;
+  const std::uint64_t payload_start = header_bytes + chunk_offset_bytes * h.chunk_count;
+  const chunk_geometry geometry = make_chunk_geometry(h.shape);
+  for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
+    const std::uint64_t begin = load_le64(table + chunk_offset_bytes * c);
+    const std::uint64_t end = c + 1 < h.chunk_count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
+    chunk_view view;
+    const std::uint32_t n = geometry.chunk_box(c).extent.count();
+    if (status s = parse_chunk(in + payload_start + begin, end - begin, n, dtype_size(h.dtype), &view, f);
+        s != status::success) {
+      f->chunk = c;
+      f->offset += payload_start + begin;
+      return s;
+    }
+  }
+  return status::success;
+}
+
+//! "<what> at stream byte <offset>[, in chunk <c>]" for a fault, or an empty string.
+inline std::string describe(const stream_fault& fault) {
+  if (fault.what == nullptr) return {};
+  std::string text = std::string(fault.what) + " at stream byte " + std::to_string(fault.offset);
+  if (fault.in_chunk()) text += " (chunk " + std::to_string(fault.chunk) + ")";
+  return text;
 }
 
 }  // namespace actzip

@@ -41,7 +41,7 @@ namespace actzip {
 inline cudaError_t last_cuda_error() noexcept { return detail::last_cuda_error_slot(); }
 
 //! Bytes of device workspace `compress` needs on the CUDA executor for a tensor of
-//! `shape`: 24 bytes plus 8 bytes per 4096-element chunk (0.05 % of a float
+//! `shape`: 40 bytes plus 8 bytes per 4096-element chunk (0.05 % of a float
 //! tensor of 1 MiB or more). Returns 0 for an invalid shape.
 inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape) noexcept {
   std::uint64_t count = 0;
@@ -53,6 +53,12 @@ inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape) 
 template <class T>
 std::uint64_t workspace_bytes(const exec::cuda_t&, const compress_item<T>* items, std::size_t count) noexcept {
   return detail::gpu::batch_workspace_bytes(items, count);
+}
+
+//! Bytes of device workspace `decompress` (and decompress_batch) needs on the CUDA
+//! executor for `streams` streams when it verifies checksums: 16 bytes a stream.
+inline std::uint64_t decode_workspace_bytes(const exec::cuda_t&, std::size_t streams = 1) noexcept {
+  return sizeof(detail::gpu::checksum_slot) * std::uint64_t(streams);
 }
 
 //! Compresses the device tensor `input` of `shape` into the device buffer `output`
@@ -81,7 +87,8 @@ template <class T>
 }
 
 //! Compresses `count` device tensors of any shapes (one element type) in one
-//! sequence of launches (two kernels per 16 tensors, after one memset of the workspace), each into its own output;
+//! sequence of launches (three kernels per 16 tensors: value ranges, chunks,
+//! checksums; after one memset of the workspace), each into its own output;
 //! `items` is host memory. Workspace: workspace_bytes(e, items, count). Same
 //! guarantees and errors as compress.
 template <class T>
@@ -94,26 +101,39 @@ template <class T>
 //! Decompresses the device stream `stream` (4-byte aligned, `stream_size` bytes)
 //! into the device buffer `output` of `output_count` elements. Asynchronous, no
 //! allocation, no synchronization, graph-capturable. The header is read on the
-//! device; the stream's status is written to the device word `*device_status`:
-//! success, or not_a_stream, unsupported_version, corrupt_stream, dtype_mismatch,
-//! buffer_too_small. A hostile stream never makes the kernels read or write out of
-//! bounds. The return value reports what is known before launching:
-//! invalid_argument (null or misaligned pointers), cuda_error.
+//! device, and the stream's checksum is verified on the device before any chunk is
+//! decoded (unless `options.verify_checksum` is false), which needs `workspace`:
+//! decode_workspace_bytes(e) bytes of device memory, 8-byte aligned (it may be null
+//! when not verifying). The stream's status is written to the device word
+//! `*device_status`: success, or not_a_stream, unsupported_version, corrupt_stream,
+//! checksum_mismatch, dtype_mismatch, buffer_too_small, exactly as the host
+//! executors decide it. A hostile stream never makes the kernels read or write out
+//! of bounds. The return value reports what is known before launching:
+//! invalid_argument (null or misaligned pointers), buffer_too_small (workspace),
+//! cuda_error.
 template <class T>
 [[nodiscard]] status decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size, T* output,
-                                std::uint64_t output_count, status* device_status) noexcept {
+                                std::uint64_t output_count, status* device_status, void* workspace,
+                                std::uint64_t workspace_size, const decode_options& options = {}) noexcept {
   static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
-  const decompress_item<T> item{stream, stream_size, output, output_count, device_status};
-  return detail::gpu::decompress_batch(e, &item, 1);
+  decompress_item<T> item;
+  item.stream = stream;
+  item.stream_size = stream_size;
+  item.output = output;
+  item.output_count = output_count;
+  item.device_status = device_status;
+  return detail::gpu::decompress_batch(e, &item, 1, workspace, workspace_size, options);
 }
 
-//! Decompresses `count` device streams in one sequence of launches (two kernels per
-//! 16 streams); `items` is host memory. Same guarantees as decompress.
+//! Decompresses `count` device streams in one sequence of launches (three kernels
+//! per 16 streams: status reset, checksums, chunks); `items` is host memory.
+//! Workspace: decode_workspace_bytes(e, count). Same guarantees as decompress.
 template <class T>
-[[nodiscard]] status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items,
-                                      std::size_t count) noexcept {
+[[nodiscard]] status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, std::size_t count,
+                                      void* workspace, std::uint64_t workspace_size,
+                                      const decode_options& options = {}) noexcept {
   static_assert(is_supported_element_v<T>, "actzip compresses float, double, actzip::half and actzip::bfloat16");
-  return detail::gpu::decompress_batch(e, items, count);
+  return detail::gpu::decompress_batch(e, items, count, workspace, workspace_size, options);
 }
 
 // ---- convenience layer -------------------------------------------------------------
@@ -235,13 +255,16 @@ inline header inspect(const exec::cuda_t& e, const void* stream, std::uint64_t s
 //! stream was not valid (corrupt_stream, dtype_mismatch, buffer_too_small, ...).
 template <class T>
 void decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size, T* output,
-                std::uint64_t output_count) {
-  device_buffer status_word(sizeof(status), e.stream);
-  detail::throw_if_failed_cuda(
-      decompress(e, stream, stream_size, output, output_count, status_word.as<status>()), "decompress");
+                std::uint64_t output_count, const decode_options& options = {}) {
+  const std::uint64_t workspace = decode_workspace_bytes(e);  // a multiple of 8
+  device_buffer scratch(workspace + sizeof(status), e.stream);  // the workspace, then the status word
+  auto* status_word = reinterpret_cast<status*>(scratch.as<unsigned char>() + workspace);
+  detail::throw_if_failed_cuda(decompress(e, stream, stream_size, output, output_count, status_word,
+                                          scratch.data(), workspace, options),
+                               "decompress");
   status result = status::success;
   detail::throw_if_cuda_failed(
-      cudaMemcpyAsync(&result, status_word.data(), sizeof result, cudaMemcpyDeviceToHost, e.stream),
+      cudaMemcpyAsync(&result, status_word, sizeof result, cudaMemcpyDeviceToHost, e.stream),
       "decompress: reading the status");
   detail::throw_if_cuda_failed(cudaStreamSynchronize(e.stream), "decompress");
   detail::throw_if_failed(result, "decompress");
@@ -250,12 +273,13 @@ void decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_
 //! Decompresses the device stream into a new device buffer of T (use `as<T>()`).
 //! Synchronous; throws actzip::error.
 template <class T>
-device_buffer decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size) {
+device_buffer decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size,
+                         const decode_options& options = {}) {
   const header h = inspect(e, stream, stream_size);
   if (h.dtype != dtype_traits<T>::code)
     detail::raise(status::dtype_mismatch, std::string("decompress: the stream holds ") + to_string(h.dtype));
   device_buffer out(h.element_count * sizeof(T), e.stream);
-  decompress(e, stream, stream_size, out.as<T>(), h.element_count);
+  decompress(e, stream, stream_size, out.as<T>(), h.element_count, options);
   return out;
 }
 
@@ -273,12 +297,15 @@ void compress_async(const exec::cuda_t& e, const T* input, const extents& shape,
 }
 
 //! Enqueues the decompression of a device stream; its status lands in the device
-//! word `*device_status` once e.stream reaches it. Asynchronous: never waits.
-//! Throws actzip::error for invalid arguments or a failed launch.
+//! word `*device_status` once e.stream reaches it. The checksum workspace is
+//! allocated and freed in stream order. Asynchronous: never waits. Throws
+//! actzip::error for invalid arguments or a failed launch.
 template <class T>
 void decompress_async(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size, T* output,
-                      std::uint64_t output_count, status* device_status) {
-  detail::throw_if_failed_cuda(decompress(e, stream, stream_size, output, output_count, device_status),
+                      std::uint64_t output_count, status* device_status, const decode_options& options = {}) {
+  device_buffer workspace(options.verify_checksum ? decode_workspace_bytes(e) : 0, e.stream);
+  detail::throw_if_failed_cuda(decompress(e, stream, stream_size, output, output_count, device_status,
+                                          workspace.data(), workspace.size(), options),
                                "decompress_async");
 }
 

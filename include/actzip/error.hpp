@@ -8,6 +8,7 @@
 
 #include <actzip/config.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -27,6 +28,7 @@ enum class status : int {
   unsupported_version,     //!< the stream was written by a newer format version
   corrupt_stream,          //!< the stream is truncated or inconsistent
   cuda_error,              //!< a CUDA runtime call or kernel launch failed (see actzip::last_cuda_error)
+  checksum_mismatch,       //!< the stream's checksum does not match its bytes: it was damaged
 };
 
 //! A short English description of a status (a static string, never null).
@@ -42,9 +44,31 @@ ACTZIP_HD const char* to_string(status s) noexcept {
     case status::unsupported_version: return "unsupported stream format version";
     case status::corrupt_stream: return "corrupt or truncated stream";
     case status::cuda_error: return "CUDA error";
+    case status::checksum_mismatch: return "checksum mismatch (the stream is damaged)";
   }
   return "unknown status";
 }
+
+//! Where and why a stream was refused: filled in by the parsers when a caller asks
+//! (see actzip::diagnose), so an error message can name the field and its position.
+struct stream_fault {
+  const char* what = nullptr;            //!< what is wrong (a static English phrase), or null
+  std::uint64_t offset = 0;              //!< byte offset in the stream of the offending field
+  std::uint64_t chunk = UINT64_MAX;      //!< index of the offending chunk, or UINT64_MAX
+  //! True when a chunk is named.
+  ACTZIP_HD bool in_chunk() const noexcept { return chunk != UINT64_MAX; }
+};
+
+namespace detail {
+//! Returns `s`, recording `what` and `offset` in *fault when fault is not null.
+ACTZIP_HD status refuse(stream_fault* fault, status s, const char* what, std::uint64_t offset) noexcept {
+  if (fault != nullptr) {
+    fault->what = what;
+    fault->offset = offset;
+  }
+  return s;
+}
+}  // namespace detail
 
 //! Exception thrown by the convenience layer; `code()` is the core-layer status.
 class error : public std::runtime_error {

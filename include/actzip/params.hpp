@@ -43,4 +43,12 @@ struct params {
   bool preserve_sign = false;
 };
 
+//! Options of one decompression.
+struct decode_options {
+  //! Verify the stream's checksum before decoding (the default). A stream whose
+  //! checksum does not match is refused with status::checksum_mismatch. Skipping
+  //! the check saves one pass over the stream; structural damage is still caught.
+  bool verify_checksum = true;
+};
+
 }  // namespace actzip

@@ -334,8 +334,9 @@ status device_decompress(cudaStream_t s, const void* d_stream, std::uint64_t str
   dev_array<T> d_out(static_cast<std::size_t>(count) + guard_elements);
   CHECK_CUDA(cudaMemsetAsync(d_out.get(), output_fill, d_out.bytes(), s));
   dev_array<status> d_status(1);
+  dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
   CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));  // not a status: must be overwritten
-  const status launched = actzip::decompress(exec::cuda.on(s), d_stream, stream_size, d_out.get(), count, d_status.get());
+  const status launched = actzip::decompress(exec::cuda.on(s), d_stream, stream_size, d_out.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes());
   REQUIRE(launched == status::success);
   const status result = read_status(d_status.get(), s);
   std::vector<T> all = download(d_out.get(), d_out.size(), s);
@@ -508,6 +509,7 @@ TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by
   // item pointing at bytes that are not a stream: only those two fail.
   std::vector<dev_array<T>> d_back(count);
   dev_array<status> d_status(count);
+  dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, count));
   std::vector<decompress_item<T>> back_items(count);
   for (std::size_t i = 0; i < count; ++i) {
     d_back[i] = dev_array<T>(inputs[i].size() + guard_elements);
@@ -529,7 +531,7 @@ TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by
     for (std::size_t i = 0; i < count; ++i)
       CHECK_CUDA(cudaMemsetAsync(d_back[i].get(), output_fill, d_back[i].bytes(), s));
     CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, d_status.bytes(), s));
-    REQUIRE(decompress_batch(exec::cuda.on(s), batch.data(), batch.size()) == status::success);
+    REQUIRE(decompress_batch(exec::cuda.on(s), batch.data(), batch.size(), d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
     const std::vector<status> statuses = download(d_status.get(), count, s);
     for (std::size_t i = 0; i < count; ++i) {
       CAPTURE(i);
@@ -565,6 +567,7 @@ TEST_CASE("compress and decompress captured in a CUDA graph replay with new inpu
   dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
   dev_array<std::uint64_t> d_size(1);
   dev_array<status> d_status(1);
+  dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
   CHECK_CUDA(cudaStreamSynchronize(s));
 
   cudaGraph_t graph = nullptr;
@@ -573,7 +576,7 @@ TEST_CASE("compress and decompress captured in a CUDA graph replay with new inpu
                                              d_size.get(), d_workspace.get(), workspace);
   // The size is known only on the device: decode the whole buffer (trailing bytes are ignored).
   const status decompressed =
-      actzip::decompress(exec::cuda.on(s), d_stream.get(), capacity, d_back.get(), count, d_status.get());
+      actzip::decompress(exec::cuda.on(s), d_stream.get(), capacity, d_back.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes());
   const cudaError_t ended = cudaStreamEndCapture(s, &graph);
   REQUIRE(compressed == status::success);
   REQUIRE(decompressed == status::success);
@@ -692,6 +695,7 @@ TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
   dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
   dev_array<std::uint64_t> d_size(1);
   dev_array<status> d_status(1);
+  dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
   dev_array<unsigned long long> d_counts(2);
   const unsigned grid = grid_for_device();
   synthetic_field<<<grid, 256, 0, s>>>(d_in.get(), count, shape[1], shape[2]);
@@ -709,7 +713,7 @@ TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
   const std::uint64_t size = read_word(d_size.get(), s);
   REQUIRE(size >= header_bytes);
   REQUIRE(size <= capacity);
-  REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), size, d_back.get(), count, d_status.get()) ==
+  REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), size, d_back.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) ==
           status::success);
   CHECK_CUDA(cudaEventRecord(marks[2], s));
   CHECK(read_status(d_status.get(), s) == status::success);
@@ -757,10 +761,12 @@ struct variant {
 };
 
 //! Decodes every variant on the device (decompress_batch, up to 1024 at a time, each
-//! into `count` elements plus a guard) and on the host; statuses must agree, and
-//! outputs too where both succeed. Returns how many variants were refused.
+//! into `count` elements plus a guard) and on the host, both with `options`;
+//! statuses must agree, and outputs too where both succeed. Returns how many
+//! variants were refused.
 template <class T>
-std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& variants, std::uint64_t count) {
+std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& variants, std::uint64_t count,
+                               const decode_options& options) {
   constexpr std::size_t per_call = 1024;
   const std::size_t slot_elements = static_cast<std::size_t>(count) + guard_elements;
   std::uint64_t refused = 0;
@@ -782,13 +788,15 @@ std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& varia
     const dev_array<std::byte> d_packed = upload(packed, s);
     dev_array<T> d_out(n * slot_elements);
     dev_array<status> d_status(n);
+    dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, n));
     CHECK_CUDA(cudaMemsetAsync(d_out.get(), output_fill, d_out.bytes(), s));
     CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, d_status.bytes(), s));
     std::vector<decompress_item<T>> items(n);
     for (std::size_t i = 0; i < n; ++i)
       items[i] = decompress_item<T>{d_packed.get() + offset[i], variants[first + i].bytes.size(),
                                     d_out.get() + i * slot_elements, count, d_status.get() + i};
-    REQUIRE(decompress_batch(exec::cuda.on(s), items.data(), items.size()) == status::success);
+    REQUIRE(decompress_batch(exec::cuda.on(s), items.data(), items.size(), d_decode_ws.get(), d_decode_ws.bytes(),
+                             options) == status::success);
     const std::vector<status> statuses = download(d_status.get(), n, s);
     const std::vector<T> outputs = download(d_out.get(), d_out.size(), s);
     const std::vector<unsigned char> guard(guard_elements * sizeof(T), static_cast<unsigned char>(output_fill));
@@ -797,7 +805,8 @@ std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& varia
       CAPTURE(v.position);
       CAPTURE(v.mask);
       CAPTURE(v.bytes.size());
-      const status host = actzip::decompress(exec::serial, v.bytes.data(), v.bytes.size(), host_out.data(), count);
+      const status host =
+          actzip::decompress(exec::serial, v.bytes.data(), v.bytes.size(), host_out.data(), count, options);
       REQUIRE(statuses[i] == host);
       const T* device_out = outputs.data() + i * slot_elements;
       REQUIRE_MESSAGE(std::memcmp(device_out + count, guard.data(), guard.size()) == 0,
@@ -832,8 +841,11 @@ TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T
     }
     CAPTURE(type_name<T>());
     CAPTURE(good.size());
-    refused += compare_variants<T>(s, variants, count);
-    total += variants.size();
+    // With the checksum (most damage is a checksum mismatch) and without it (the
+    // structural checks alone).
+    refused += compare_variants<T>(s, variants, count, decode_options{});
+    refused += compare_variants<T>(s, variants, count, decode_options{false});
+    total += 2 * variants.size();
 
     // Whole-stream errors through the single-stream entry point.
     const dev_array<std::byte> d_good = upload(good, s);
@@ -935,19 +947,20 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
     const dev_array<std::byte> d_z = upload(z, s);
     dev_array<float> d_back(count + 1);
     dev_array<status> d_status(1);
+    dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
     CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));
     CHECK_CUDA(cudaStreamSynchronize(s));
     const status untouched = read_status(d_status.get(), s);
     float* misaligned = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(d_back.get()) + 1);
-    CHECK(decompress(e, nullptr, z.size(), d_back.get(), count, d_status.get()) == status::invalid_argument);
-    CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, nullptr) == status::invalid_argument);
-    CHECK(decompress(e, d_z.get(), z.size(), static_cast<float*>(nullptr), count, d_status.get()) ==
+    CHECK(decompress(e, nullptr, z.size(), d_back.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
+    CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, nullptr, d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
+    CHECK(decompress(e, d_z.get(), z.size(), static_cast<float*>(nullptr), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) ==
           status::invalid_argument);
-    CHECK(decompress(e, d_z.get() + 1, z.size() - 1, d_back.get(), count, d_status.get()) ==
+    CHECK(decompress(e, d_z.get() + 1, z.size() - 1, d_back.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) ==
           status::invalid_argument);
-    CHECK(decompress(e, d_z.get(), z.size(), misaligned, count, d_status.get()) == status::invalid_argument);
-    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 2) == status::invalid_argument);
-    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 0) == status::success);
+    CHECK(decompress(e, d_z.get(), z.size(), misaligned, count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
+    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 2, d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
+    CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 0, d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
     CHECK(static_cast<int>(untouched) == 0x7f7f7f7f);
     CHECK(read_status(d_status.get(), s) == untouched);  // nothing was enqueued
     CHECK(cudaGetLastError() == cudaSuccess);
@@ -965,7 +978,8 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
     const std::vector<std::byte> z = download_bytes(out, static_cast<std::size_t>(size), s);
     CHECK(z == actzip::compress(exec::serial, static_cast<const float*>(nullptr), empty, p));
     dev_array<status> d_status(1);
-    REQUIRE(decompress(e, out, size, static_cast<float*>(nullptr), 0, d_status.get()) == status::success);
+    dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
+    REQUIRE(decompress(e, out, size, static_cast<float*>(nullptr), 0, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
     CHECK(read_status(d_status.get(), s) == status::success);
   }
 }
@@ -1126,6 +1140,7 @@ struct pending_round_trip {
   dev_array<unsigned char> d_stream, d_workspace;
   dev_array<std::uint64_t> d_size;
   dev_array<status> d_status;
+  dev_array<unsigned char> d_decode_ws;
 
   pending_round_trip(const extents& s_, const params& p_, input_kind kind, std::uint64_t seed) : shape(s_), p(p_) {
     input = make_input<T>(kind, shape, eb_hint(p), seed);
@@ -1137,6 +1152,7 @@ struct pending_round_trip {
     d_workspace = dev_array<unsigned char>(workspace_bytes(exec::cuda, shape));
     d_size = dev_array<std::uint64_t>(1);
     d_status = dev_array<status>(1);
+    d_decode_ws = dev_array<unsigned char>(decode_workspace_bytes(exec::cuda, 1));
   }
 
   //! Upload, compress, decompress: all queued on `s`, nothing waits.
@@ -1146,7 +1162,7 @@ struct pending_round_trip {
     REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
                              d_workspace.get(), d_workspace.size()) == status::success);
     REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), capacity, d_back.get(), input.size(),
-                               d_status.get()) == status::success);
+                               d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
   }
 
   void verify(cudaStream_t s) {

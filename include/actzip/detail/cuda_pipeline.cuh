@@ -8,6 +8,7 @@
 
 #include <actzip/core.hpp>
 #include <actzip/exec/cuda.cuh>
+#include <actzip/exec/cuda/checksum.cuh>
 #include <actzip/exec/cuda/common.cuh>
 #include <actzip/exec/cuda/compress.cuh>
 #include <actzip/exec/cuda/decompress.cuh>
@@ -57,9 +58,20 @@ inline status check_cuda(cudaError_t e) noexcept {
   return status::cuda_error;
 }
 
-//! Workspace of one tensor: its range slot and one look-back word per chunk (at least one).
+//! Workspace of one tensor: its range slot, its checksum slot and one look-back
+//! word per chunk (at least one).
 inline std::uint64_t task_workspace_bytes(std::uint64_t chunks) noexcept {
-  return sizeof(range_slot) + sizeof(unsigned long long) * (chunks == 0 ? 1 : chunks);
+  return sizeof(range_slot) + sizeof(checksum_slot) + sizeof(unsigned long long) * (chunks == 0 ? 1 : chunks);
+}
+
+//! Grid width per stream of the checksum kernel: enough blocks for `words` words,
+//! at most the resident blocks shared among `streams` streams.
+inline unsigned checksum_grid_x(std::uint64_t words, unsigned resident, unsigned streams) noexcept {
+  const std::uint64_t tile = std::uint64_t(block_threads) * checksum_unroll;
+  const std::uint64_t wanted = (words + tile - 1) / tile;
+  const std::uint64_t share = (resident + streams - 1) / streams;
+  const std::uint64_t x = wanted < share ? wanted : share;
+  return static_cast<unsigned>(x > 0 ? x : 1);
 }
 
 //! Launch groups of a batch of `count` tensors.
@@ -122,6 +134,10 @@ template <class T>
 struct compress_kernel_tag {};
 template <class T>
 struct decompress_kernel_tag {};
+template <class T>
+struct store_checksum_kernel_tag {};
+template <class T>
+struct verify_checksum_kernel_tag {};
 
 template <class T>
 status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std::size_t count, void* workspace,
@@ -135,9 +151,11 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
   if (workspace == nullptr || workspace_size < needed) return status::buffer_too_small;
   if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
 
-  unsigned compress_blocks = 0, range_blocks = 0;
+  unsigned compress_blocks = 0, range_blocks = 0, checksum_blocks = 0;
   status occupancy = resident_blocks<compress_kernel_tag<T>>(compress_kernel<T>, &compress_blocks);
   if (occupancy == status::success) occupancy = resident_blocks<range_kernel_tag<T>>(range_kernel<T>, &range_blocks);
+  if (occupancy == status::success)
+    occupancy = resident_blocks<store_checksum_kernel_tag<T>>(store_checksum_kernel<T>, &checksum_blocks);
   if (occupancy != status::success) return occupancy;
   if (status s = check_cuda(cudaMemsetAsync(workspace, 0, needed, e.stream)); s != status::success) return s;
 
@@ -147,7 +165,7 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
     compress_launch<T> launch{};
     launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
     launch.ticket_counter = counters + group;
-    std::uint64_t tickets = 0, largest_relative = 0;
+    std::uint64_t tickets = 0, largest_relative = 0, largest_stream = 0;
     for (unsigned j = 0; j < launch.count; ++j) {
       const compress_item<T>& item = items[first + j];
       compress_task<T>& task = launch.task[j];
@@ -159,7 +177,10 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
       task.p = item.p;
       item.shape.element_count(&task.element_count);
       task.range = reinterpret_cast<range_slot*>(region);
-      task.states = reinterpret_cast<unsigned long long*>(region + sizeof(range_slot));
+      task.checksum = reinterpret_cast<checksum_slot*>(region + sizeof(range_slot));
+      task.states = reinterpret_cast<unsigned long long*>(region + sizeof(range_slot) + sizeof(checksum_slot));
+      const std::uint64_t most = max_compressed_bytes<T>(item.shape);
+      largest_stream = most > largest_stream ? most : largest_stream;
       task.first_ticket = tickets;
       tickets += task.geometry.count == 0 ? 1 : task.geometry.count;
       region += task_workspace_bytes(task.geometry.count);
@@ -177,15 +198,25 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
     const unsigned grid = static_cast<unsigned>(tickets < compress_blocks ? tickets : compress_blocks);
     compress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    // The sizes are known only on the device: the grid covers the largest possible stream.
+    const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);
+    store_checksum_kernel<T><<<dim3(checksum_x, launch.count), block_threads, 0, e.stream>>>(launch);
+    if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
   }
   return status::success;
 }
 
 template <class T>
-status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, std::size_t count) noexcept {
+status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, std::size_t count, void* workspace,
+                        std::uint64_t workspace_size, const decode_options& options) noexcept {
   static_assert(sizeof(decompress_launch<T>) <= 4096, "kernel parameters stay below 4 KiB");
   if (count == 0) return status::success;
   if (items == nullptr) return status::invalid_argument;
+  if (options.verify_checksum) {
+    if (workspace == nullptr || workspace_size < sizeof(checksum_slot) * std::uint64_t(count))
+      return status::buffer_too_small;
+    if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
+  }
   for (std::size_t i = 0; i < count; ++i) {
     const decompress_item<T>& item = items[i];
     if (item.stream == nullptr || item.device_status == nullptr) return status::invalid_argument;
@@ -193,23 +224,36 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
     if (reinterpret_cast<std::uintptr_t>(item.stream) % 4 != 0) return status::invalid_argument;
     if (reinterpret_cast<std::uintptr_t>(item.output) % alignof(T) != 0) return status::invalid_argument;
   }
-  unsigned resident = 0;
+  unsigned resident = 0, checksum_blocks = 0;
   if (status s = resident_blocks<decompress_kernel_tag<T>>(decompress_kernel<T>, &resident); s != status::success)
     return s;
+  if (options.verify_checksum)
+    if (status s = resident_blocks<verify_checksum_kernel_tag<T>>(verify_checksum_kernel<T>, &checksum_blocks);
+        s != status::success)
+      return s;
+  auto* slots = static_cast<checksum_slot*>(workspace);
   for (std::size_t first = 0; first < count; first += tasks_per_launch) {
     decompress_launch<T> launch{};
     launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
     std::uint64_t most_chunks = 1;  // a valid stream has at most (size - header) / 8 chunks
+    std::uint64_t largest_stream = 0;
     for (unsigned j = 0; j < launch.count; ++j) {
       const decompress_item<T>& item = items[first + j];
       launch.task[j] = decompress_task<T>{static_cast<const unsigned char*>(item.stream), item.stream_size, item.output,
-                                          item.output_count, item.device_status};
+                                          item.output_count, item.device_status,
+                                          options.verify_checksum ? slots + first + j : nullptr};
+      largest_stream = item.stream_size > largest_stream ? item.stream_size : largest_stream;
       const std::uint64_t chunks =
           item.stream_size > header_bytes ? (item.stream_size - header_bytes) / chunk_offset_bytes : 0;
       most_chunks = chunks > most_chunks ? chunks : most_chunks;
     }
     reset_status_kernel<T><<<1, 32, 0, e.stream>>>(launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    if (options.verify_checksum) {
+      const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);
+      verify_checksum_kernel<T><<<dim3(checksum_x, launch.count), block_threads, 0, e.stream>>>(launch);
+      if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    }
     const unsigned grid = static_cast<unsigned>(most_chunks < resident ? most_chunks : resident);
     decompress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;

@@ -24,6 +24,15 @@
 namespace actzip {
 namespace detail {
 
+//! The checksum of the first `total_bytes` bytes of `stream` (a multiple of 4, at
+//! least the header), computed with executor `e`.
+template <class Exec>
+std::uint64_t stream_checksum(const Exec& e, const void* stream, std::uint64_t total_bytes) {
+  const auto* in = static_cast<const unsigned char*>(stream);
+  return exec::sum_parts(e, total_bytes / 4,
+                         [in](std::uint64_t first, std::uint64_t last) { return detail::checksum_words(in, first, last); });
+}
+
 //! Checks a shape: valid rank, and an element count small enough that every size
 //! derived from it (at most 8 bytes an element plus chunk overhead) fits in 64 bits.
 inline status check_shape(const extents& shape, std::uint64_t* count) noexcept {
@@ -167,31 +176,51 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   h.payload_bytes = payload_bytes;
   h.total_bytes = payload_start + payload_bytes;
   write_header(h, out);
+  h.checksum = stream_checksum(executor, out, h.total_bytes);
+  store_le64(out + checksum_field_offset, h.checksum);
   *compressed_bytes = h.total_bytes;
   return status::success;
 }
 
-//! Validates the chunk offset table of a parsed stream.
-inline status check_offset_table(const header& h, const unsigned char* table) noexcept {
+//! Validates the chunk offset table of a parsed stream (offsets start at 0, never
+//! decrease, stay inside the payload and are multiples of 4).
+inline status check_offset_table(const header& h, const unsigned char* table, stream_fault* fault = nullptr) noexcept {
   std::uint64_t previous = 0;
   for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
     const std::uint64_t offset = load_le64(table + chunk_offset_bytes * c);
-    if (offset < previous || offset > h.payload_bytes || offset % 4 != 0 || (c == 0 && offset != 0))
-      return status::corrupt_stream;
+    const char* what = nullptr;
+    if (c == 0 && offset != 0) what = "the first chunk offset is not 0";
+    else if (offset < previous) what = "a chunk offset is below the previous one";
+    else if (offset > h.payload_bytes) what = "a chunk offset points past the payload";
+    else if (offset % 4 != 0) what = "a chunk offset is not a multiple of 4";
+    if (what != nullptr) {
+      if (fault != nullptr) fault->chunk = c;
+      return refuse(fault, status::corrupt_stream, what, header_bytes + chunk_offset_bytes * c);
+    }
     previous = offset;
   }
   return status::success;
 }
 
+//! Checks the stream's checksum (streams of format version 2 and later).
+template <class Exec>
+status check_checksum(const Exec& e, const header& h, const void* stream, stream_fault* fault = nullptr) noexcept {
+  if (!h.has_checksum() || stream_checksum(e, stream, h.total_bytes) == h.checksum) return status::success;
+  return refuse(fault, status::checksum_mismatch, "the stored checksum does not match the stream's bytes",
+                checksum_field_offset);
+}
+
 template <class Exec, class T>
 status decompress_host(const Exec& executor, const void* stream, std::uint64_t stream_size, T* output,
-                       std::uint64_t output_count) noexcept {
+                       std::uint64_t output_count, const decode_options& options) noexcept {
   using C = typename dtype_traits<T>::compute_type;
   header h;
   if (status s = parse_header(stream, stream_size, &h); s != status::success) return s;
   if (h.dtype != dtype_traits<T>::code) return status::dtype_mismatch;
   if (output_count < h.element_count) return status::buffer_too_small;
   if (output == nullptr && h.element_count != 0) return status::invalid_argument;
+  if (options.verify_checksum)
+    if (status s = check_checksum(executor, h, stream); s != status::success) return s;
   const auto* in = static_cast<const unsigned char*>(stream);
   const unsigned char* table = in + header_bytes;
   if (status s = check_offset_table(h, table); s != status::success) return s;

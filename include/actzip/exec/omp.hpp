@@ -40,6 +40,23 @@ void for_each_chunk(const omp_t& e, std::uint64_t count, Body&& body) {
   }
 }
 
+//! Parallel version of sum_parts: pieces of 64 Ki items, summed modulo 2^64 (so the
+//! result does not depend on the thread count).
+template <class Part>
+std::uint64_t sum_parts(const omp_t& e, std::uint64_t count, Part&& part) {
+  constexpr std::uint64_t piece = std::uint64_t(1) << 16;
+  const std::int64_t pieces = static_cast<std::int64_t>((count + piece - 1) / piece);
+  if (pieces <= 1) return part(std::uint64_t(0), count);
+  std::uint64_t total = 0;
+#pragma omp parallel for num_threads(detail::thread_count(e)) reduction(+ : total) schedule(static)
+  for (std::int64_t k = 0; k < pieces; ++k) {
+    const std::uint64_t begin = static_cast<std::uint64_t>(k) * piece;
+    const std::uint64_t end = count - begin < piece ? count : begin + piece;
+    total += part(begin, end);
+  }
+  return total;
+}
+
 //! Parallel version of finite_min_max (min and max are exact, so the result does not
 //! depend on the thread count).
 template <class T, class Convert, class C>

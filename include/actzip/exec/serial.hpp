@@ -30,6 +30,13 @@ void for_each_chunk(const serial_t&, std::uint64_t count, Body&& body) {
   for (std::uint64_t i = 0; i < count; ++i) body(i, scratch);
 }
 
+//! Sum, modulo 2^64, of part(begin, end) over pieces covering [0, count). The sum
+//! does not depend on how the range is split, so every executor gets the same value.
+template <class Part>
+std::uint64_t sum_parts(const serial_t&, std::uint64_t count, Part&& part) {
+  return part(std::uint64_t(0), count);
+}
+
 //! Smallest and largest finite value of values[0, count) converted by `convert`;
 //! false when there is none.
 template <class T, class Convert, class C>

@@ -91,7 +91,10 @@ struct chunk_view {
 //! view->layout.bitmap and view->layout.widths. The width bytes themselves are
 //! checked by valid_group_width, the rest by finish_chunk_layout.
 ACTZIP_HD status parse_chunk_prologue(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
-                                      unsigned value_size, chunk_view* view, std::uint32_t* nonzero_groups) noexcept {
+                                      unsigned value_size, chunk_view* view, std::uint32_t* nonzero_groups,
+                                      stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
   chunk_view v;
   v.base = bytes;
   v.group_count = detail::chunk_group_count(n);
@@ -101,35 +104,38 @@ ACTZIP_HD status parse_chunk_prologue(const unsigned char* bytes, std::uint64_t 
     *view = v;
     return status::success;
   }
-  if (size < 4) return status::corrupt_stream;
+  if (size < 4) return refuse(fault, corrupt, "chunk shorter than its control word", 0);
   const std::uint32_t control = load_le32(bytes);
   if (control & detail::chunk_raw_flag) {
-    if (control != detail::chunk_raw_flag) return status::corrupt_stream;
-    if (size != detail::raw_chunk_bytes(n, value_size)) return status::corrupt_stream;
+    if (control != detail::chunk_raw_flag) return refuse(fault, corrupt, "raw chunk with reserved control bits set", 0);
+    if (size != detail::raw_chunk_bytes(n, value_size))
+      return refuse(fault, corrupt, "raw chunk size does not match its element count", 0);
     const std::uint64_t used = 4 + std::uint64_t(n) * value_size;
-    if (!detail::zero_bytes(bytes + used, size - used)) return status::corrupt_stream;
+    if (!detail::zero_bytes(bytes + used, size - used)) return refuse(fault, corrupt, "raw chunk padding is not zero", used);
     v.type = chunk_view::kind::raw;
     *view = v;
     return status::success;
   }
-  if ((control & ~detail::chunk_count_mask) != 0) return status::corrupt_stream;
+  if ((control & ~detail::chunk_count_mask) != 0) return refuse(fault, corrupt, "reserved control bits set", 0);
   const std::uint32_t lossless = control & detail::chunk_count_mask;
-  if (lossless > n) return status::corrupt_stream;
+  if (lossless > n) return refuse(fault, corrupt, "more lossless values than elements", 0);
   const std::uint32_t bitmap_words = detail::chunk_bitmap_words(v.group_count);
-  if (size < 4 + 4ull * bitmap_words) return status::corrupt_stream;
+  if (size < 4 + 4ull * bitmap_words) return refuse(fault, corrupt, "chunk truncated inside its group bitmap", size);
   std::uint32_t nonzero = 0;
   for (std::uint32_t w = 0; w < bitmap_words; ++w) {
     std::uint32_t word = load_le32(bytes + 4 + 4 * w);
     const std::uint32_t first_group = 32 * w;
     if (v.group_count - first_group < 32) {
       const std::uint32_t valid_mask = (1u << (v.group_count - first_group)) - 1u;
-      if (word & ~valid_mask) return status::corrupt_stream;
+      if (word & ~valid_mask) return refuse(fault, corrupt, "bitmap bits set past the last group", 4 + 4 * w);
     }
     nonzero += population_count(word);
   }
   const std::uint32_t widths_at = 4 + 4 * bitmap_words;
-  if (size < widths_at + detail::pad4(nonzero)) return status::corrupt_stream;
-  if (!detail::zero_bytes(bytes + widths_at + nonzero, detail::pad4(nonzero) - nonzero)) return status::corrupt_stream;
+  if (size < widths_at + detail::pad4(nonzero))
+    return refuse(fault, corrupt, "chunk truncated inside its width bytes", size);
+  if (!detail::zero_bytes(bytes + widths_at + nonzero, detail::pad4(nonzero) - nonzero))
+    return refuse(fault, corrupt, "width padding is not zero", widths_at + nonzero);
   v.type = chunk_view::kind::encoded;
   v.lossless_count = lossless;
   v.layout.bitmap = 4;
@@ -145,9 +151,11 @@ ACTZIP_HD bool valid_group_width(unsigned width) noexcept { return width >= 1 &&
 //! Second step (encoded chunks): the section layout from the counts, which must add
 //! up to exactly `size` bytes; then the positions and values sections lie inside.
 ACTZIP_HD status finish_chunk_layout(chunk_view* view, std::uint32_t n, std::uint32_t nonzero_groups,
-                                     std::uint32_t plane_words, unsigned value_size, std::uint64_t size) noexcept {
+                                     std::uint32_t plane_words, unsigned value_size, std::uint64_t size,
+                                     stream_fault* fault = nullptr) noexcept {
   view->layout = detail::make_encoded_layout(n, nonzero_groups, plane_words, view->lossless_count, value_size);
-  return view->layout.total == size ? status::success : status::corrupt_stream;
+  if (view->layout.total == size) return status::success;
+  return detail::refuse(fault, status::corrupt_stream, "the sections' sizes do not add up to the chunk's size", 0);
 }
 
 //! Third step (encoded chunks, after finish_chunk_layout): lossless position k is
@@ -173,10 +181,13 @@ ACTZIP_HD bool valid_chunk_tail_padding(const chunk_view& view, unsigned value_s
 //! positions are strictly increasing and below n, that padding is zero, and that the
 //! sections add up to exactly `size`.
 ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n, unsigned value_size,
-                             chunk_view* view) noexcept {
+                             chunk_view* view, stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
   chunk_view v;
   std::uint32_t nonzero = 0;
-  if (status s = parse_chunk_prologue(bytes, size, n, value_size, &v, &nonzero); s != status::success) return s;
+  if (status s = parse_chunk_prologue(bytes, size, n, value_size, &v, &nonzero, fault); s != status::success)
+    return s;
   if (v.type != chunk_view::kind::encoded) {
     *view = v;
     return status::success;
@@ -184,13 +195,16 @@ ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std
   std::uint32_t plane_words = 0;
   for (std::uint32_t k = 0; k < nonzero; ++k) {
     const unsigned width = bytes[v.layout.widths + k];
-    if (!valid_group_width(width)) return status::corrupt_stream;
+    if (!valid_group_width(width)) return refuse(fault, corrupt, "a group width outside 1..32", v.layout.widths + k);
     plane_words += width;
   }
-  if (status s = finish_chunk_layout(&v, n, nonzero, plane_words, value_size, size); s != status::success) return s;
+  if (status s = finish_chunk_layout(&v, n, nonzero, plane_words, value_size, size, fault); s != status::success)
+    return s;
   for (std::uint32_t k = 0; k < v.lossless_count; ++k)
-    if (!valid_lossless_position(v, k, n)) return status::corrupt_stream;
-  if (!valid_chunk_tail_padding(v, value_size)) return status::corrupt_stream;
+    if (!valid_lossless_position(v, k, n))
+      return refuse(fault, corrupt, "a lossless position is out of range or not increasing", v.layout.indices + 2 * k);
+  if (!valid_chunk_tail_padding(v, value_size))
+    return refuse(fault, corrupt, "padding after the lossless positions or values is not zero", v.layout.indices);
   *view = v;
   return status::success;
 }

@@ -11,6 +11,7 @@
 #include <actzip/core/dtype.hpp>
 #include <actzip/core/extents.hpp>
 #include <actzip/error.hpp>
+#include <actzip/format/checksum.hpp>
 #include <actzip/format/geometry.hpp>
 #include <actzip/params.hpp>
 #include <actzip/version.hpp>
@@ -41,6 +42,9 @@ struct header {
   std::uint64_t chunk_count = 0;    //!< number of chunks
   std::uint64_t payload_bytes = 0;  //!< bytes of chunk data after the offset table
   std::uint64_t total_bytes = 0;    //!< size of the whole stream
+  std::uint64_t checksum = 0;       //!< the stored checksum (format version 2 and later; 0 before)
+  //! True when the stream carries a checksum (format version 2 and later).
+  ACTZIP_HD bool has_checksum() const noexcept { return version >= 2; }
   //! Uncompressed size of the tensor in bytes.
   std::uint64_t raw_bytes() const noexcept { return element_count * dtype_size(dtype); }
   //! Compression ratio raw_bytes / total_bytes (0 for an empty stream).
@@ -115,6 +119,7 @@ ACTZIP_HD void write_header(const header& h, unsigned char* out) noexcept {
   store_le64(out + 96, h.chunk_count);
   store_le64(out + 104, h.payload_bytes);
   store_le64(out + 112, h.total_bytes);
+  if (h.version >= 2) store_le64(out + checksum_field_offset, h.checksum);
 }
 
 ACTZIP_HD bool is_finite(double v) noexcept { return v - v == 0.0; }
@@ -125,71 +130,90 @@ ACTZIP_HD bool is_finite(double v) noexcept { return v - v == 0.0; }
 //! magic, version, every enumerated field, that reserved bytes are zero, that the
 //! extents, element count, chunk geometry and chunk count agree, that the sizes add
 //! up without overflow and that the stream is not longer than `size`. The offset
-//! table is validated by the decoder.
-ACTZIP_HD status parse_header(const void* stream, std::uint64_t size, header* out) noexcept {
-  if (out == nullptr) return status::invalid_argument;
-  if (size < 4) return status::not_a_stream;  // also an empty buffer, whatever its pointer
-  if (stream == nullptr) return status::invalid_argument;
+//! table is validated by the decoder, the checksum by verify_checksum. When `fault`
+//! is not null, a refusal records which field was wrong and its byte offset.
+ACTZIP_HD status parse_header(const void* stream, std::uint64_t size, header* out,
+                              stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
+  if (out == nullptr) return refuse(fault, status::invalid_argument, "no header to fill in (null pointer)", 0);
+  if (size < 4) return refuse(fault, status::not_a_stream, "shorter than the 4-byte magic", size);
+  if (stream == nullptr) return refuse(fault, status::invalid_argument, "null stream pointer", 0);
   const auto* in = static_cast<const unsigned char*>(stream);
   for (unsigned i = 0; i < 4; ++i)
-    if (in[i] != detail::stream_magic_byte(i)) return status::not_a_stream;
-  if (size < 6) return status::corrupt_stream;
+    if (in[i] != detail::stream_magic_byte(i))
+      return refuse(fault, status::not_a_stream, "the magic bytes are not 'AZIP'", i);
+  if (size < 6) return refuse(fault, corrupt, "truncated inside the header", size);
   const unsigned version = load_le16(in + 4);
-  if (version == 0) return status::corrupt_stream;
-  if (version > format_version) return status::unsupported_version;
-  if (size < header_bytes) return status::corrupt_stream;
+  if (version == 0) return refuse(fault, corrupt, "format version 0", 4);
+  if (version > format_version)
+    return refuse(fault, status::unsupported_version, "written by a newer format version", 4);
+  if (size < header_bytes) return refuse(fault, corrupt, "truncated inside the header", size);
 
   header h;
   h.version = version;
   const unsigned type_code = in[6], codec_code = in[7], rank = in[8], mode_code = in[9], flags = in[10];
-  if (type_code < 1 || type_code > 4) return status::corrupt_stream;
-  if (codec_code != static_cast<unsigned>(codec::bitplane)) return status::corrupt_stream;
-  if (rank < 1 || rank > 3) return status::corrupt_stream;
-  if (mode_code < 1 || mode_code > 2) return status::corrupt_stream;
-  if ((flags & ~(detail::flag_preserve_sign | detail::flag_value_range)) != 0) return status::corrupt_stream;
-  if (in[11] != 0 || load_le32(in + 84) != 0 || load_le64(in + 120) != 0) return status::corrupt_stream;
-  if (load_le32(in + 12) != header_bytes) return status::corrupt_stream;
+  if (type_code < 1 || type_code > 4) return refuse(fault, corrupt, "unknown element type code", 6);
+  if (codec_code != static_cast<unsigned>(codec::bitplane)) return refuse(fault, corrupt, "unknown codec code", 7);
+  if (rank < 1 || rank > 3) return refuse(fault, corrupt, "rank outside 1..3", 8);
+  if (mode_code < 1 || mode_code > 2) return refuse(fault, corrupt, "unknown bound mode", 9);
+  if ((flags & ~(detail::flag_preserve_sign | detail::flag_value_range)) != 0)
+    return refuse(fault, corrupt, "unknown flag bits", 10);
+  if (in[11] != 0) return refuse(fault, corrupt, "reserved byte is not zero", 11);
+  if (load_le32(in + 84) != 0) return refuse(fault, corrupt, "reserved bytes are not zero", 84);
+  if (version < 2 && load_le64(in + checksum_field_offset) != 0)
+    return refuse(fault, corrupt, "reserved bytes are not zero", checksum_field_offset);
+  if (load_le32(in + 12) != header_bytes) return refuse(fault, corrupt, "header size is not 128", 12);
   h.dtype = static_cast<actzip::dtype>(type_code);
   h.codec = static_cast<actzip::codec>(codec_code);
   h.requested_bound.mode = static_cast<bound_mode>(mode_code);
   h.preserve_sign = (flags & detail::flag_preserve_sign) != 0;
   h.has_value_range = (flags & detail::flag_value_range) != 0;
+  h.checksum = version >= 2 ? load_le64(in + checksum_field_offset) : 0;
 
   std::uint64_t dims[3];
   for (unsigned d = 0; d < 3; ++d) dims[d] = load_le64(in + 16 + 8 * d);
   for (unsigned d = rank; d < 3; ++d)
-    if (dims[d] != 1) return status::corrupt_stream;
+    if (dims[d] != 1) return refuse(fault, corrupt, "an extent beyond the rank is not 1", 16 + 8 * d);
   h.shape = extents::from_array(rank, dims);
   std::uint64_t count = 0;
-  if (!h.shape.element_count(&count)) return status::corrupt_stream;
+  if (!h.shape.element_count(&count)) return refuse(fault, corrupt, "the extents' product overflows 64 bits", 16);
 
   h.requested_bound.value = bit_cast<double>(load_le64(in + 40));
   h.absolute_bound = bit_cast<double>(load_le64(in + 48));
   h.value_min = bit_cast<double>(load_le64(in + 56));
   h.value_max = bit_cast<double>(load_le64(in + 64));
-  if (!detail::is_finite(h.requested_bound.value) || !(h.requested_bound.value >= 0)) return status::corrupt_stream;
-  if (!detail::is_finite(h.absolute_bound) || !(h.absolute_bound >= 0)) return status::corrupt_stream;
-  if (!detail::is_finite(h.value_min) || !detail::is_finite(h.value_max)) return status::corrupt_stream;
-  if (!h.has_value_range && (h.value_min != 0 || h.value_max != 0)) return status::corrupt_stream;
+  if (!detail::is_finite(h.requested_bound.value) || !(h.requested_bound.value >= 0))
+    return refuse(fault, corrupt, "requested bound is negative or not finite", 40);
+  if (!detail::is_finite(h.absolute_bound) || !(h.absolute_bound >= 0))
+    return refuse(fault, corrupt, "absolute bound is negative or not finite", 48);
+  if (!detail::is_finite(h.value_min)) return refuse(fault, corrupt, "value_min is not finite", 56);
+  if (!detail::is_finite(h.value_max)) return refuse(fault, corrupt, "value_max is not finite", 64);
+  if (!h.has_value_range && (h.value_min != 0 || h.value_max != 0))
+    return refuse(fault, corrupt, "a value range without its flag", 56);
 
   const box_extents expected_chunk = chunk_shape_for_rank(rank);
   h.chunk_shape = box_extents{load_le32(in + 72), load_le32(in + 76), load_le32(in + 80)};
   if (h.chunk_shape.e0 != expected_chunk.e0 || h.chunk_shape.e1 != expected_chunk.e1 ||
       h.chunk_shape.e2 != expected_chunk.e2)
-    return status::corrupt_stream;
+    return refuse(fault, corrupt, "chunk shape is not the one of this rank", 72);
 
   h.element_count = load_le64(in + 88);
   h.chunk_count = load_le64(in + 96);
   h.payload_bytes = load_le64(in + 104);
   h.total_bytes = load_le64(in + 112);
-  if (h.element_count != count) return status::corrupt_stream;
-  if (h.chunk_count != make_chunk_geometry(h.shape).count) return status::corrupt_stream;
+  if (h.element_count != count) return refuse(fault, corrupt, "element count does not match the extents", 88);
+  if (h.chunk_count != make_chunk_geometry(h.shape).count)
+    return refuse(fault, corrupt, "chunk count does not match the extents", 96);
   std::uint64_t payload_start = 0;
-  if (!detail::payload_offset(h.chunk_count, &payload_start)) return status::corrupt_stream;
-  if (h.payload_bytes > UINT64_MAX - payload_start) return status::corrupt_stream;
-  if (h.total_bytes != payload_start + h.payload_bytes) return status::corrupt_stream;
-  if (h.payload_bytes % 4 != 0) return status::corrupt_stream;
-  if (h.total_bytes > size) return status::corrupt_stream;
+  if (!detail::payload_offset(h.chunk_count, &payload_start))
+    return refuse(fault, corrupt, "the offset table's size overflows 64 bits", 96);
+  if (h.payload_bytes > UINT64_MAX - payload_start)
+    return refuse(fault, corrupt, "the stream size overflows 64 bits", 104);
+  if (h.total_bytes != payload_start + h.payload_bytes)
+    return refuse(fault, corrupt, "total size is not header + offset table + payload", 112);
+  if (h.payload_bytes % 4 != 0) return refuse(fault, corrupt, "payload size is not a multiple of 4", 104);
+  if (h.total_bytes > size) return refuse(fault, corrupt, "truncated: the header claims more bytes than given", 112);
   *out = h;
   return status::success;
 }

@@ -42,6 +42,16 @@ struct range_slot {
   unsigned long long min_key_complement;
 };
 
+//! Where the checksum kernel gathers one stream's checksum (zero before the launch).
+struct checksum_slot {
+  unsigned long long sum;  //!< sum of the blocks' partial sums
+  unsigned done;           //!< blocks finished
+  unsigned verdict;        //!< decompression: checksum_verdict_*
+};
+inline constexpr unsigned checksum_verdict_unknown = 0;   //!< not computed (no checksum, or an invalid header)
+inline constexpr unsigned checksum_verdict_match = 1;     //!< the stored checksum matches
+inline constexpr unsigned checksum_verdict_mismatch = 2;  //!< the stored checksum does not match
+
 //! One tensor of a compression launch.
 template <class T>
 struct compress_task {
@@ -50,6 +60,7 @@ struct compress_task {
   std::uint64_t* compressed_bytes;  //!< device word receiving the stream's size
   range_slot* range;                //!< workspace: the value range
   unsigned long long* states;       //!< workspace: one look-back word per chunk
+  checksum_slot* checksum;          //!< workspace: the stream's checksum
   chunk_geometry geometry;
   extents shape;
   params p;
@@ -74,6 +85,7 @@ struct decompress_task {
   T* output;
   std::uint64_t output_count;
   status* device_status;
+  checksum_slot* checksum;  //!< workspace slot; null when the checksum is not verified
 };
 
 //! Up to tasks_per_launch streams decompressed by one launch.

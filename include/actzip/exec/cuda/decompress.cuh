@@ -79,11 +79,15 @@ __device__ inline unsigned long long load_u64_words(const unsigned char* at) {
 //! of line so that its registers do not count against the decoding loop).
 __device__ __noinline__ status read_stream_header(decompress_shared& sh, const unsigned char* stream,
                                                   std::uint64_t stream_size, std::uint64_t output_count,
-                                                  dtype type) {
+                                                  dtype type, const checksum_slot* checksum) {
   header h;
   status s = parse_header(stream, stream_size, &h);
   if (s == status::success && h.dtype != type) s = status::dtype_mismatch;
   if (s == status::success && h.element_count > output_count) s = status::buffer_too_small;
+  // Verified like the host does: after the header, before any chunk.
+  if (s == status::success && checksum != nullptr && h.has_checksum() &&
+      checksum->verdict != checksum_verdict_match)
+    s = status::checksum_mismatch;
   if (s == status::success) {
     sh.geometry = make_chunk_geometry(h.shape);
     sh.absolute_bound = h.absolute_bound;
@@ -283,7 +287,8 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
   for (unsigned t = 0; t < launch.count; ++t) {
     const decompress_task<T>& task = launch.task[t];
     if (tid == 0) {
-      const status s = read_stream_header(sh, task.stream, task.stream_size, task.output_count, dtype_traits<T>::code);
+      const status s = read_stream_header(sh, task.stream, task.stream_size, task.output_count, dtype_traits<T>::code,
+                                          task.checksum);
       if (s != status::success && blockIdx.x == 0) record_status(task.device_status, s);
     }
     __syncthreads();
@@ -299,10 +304,15 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
   }
 }
 
-//! Sets every stream's status word to success before decompress_kernel runs.
+//! Sets every stream's status word to success, and clears its checksum slot,
+//! before the checksum and decompression kernels run.
 template <class T>
 __global__ void reset_status_kernel(const __grid_constant__ decompress_launch<T> launch) {
-  if (threadIdx.x < launch.count) *launch.task[threadIdx.x].device_status = status::success;
+  if (threadIdx.x < launch.count) {
+    const decompress_task<T>& task = launch.task[threadIdx.x];
+    *task.device_status = status::success;
+    if (task.checksum != nullptr) *task.checksum = checksum_slot{0, 0, checksum_verdict_unknown};
+  }
 }
 
 }  // namespace gpu
