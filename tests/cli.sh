@@ -68,6 +68,20 @@ head -c 100 "$work/z" >"$work/cut"
 expect 1 "$tool" decompress -i "$work/cut" -o "$work/back"
 head -c 1000 /dev/urandom >"$work/junk"
 expect 1 "$tool" info -i "$work/junk"
+# A flipped byte in the last chunk: info reports the checksum mismatch, decompress
+# refuses the stream with the same status.
+expect 0 "$tool" info -i "$work/z"
+grep -q "checksum: *0x[0-9a-f]* (verified)" "$work/out" || { echo "FAIL: info does not verify the checksum"; failures=$((failures + 1)); }
+python3 - "$work/z" "$work/damaged" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[-1] ^= 0x04
+open(sys.argv[2], "wb").write(data)
+PY
+expect 1 "$tool" info -i "$work/damaged"
+grep -q "MISMATCH" "$work/out" || { echo "FAIL: info misses the damage"; failures=$((failures + 1)); }
+expect 1 "$tool" decompress -i "$work/damaged" -o "$work/back"
+grep -q "checksum mismatch" "$work/out" || { echo "FAIL: decompress does not name the checksum"; failures=$((failures + 1)); }
 expect 1 "$tool" decompress -i "$work/missing" -o "$work/back"
 
 if [ "$failures" -ne 0 ]; then

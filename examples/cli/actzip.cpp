@@ -60,7 +60,7 @@ const char* const usage_text =
     "\n"
     "NaN and infinities are stored exactly; zeros always come back as exactly zero.\n"
     "decompress writes the element type recorded in the stream. info validates the\n"
-    "header only; decompress validates the whole stream.\n"
+    "header and the checksum; decompress validates the whole stream.\n"
     "Exit status: 0 success, 1 runtime failure (I/O, corrupt stream), 2 usage error.\n";
 
 //! A failure with its exit status; main prints "actzip: <message>".
@@ -345,8 +345,10 @@ std::vector<std::byte> read_stream_file(const std::string& path, actzip::header*
   if (size == 0) runtime_failure(path + ": " + actzip::to_string(actzip::status::not_a_stream) + " (empty file)");
   std::vector<std::byte> bytes(static_cast<std::size_t>(size));
   read_exactly(in, path, bytes.data(), size);
-  const actzip::status s = actzip::inspect(bytes.data(), bytes.size(), hdr);
-  if (s != actzip::status::success) runtime_failure(path + ": " + actzip::to_string(s));
+  actzip::stream_fault fault;
+  const actzip::status s = actzip::parse_header(bytes.data(), bytes.size(), hdr, &fault);
+  if (s != actzip::status::success)
+    runtime_failure(path + ": " + actzip::to_string(s) + (fault.what ? ": " + actzip::describe(fault) : std::string()));
   return bytes;
 }
 
@@ -415,7 +417,11 @@ int run_decompress(const options& o) {
       case actzip::dtype::bfloat16: decompress_as<actzip::bfloat16>(o, stream, hdr); break;
     }
   } catch (const actzip::error& e) {
-    runtime_failure(o.input + ": " + actzip::to_string(e.code()));
+    // e.what() is "actzip: <status>: decompress: <what> at stream byte N (chunk C)".
+    std::string message = e.what();
+    const std::string prefix = "actzip: ";
+    if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
+    runtime_failure(o.input + ": " + message);
   }
   if (!o.quiet)
     std::fprintf(stderr, "%s -> %s: %llu -> %llu bytes (%s %s)\n", o.input.c_str(), o.output.c_str(),
@@ -457,6 +463,12 @@ int run_info(const options& o) {
               actzip::header_bytes, u(table));
   std::printf("payload bytes:   %llu\n", u(hdr.payload_bytes));
   std::printf("stream bytes:    %llu\n", u(hdr.total_bytes));
+  const actzip::status verified = actzip::verify(actzip::exec::default_host_t{}, stream.data(), stream.size());
+  if (!hdr.has_checksum())
+    std::printf("checksum:        none (format version 1)\n");
+  else
+    std::printf("checksum:        0x%016llx (%s)\n", u(hdr.checksum),
+                verified == actzip::status::success ? "verified" : "MISMATCH: the stream is damaged");
   std::printf("raw bytes:       %llu\n", u(hdr.raw_bytes()));
   if (hdr.element_count != 0) {
     std::printf("ratio:           %s\n", ratio_string(hdr.raw_bytes(), hdr.total_bytes).c_str());
@@ -470,6 +482,8 @@ int run_info(const options& o) {
   if (stream.size() != hdr.total_bytes)
     std::fprintf(stderr, "actzip: warning: %s: %llu unexpected bytes after the end of the stream\n", o.input.c_str(),
                  u(stream.size() - hdr.total_bytes));
+  if (verified != actzip::status::success)
+    runtime_failure(o.input + ": " + actzip::to_string(verified));
   return 0;
 }
 

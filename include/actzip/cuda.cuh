@@ -21,6 +21,7 @@
 #error "actzip/cuda.cuh needs a CUDA compiler: include it only from .cu translation units"
 #endif
 
+#include <actzip/convenience.hpp>
 #include <actzip/core.hpp>
 #include <actzip/detail/cuda_pipeline.cuh>
 #include <actzip/exec/cuda.cuh>
@@ -31,6 +32,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace actzip {
 
@@ -246,7 +248,9 @@ inline header inspect(const exec::cuda_t& e, const void* stream, std::uint64_t s
   header h;
   // parse_header reads at most the first header_bytes bytes; `stream_size` lets it
   // check that the whole stream is present.
-  detail::throw_if_failed(parse_header(bytes, stream_size, &h), "inspect");
+  stream_fault fault;
+  if (status s = parse_header(bytes, stream_size, &h, &fault); s != status::success)
+    detail::raise(s, std::string("inspect: ") + (fault.what ? describe(fault) : std::string(to_string(s))));
   return h;
 }
 
@@ -267,6 +271,17 @@ void decompress(const exec::cuda_t& e, const void* stream, std::uint64_t stream_
       cudaMemcpyAsync(&result, status_word, sizeof result, cudaMemcpyDeviceToHost, e.stream),
       "decompress: reading the status");
   detail::throw_if_cuda_failed(cudaStreamSynchronize(e.stream), "decompress");
+  if (result == status::corrupt_stream || result == status::checksum_mismatch || result == status::not_a_stream ||
+      result == status::unsupported_version) {
+    // Only on failure: the stream is copied to the host to say what is wrong and where.
+    std::vector<unsigned char> host(static_cast<std::size_t>(stream_size));
+    if (stream_size != 0) {
+      detail::throw_if_cuda_failed(cudaMemcpyAsync(host.data(), stream, stream_size, cudaMemcpyDeviceToHost, e.stream),
+                                   "decompress: reading the refused stream");
+      detail::throw_if_cuda_failed(cudaStreamSynchronize(e.stream), "decompress");
+    }
+    detail::raise_for_stream(result, "decompress", host.data(), host.size(), options);
+  }
   detail::throw_if_failed(result, "decompress");
 }
 

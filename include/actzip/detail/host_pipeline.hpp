@@ -206,7 +206,7 @@ inline status check_offset_table(const header& h, const unsigned char* table, st
 template <class Exec>
 status check_checksum(const Exec& e, const header& h, const void* stream, stream_fault* fault = nullptr) noexcept {
   if (!h.has_checksum() || stream_checksum(e, stream, h.total_bytes) == h.checksum) return status::success;
-  return refuse(fault, status::checksum_mismatch, "the stored checksum does not match the stream's bytes",
+  return refuse(fault, status::checksum_mismatch, "the stream's bytes do not match the checksum stored",
                 checksum_field_offset);
 }
 
