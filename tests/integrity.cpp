@@ -246,3 +246,26 @@ TEST_CASE("streams that claim more than the caller's buffer are refused before d
   CHECK(diagnose(z.data(), z.size() - 4, &fault) == status::corrupt_stream);
   CHECK(std::string(fault.what) == "truncated: the header claims more bytes than given");
 }
+
+TEST_CASE("size bounds of huge shapes are exact, never wrapped") {
+  // The largest accepted tensors (2^60 - 1 elements) with the smallest chunks (16
+  // elements for {N, 1, 1}, 64 for {N, 1}): the bound, computed in 128 bits, fits.
+  const std::uint64_t limit = UINT64_MAX / 16;
+  for (const extents& shape : {extents{limit}, extents{limit, 1}, extents{limit, 1, 1}, extents{3ull << 58, 1}}) {
+    const std::uint64_t chunks = make_chunk_geometry(shape).count;
+    __extension__ typedef unsigned __int128 u128;
+    const u128 exact = 128 + static_cast<u128>(chunks) * 15 + static_cast<u128>(shape.size()) * sizeof(double);
+    CAPTURE(shape.size());
+    REQUIRE(exact <= UINT64_MAX);
+    CHECK(max_compressed_bytes<double>(shape) == static_cast<std::uint64_t>(exact));
+  }
+  // One element more is refused as a size overflow, before any memory is touched.
+  const double dummy = 0;
+  unsigned char out[256];
+  std::uint64_t size = 0;
+  CHECK(max_compressed_bytes<double>(extents{limit + 1}) == 0);
+  CHECK(compress(exec::serial, &dummy, extents{limit + 1}, params{actzip::abs(1e-3)}, out, sizeof out, &size) ==
+        status::size_overflow);
+  CHECK(compress(exec::serial, &dummy, extents{3ull << 58, 1}, params{actzip::abs(1e-3)}, out, sizeof out, &size) ==
+        status::buffer_too_small);
+}

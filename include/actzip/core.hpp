@@ -33,7 +33,7 @@ using default_host_t = serial_t;
 //! A true upper bound of the size of the stream compressing a tensor of `type` and
 //! `shape` with any data and any parameters: a compress call with this much output
 //! capacity never fails for lack of room. Cheap, and usable before any data exists.
-//! Returns 0 for an invalid shape or one whose size overflows.
+//! Returns 0 for an invalid shape or one whose bound does not fit in 64 bits.
 inline std::uint64_t max_compressed_bytes(dtype type, const extents& shape) noexcept {
   std::uint64_t count = 0;
   if (detail::check_shape(shape, &count) != status::success || dtype_size(type) == 0) return 0;

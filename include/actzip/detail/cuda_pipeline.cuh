@@ -87,7 +87,9 @@ status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexce
   if (reinterpret_cast<std::uintptr_t>(item.input) % alignof(T) != 0) return status::invalid_argument;
   if (item.output == nullptr || item.compressed_bytes == nullptr) return status::invalid_argument;
   if (reinterpret_cast<std::uintptr_t>(item.output) % 4 != 0) return status::invalid_argument;
-  if (item.output_capacity < max_compressed_bytes<T>(item.shape)) return status::buffer_too_small;
+  const std::uint64_t most = max_compressed_bytes<T>(item.shape);
+  if (most == 0) return status::size_overflow;
+  if (item.output_capacity < most) return status::buffer_too_small;
   *workspace += task_workspace_bytes(make_chunk_geometry(item.shape).count);
   return status::success;
 }

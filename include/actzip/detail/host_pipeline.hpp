@@ -59,8 +59,13 @@ inline status check_params(const params& p) noexcept {
 
 //! Upper bound of a stream's size for `count` elements of `value_size` bytes in
 //! `chunks` chunks: every chunk is at most raw (control word + padded values).
+//! Returns 0 when the bound does not fit in 64 bits.
 inline std::uint64_t stream_bytes_bound(std::uint64_t count, unsigned value_size, std::uint64_t chunks) noexcept {
-  return header_bytes + chunks * (chunk_offset_bytes + 4 + 3) + count * value_size;
+  constexpr std::uint64_t per_chunk = chunk_offset_bytes + 4 + 3;
+  if (chunks > (UINT64_MAX - header_bytes) / per_chunk) return 0;
+  const std::uint64_t overhead = header_bytes + chunks * per_chunk;
+  if (value_size != 0 && count > (UINT64_MAX - overhead) / value_size) return 0;
+  return overhead + count * value_size;
 }
 
 template <class Exec>
@@ -88,6 +93,7 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   const chunk_geometry geometry = make_chunk_geometry(shape);
   std::uint64_t payload_start = 0;
   if (!payload_offset(geometry.count, &payload_start)) return status::size_overflow;
+  if (stream_bytes_bound(count, sizeof(T), geometry.count) == 0) return status::size_overflow;
   if (output_capacity < payload_start) return status::buffer_too_small;
   const std::uint64_t needed_workspace = chunk_size_workspace(executor, geometry.count);
   if (workspace_size < needed_workspace || (needed_workspace != 0 && workspace == nullptr))
