@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs actzip from SOURCE_DIR into a scratch prefix, then configures, builds and
-# runs the consumer project next to this script against the installed package.
+# runs the consumer project next to this script (C++ and C programs) against the
+# installed package.
 file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 function(run)
@@ -17,9 +18,11 @@ run(${CMAKE_COMMAND} -S ${CMAKE_CURRENT_LIST_DIR}/consumer -B ${WORK_DIR}/consum
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
 run(${WORK_DIR}/consumer-build/consumer)
+run(${WORK_DIR}/consumer-build/c_consumer)
 
 # The same consumer with actzip added from source.
 run(${CMAKE_COMMAND} -S ${CMAKE_CURRENT_LIST_DIR}/consumer -B ${WORK_DIR}/subdirectory-build
     -DACTZIP_SOURCE_DIR=${SOURCE_DIR} -DACTZIP_WITH_CUDA=OFF -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/subdirectory-build)
 run(${WORK_DIR}/subdirectory-build/consumer)
+run(${WORK_DIR}/subdirectory-build/c_consumer)
