@@ -10,7 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 
-packages=(cmake g++ make python3 doctest-dev libbenchmark-dev zlib1g-dev libnetcdf-dev)
+# python3-torch, libtorch-dev, ninja-build: the PyTorch adapter's test (CPU PyTorch).
+packages=(cmake g++ make python3 doctest-dev libbenchmark-dev zlib1g-dev libnetcdf-dev
+  python3-torch libtorch-dev ninja-build pybind11-dev)
 bash tests/install-packages.sh "${packages[@]}"
 
 # The CUDA toolkit installs nvcc outside PATH; let CMake find it there.

@@ -1,0 +1,688 @@
+# SPDX-License-Identifier: Apache-2.0
+"""compressed_activations: compresses the activations autograd saves for backward.
+
+Built on torch.autograd.graph.saved_tensors_hooks. Every tensor autograd saves
+while the context is active goes through a pack hook that keeps it, compresses it
+with actzip, or (parameters, buffers) passes it through; the unpack hook gives the
+backward pass the reconstruction.
+
+Roles. What a saved tensor may be compressed to depends on what the backward
+formula does with it, and the saved tensor does not say. Forward hooks on every
+module keep a stack of the modules running, so each save is attributed to the
+innermost module (its *site*: module name, call and position). The module's type
+gives the role of the saved tensor (see DEFAULT_ROLES):
+
+- Conv / Linear input: ``linear_input`` (an error perturbs the weight gradient
+  only); fan_in = C_in/groups * prod(kernel) or in_features.
+- ReLU: ``relu_output`` (the backward reads only whether the value is > 0, and
+  the values are >= 0): compressed without preserve_sign, with the mask x > 0
+  stored beside the stream as one bit per element; the unpack hook raises the
+  reconstructions of masked values that fell to <= 0 to the smallest normal
+  number, which keeps them within the bound (such an x is at most the bound) and
+  makes the mask exact. One bit per element costs less than preserve_sign, which
+  stores every value within the bound of zero losslessly, once the bound is
+  more than about 1 % of the range (``mask_bits=False`` uses preserve_sign).
+- LeakyReLU: ``mask`` (the backward reads only the sign): compressed with
+  preserve_sign, so the mask is exact.
+- BatchNorm / GroupNorm / LayerNorm / InstanceNorm input: ``norm_input``. The
+  backward recomputes x_hat = (x - mean) * invstd from it, and x_hat enters the
+  input gradient through x_hat * mean(g * x_hat): an error e in x is an error
+  e * invstd in x_hat, which reaches the input gradient scaled by the
+  correlation between g and x_hat. It is given to the policy as role ``other``
+  (its default bound) and, when ``norm_bound`` is set, never looser than
+  ``norm_bound``.
+- Pooling inputs: ``value_free`` (the backward reads the shape and the saved
+  indices, never the values): any bound.
+- Anything else (softmax, GELU, tanh, sigmoid, dropout masks, functional ops
+  called outside a known module): ``exact``, kept raw.
+
+One tensor is often saved by several modules (a ReLU output is the ReLU's mask
+and the next convolution's input). It is stored once, with the conjunction of
+the roles: kept raw if any role is exact; preserve_sign if any role is a mask; the
+bound of the most sensitive role (linear_input, then norm_input, then mask).
+
+Plan. The modules that save one tensor are known only when the last of them has
+run, while the bound must be chosen when the first one saves it. The adapter
+therefore learns the grouping: a site seen for the first time keeps its tensor
+raw (so it stays alive and can be matched exactly by address with later saves
+of the same tensor), and at the end of the step the groups are recorded. From the
+next step on, the first site of a known group compresses with the decision for
+the whole group, and the later sites of the group reuse that stream after
+checking the tensor's address, element count, dtype and version. In practice the
+first training step is stored raw and every later one is compressed.
+
+Steps. A step ends when ``end_step()`` is called (after optimizer.step()), or
+automatically when the model's next forward starts, or when the context exits.
+At the end of a step the adapter hands the policy the layer statistics gathered
+in the backward pass (``observe``): ||dW||_F from a hook on each conv/linear
+weight, ||G||_F from a hook on the layer's output, rho (non-zero fraction) from
+the saved input, then calls the policy's ``end_step``.
+
+CUDA. Tensors on a CUDA device are compressed on the current stream without a
+host synchronization: the stream buffer is max_compressed_bytes long until the
+sizes of all pending streams are read back with one device-to-host copy (at the
+end of the model's forward, when the pending buffers exceed ``shrink_bytes``, and
+at the end of a step) and the buffers are trimmed. The value range and non-zero
+fraction of a tensor are read back at the same time, so on CUDA a decision uses
+the value range seen at the same site in the previous step.
+"""
+
+import hashlib
+import math
+
+import torch
+from torch import nn
+
+from . import _extension
+
+#: Roles the adapter distinguishes (``norm_input`` and ``value_free`` reach the
+#: policy as TensorRole.other).
+LINEAR_INPUT = "linear_input"
+MASK = "mask"
+RELU_OUTPUT = "relu_output"
+NORM_INPUT = "norm_input"
+VALUE_FREE = "value_free"
+EXACT = "exact"
+
+_SUPPORTED = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+#: Role of the tensors saved by a module, by module type. ``linear`` and ``norm``
+#: apply to the module's input; a tensor such a module saves that is not its
+#: input is kept exact.
+DEFAULT_ROLES = {
+    nn.Conv1d: "linear", nn.Conv2d: "linear", nn.Conv3d: "linear", nn.Linear: "linear",
+    nn.ReLU: RELU_OUTPUT, nn.LeakyReLU: MASK,
+    nn.BatchNorm1d: "norm", nn.BatchNorm2d: "norm", nn.BatchNorm3d: "norm", nn.SyncBatchNorm: "norm",
+    nn.GroupNorm: "norm", nn.LayerNorm: "norm",
+    nn.InstanceNorm1d: "norm", nn.InstanceNorm2d: "norm", nn.InstanceNorm3d: "norm",
+    nn.MaxPool1d: VALUE_FREE, nn.MaxPool2d: VALUE_FREE, nn.MaxPool3d: VALUE_FREE,
+    nn.AvgPool1d: VALUE_FREE, nn.AvgPool2d: VALUE_FREE, nn.AvgPool3d: VALUE_FREE,
+    nn.AdaptiveAvgPool1d: VALUE_FREE, nn.AdaptiveAvgPool2d: VALUE_FREE, nn.AdaptiveAvgPool3d: VALUE_FREE,
+    nn.AdaptiveMaxPool1d: VALUE_FREE, nn.AdaptiveMaxPool2d: VALUE_FREE, nn.AdaptiveMaxPool3d: VALUE_FREE,
+}
+
+# The role the policy is told for each adapter role.
+_POLICY_ROLE = {LINEAR_INPUT: "linear_input", MASK: "mask", RELU_OUTPUT: "mask", NORM_INPUT: "other",
+                VALUE_FREE: "other"}
+# Which member of a group sets the bound: the most sensitive role first.
+_PRIORITY = {LINEAR_INPUT: 0, NORM_INPUT: 1, MASK: 2, RELU_OUTPUT: 2, VALUE_FREE: 3}
+_BIT_WEIGHTS = {}
+
+
+def _bit_weights(device):
+    w = _BIT_WEIGHTS.get(device)
+    if w is None:
+        w = _BIT_WEIGHTS[device] = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8, device=device)
+    return w
+
+
+def pack_bits(mask):
+    """A bool tensor as uint8, eight elements a byte (element i in bit i % 8 of byte i // 8)."""
+    flat = mask.reshape(-1)
+    pad = (-flat.numel()) % 8
+    if pad:
+        flat = torch.cat([flat, flat.new_zeros(pad)])
+    return (flat.view(-1, 8).to(torch.uint8) * _bit_weights(flat.device)).sum(1, dtype=torch.uint8)
+
+
+def unpack_bits(packed, count):
+    """The first `count` elements of a pack_bits result, as a flat bool tensor."""
+    return (packed.unsqueeze(1).bitwise_and(_bit_weights(packed.device)) != 0).reshape(-1)[:count]
+
+
+class BoundViolation(AssertionError):
+    """A reconstruction broke its error bound or its sign (verify=True)."""
+
+
+def site_key(site):
+    """The 64-bit policy key of a site name (stable across processes)."""
+    return int.from_bytes(hashlib.blake2b(site.encode(), digest_size=8).digest(), "little")
+
+
+def fan_in(module):
+    """C_in/groups * prod(kernel) for a convolution, in_features for a linear layer, else 0."""
+    if isinstance(module, nn.Linear):
+        return int(module.in_features)
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        return int(module.in_channels // module.groups * math.prod(module.kernel_size))
+    return 0
+
+
+class CompressionStats:
+    """What the adapter stored, per step.
+
+    ``steps`` holds one dict per finished step: ``step``, ``tensors`` (saved tensors
+    after deduplication), ``compressed`` (how many were compressed), ``raw_bytes``
+    (what autograd would keep without the hooks: every distinct saved tensor but
+    parameters and buffers), ``stored_bytes`` (what the hooks kept: streams plus raw
+    tensors), ``compressed_raw_bytes`` (raw size of the compressed ones), ``ratio``
+    (raw_bytes / stored_bytes) and, with verify, ``max_error_ratio`` (largest
+    |x - x'| / bound over the step). ``records`` holds one dict per stored tensor of
+    the last finished step (all steps with keep_records=True).
+    """
+
+    def __init__(self, keep_records=False):
+        self.keep_records = keep_records
+        self.steps = []
+        self.records = []
+        self._reset()
+
+    def _reset(self):
+        self._current = []
+
+    def _add(self, record):
+        self._current.append(record)
+
+    def _finish(self, step):
+        recs = self._current
+        raw = sum(r["raw_bytes"] for r in recs)
+        stored = sum(r["stored_bytes"] for r in recs)
+        comp = [r for r in recs if r["compressed"]]
+        errors = [r["error_ratio"] for r in comp if r.get("error_ratio") is not None]
+        summary = {
+            "step": step,
+            "tensors": len(recs),
+            "compressed": len(comp),
+            "raw_bytes": raw,
+            "stored_bytes": stored,
+            "compressed_raw_bytes": sum(r["raw_bytes"] for r in comp),
+            "ratio": raw / stored if stored else 1.0,
+            "max_error_ratio": max(errors) if errors else None,
+        }
+        self.steps.append(summary)
+        if self.keep_records:
+            for r in recs:
+                r["step"] = step
+            self.records.extend(recs)
+        else:
+            self.records = recs
+        self._reset()
+        return summary
+
+    def last(self):
+        """The summary of the last finished step (None before the first)."""
+        return self.steps[-1] if self.steps else None
+
+    def mean(self, key, skip=0):
+        """Mean of one summary field over the finished steps after the first `skip`."""
+        values = [s[key] for s in self.steps[skip:] if s[key] is not None]
+        return sum(values) / len(values) if values else None
+
+
+class _Stored:
+    """What the pack hook returns: a raw tensor or a compressed stream."""
+
+    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "uses", "cache", "group")
+
+    def __init__(self):
+        self.raw = None      # the tensor itself when kept raw
+        self.stream = None   # the uint8 stream (CUDA: max-size buffer until trimmed)
+        self.bits = None     # relu_output: the mask x > 0, pack_bits
+        self.size = None     # CUDA, until trimmed: int64 device tensor with the stream size
+        self.dtype = None
+        self.shape = None
+        self.uses = 0        # unpacks still expected (one per site that saved it)
+        self.cache = None    # the reconstruction, kept until the last expected unpack
+        self.group = None
+
+
+class _Group:
+    """One distinct saved tensor of the current step and the sites that saved it."""
+
+    __slots__ = ("leader", "members", "ident", "stored", "record", "nonzero", "value_range")
+
+    def __init__(self, leader, ident):
+        self.leader = leader
+        self.members = []    # (site, role, fan_in, module name)
+        self.ident = ident
+        self.stored = None
+        self.record = None
+        self.nonzero = None  # float, or a device scalar on CUDA until read back
+        self.value_range = None
+
+
+class _Frame:
+    __slots__ = ("module", "name", "inputs", "saves", "call")
+
+    def __init__(self, module, name, inputs, call):
+        self.module = module
+        self.name = name
+        self.inputs = inputs
+        self.saves = 0
+        self.call = call
+
+
+def _identity(t):
+    return (t.device, t.data_ptr(), t.numel(), t.dtype, t._version)
+
+
+def _to_float(value):
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+class compressed_activations:
+    """Context manager compressing the activations saved while it is active.
+
+    Args:
+      model: the nn.Module whose forward runs inside the context (its modules get
+        the hooks; its parameters and buffers are never compressed).
+      policy: an actzip_torch policy (FixedPolicy, AdaptivePolicy, BudgetPolicy or a
+        Policy subclass). Default: FixedPolicy(rel_bound(1e-2)).
+      min_numel: tensors with fewer elements are kept raw (default 4096).
+      stats: a CompressionStats to fill (default: a new one, as ``self.stats``).
+      verify: decompress every stream right away and check the bound and the
+        signs; raises BoundViolation on a violation (slow; for tests).
+      roles: {module type: role} entries overriding DEFAULT_ROLES; a role is
+        "linear", "norm", "mask", "value_free" or "exact".
+      norm_bound: a Bound no normalisation input is compressed more loosely than
+        (None: the policy's bound for role other).
+      mask_bits: store ReLU masks as bits beside a stream without preserve_sign
+        (default) rather than with preserve_sign.
+      shrink_bytes: CUDA only: trim pending stream buffers once they exceed this
+        many bytes (default 256 MiB).
+    """
+
+    def __init__(self, model, policy=None, min_numel=4096, stats=None, verify=False, roles=None, norm_bound=None,
+                 mask_bits=True, shrink_bytes=256 << 20):
+        ext = _extension.load()
+        self._ext = ext
+        self.model = model
+        self.policy = policy if policy is not None else ext.FixedPolicy(ext.rel_bound(1e-2))
+        if not isinstance(self.policy, ext.Policy):
+            raise TypeError("compressed_activations: policy must be an actzip_torch policy")
+        if min_numel < 0:
+            raise ValueError("compressed_activations: min_numel must be >= 0")
+        self.min_numel = int(min_numel)
+        self.stats = stats if stats is not None else CompressionStats()
+        self.verify = bool(verify)
+        self.roles = dict(DEFAULT_ROLES)
+        for kind, role in (roles or {}).items():
+            if role not in ("linear", "norm", MASK, RELU_OUTPUT, VALUE_FREE, EXACT):
+                raise ValueError(f"compressed_activations: unknown role {role!r} for {kind}")
+            self.roles[kind] = role
+        self.norm_bound = norm_bound
+        self.mask_bits = bool(mask_bits)
+        self.shrink_bytes = int(shrink_bytes)
+        # The fixed policy ignores the value range: skip the pass that measures it.
+        self._needs_range = not isinstance(self.policy, ext.FixedPolicy)
+        self._plan = {}       # leader site -> [(site, role, fan_in, module name)]
+        self._member_of = {}  # site -> leader site
+        self._keys = {}       # site -> policy key
+        self._ranges = {}     # site -> value range seen last (CUDA decisions)
+        self._step = 0
+        self._active = False
+        self._handles = []
+        self._saved_hooks = None
+        self._begin_step()
+
+    # ---- life cycle -------------------------------------------------------------------
+
+    def __enter__(self):
+        if self._active:
+            raise RuntimeError("compressed_activations: the context is already active")
+        self._install()
+        self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
+        self._saved_hooks.__enter__()
+        self._active = True
+        return self
+
+    def __exit__(self, *exc):
+        self._saved_hooks.__exit__(*exc)
+        self._saved_hooks = None
+        self._active = False
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        if self._groups:
+            self.end_step()
+        return False
+
+    def _install(self):
+        self._skip = set()
+        for p in list(self.model.parameters()) + list(self.model.buffers()):
+            self._skip.add(self._storage_ptr(p))
+        self._names = {}
+        for name, module in self.model.named_modules():
+            self._names[module] = name or "<model>"
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook))
+            self._handles.append(module.register_forward_hook(self._post_hook))
+            kind = self._kind(module)
+            if kind == "linear" and isinstance(getattr(module, "weight", None), torch.Tensor) \
+                    and module.weight.requires_grad:
+                self._handles.append(module.weight.register_hook(self._weight_grad_hook(name or "<model>")))
+
+    def _begin_step(self):
+        self._groups = {}      # leader site -> _Group (this step)
+        self._raw_ident = {}   # identity -> _Group kept raw (alive, so matchable by address)
+        self._calls = {}       # module name -> calls this step
+        self._stack = []
+        self._outside = 0
+        self._pending = []     # CUDA streams not trimmed yet
+        self._pending_bytes = 0
+        self._layers = {}      # module name -> feedback being gathered
+        self.stats._reset()
+
+    def end_step(self):
+        """Finishes the step: feeds the layer statistics and end_step to the policy,
+        records the step's statistics and updates the plan. Call after
+        optimizer.step(); returns the step's summary dict (None if nothing was saved)."""
+        if not self._groups:
+            self._begin_step()
+            return None
+        self._shrink()
+        for name, layer in self._layers.items():
+            if "key" not in layer or "w2" not in layer or "g2" not in layer:
+                continue
+            fb = self._ext.LayerFeedback()
+            fb.key = layer["key"]
+            fb.weight_grad_norm = math.sqrt(sum(_to_float(v) for v in layer["w2"]))
+            fb.output_grad_norm = math.sqrt(sum(_to_float(v) for v in layer["g2"]))
+            fb.nonzero_fraction = min(1.0, max(0.0, _to_float(layer.get("rho", 1.0))))
+            fb.fan_in = layer["fan_in"]
+            self.policy.observe(fb)
+        self.policy.end_step()
+        for leader, g in self._groups.items():
+            members = self._plan.setdefault(leader, [])
+            for m in g.members:
+                if m not in members:
+                    members.append(m)
+            for m in members:
+                self._member_of[m[0]] = leader
+        summary = self.stats._finish(self._step)
+        self._step += 1
+        self._begin_step()
+        return summary
+
+    # ---- module hooks -----------------------------------------------------------------
+
+    def _kind(self, module):
+        for cls in type(module).__mro__:
+            if cls in self.roles:
+                return self.roles[cls]
+        return EXACT
+
+    def _pre_hook(self, module, inputs):
+        if module is self.model:
+            if self._groups and not self._stack:
+                self.end_step()   # a new forward: the previous step is over
+            # Site names count calls from the start of the forward (a forward under
+            # no_grad, e.g. an evaluation, saves nothing and leaves no trace).
+            self._stack = []
+            self._calls = {}
+            self._outside = 0
+        name = self._names.get(module, "?")
+        call = self._calls.get(name, 0)
+        self._calls[name] = call + 1
+        ident = set()
+        for x in inputs:
+            if isinstance(x, torch.Tensor):
+                ident.add((x.data_ptr(), x.numel()))
+        self._stack.append(_Frame(module, name, ident, call))
+
+    def _post_hook(self, module, inputs, output):
+        if self._stack and self._stack[-1].module is module:
+            self._stack.pop()
+        if self._kind(module) == "linear" and torch.is_grad_enabled() and isinstance(output, torch.Tensor) \
+                and output.requires_grad:
+            name = self._names.get(module, "?")
+            layer = self._layers.setdefault(name, {"fan_in": fan_in(module)})
+
+            def hook(grad, layer=layer):
+                layer.setdefault("g2", []).append(grad.detach().float().pow(2).sum())
+            output.register_hook(hook)
+        if module is self.model:
+            self._shrink()
+
+    def _weight_grad_hook(self, name):
+        def hook(grad):
+            layer = self._layers.get(name)
+            if layer is not None:
+                layer.setdefault("w2", []).append(grad.detach().float().pow(2).sum())
+        return hook
+
+    # ---- pack / unpack ----------------------------------------------------------------
+
+    @staticmethod
+    def _storage_ptr(t):
+        try:
+            return t.storage().data_ptr()
+        except (RuntimeError, NotImplementedError):
+            return None  # no storage (sparse, meta, ...)
+
+    def _site(self, t):
+        """The site name, adapter role and fan_in of the tensor being saved now."""
+        if not self._stack:
+            self._outside += 1
+            return f"<outside>/{self._outside - 1}", EXACT, 0, None
+        frame = self._stack[-1]
+        site = f"{frame.name}#{frame.call}/{frame.saves}"
+        frame.saves += 1
+        kind = self._kind(frame.module)
+        is_input = (t.data_ptr(), t.numel()) in frame.inputs
+        if kind == "linear":
+            return (site, LINEAR_INPUT, fan_in(frame.module), frame.name) if is_input else (site, EXACT, 0, None)
+        if kind == "norm":
+            return (site, NORM_INPUT, 0, frame.name) if is_input else (site, EXACT, 0, None)
+        if kind == RELU_OUTPUT and is_input and not getattr(frame.module, "inplace", False):
+            return site, MASK, 0, frame.name  # a ReLU that saves its input (not nn.ReLU's own way)
+        return site, kind, 0, frame.name
+
+    def _key(self, site):
+        key = self._keys.get(site)
+        if key is None:
+            key = self._keys[site] = site_key(site)
+        return key
+
+    def _pack(self, t):
+        ptr = self._storage_ptr(t)
+        if ptr is None or ptr in self._skip:
+            return t  # a parameter or buffer (or a view of one): it stays alive anyway
+        member = self._site(t)
+        site = member[0]
+        ident = _identity(t)
+        # A later save of a tensor this step already stored.
+        leader = self._member_of.get(site)
+        group = self._groups.get(leader) if leader is not None and leader != site else None
+        if group is not None and group.ident != ident:
+            group = None  # not the tensor the plan expects: store it on its own
+        if group is None:
+            group = self._raw_ident.get(ident)
+        if group is not None:
+            self._join(group, member, t)
+            group.stored.uses += 1
+            return group.stored
+        # The first save of a tensor.
+        group = _Group(site, ident)
+        self._groups[site] = group
+        self._join(group, member, t)
+        members = self._plan.get(site) if leader == site else None
+        stored = self._store(group, t, members)
+        stored.uses = 1
+        group.stored = stored
+        if stored.raw is not None:
+            self._raw_ident[ident] = group
+        return stored
+
+    def _join(self, group, member, t):
+        group.members.append(member)
+        site, role, fan, name = member
+        if role == LINEAR_INPUT:
+            layer = self._layers.setdefault(name, {"fan_in": fan})
+            layer.setdefault("key", self._key(site))
+            if group.nonzero is None and t.is_floating_point():
+                nz = torch.count_nonzero(t)
+                group.nonzero = (nz.float() / max(1, t.numel())) if t.is_cuda else nz.item() / max(1, t.numel())
+            layer["rho"] = group.nonzero
+
+    def _record(self, group, shape, dtype, raw_bytes, compressed, stored_bytes, bound=0.0, params=None,
+                error_ratio=None, mask_bits=False):
+        group.record = {
+            "site": group.leader,
+            "roles": sorted({m[1] for m in group.members}),
+            "shape": list(shape),
+            "dtype": str(dtype).replace("torch.", ""),
+            "raw_bytes": raw_bytes,
+            "stored_bytes": stored_bytes,
+            "compressed": compressed,
+            "absolute_bound": bound,
+            "params": repr(params) if params is not None else None,
+            "mask_bits": mask_bits,
+            "error_ratio": error_ratio,
+        }
+        self.stats._add(group.record)
+
+    def _keep_raw(self, group, t):
+        stored = _Stored()
+        stored.raw = t
+        stored.group = group
+        raw = t.numel() * t.element_size()
+        self._record(group, t.shape, t.dtype, raw, False, raw)
+        return stored
+
+    def _store(self, group, t, members):
+        if members is None or t.dtype not in _SUPPORTED or t.numel() < self.min_numel or t.device.type not in (
+                "cpu", "cuda"):
+            return self._keep_raw(group, t)
+        roles = [m[1] for m in members]
+        if EXACT in roles:
+            return self._keep_raw(group, t)
+        primary = min(members, key=lambda m: _PRIORITY[m[1]])
+        bits = self.mask_bits and RELU_OUTPUT in roles and MASK not in roles
+        preserve = (MASK in roles or RELU_OUTPUT in roles) and not bits
+        ext = self._ext
+        info = ext.TensorInfo()
+        info.key = self._key(primary[0])
+        info.dtype = t.dtype
+        info.count = t.numel()
+        role = _POLICY_ROLE[primary[1]]
+        if preserve and role == "linear_input":
+            role = "mask"  # the formula bound of the layer, with exact signs
+        info.role = getattr(ext.TensorRole, role)
+        info.fan_in = primary[2]
+        if self._needs_range or self.norm_bound is not None:
+            if t.is_cuda:
+                lo, hi = torch.aminmax(t.detach())
+                group.value_range = (hi.float() - lo.float())
+                info.value_range = self._ranges.get(group.leader, -1.0)
+            else:
+                lo, hi = torch.aminmax(t.detach())
+                r = float(hi) - float(lo)
+                info.value_range = r if math.isfinite(r) else -1.0
+                group.value_range = info.value_range
+        decision = self.policy.decide(info)
+        if not decision.compress:
+            raw = t.numel() * t.element_size()
+            self.policy.record(self._result(info.key, raw, raw, 0.0))
+            return self._keep_raw(group, t)
+        params = decision.params
+        params.preserve_sign = preserve or (params.preserve_sign and not bits)
+        if primary[1] == NORM_INPUT and self.norm_bound is not None:
+            params.bound = self._tighter(params.bound, self.norm_bound, info.value_range)
+        x = t.detach()
+        stored = _Stored()
+        stored.dtype = t.dtype
+        stored.shape = tuple(t.shape)
+        stored.group = group
+        if bits:
+            stored.bits = pack_bits(x > 0)
+        if x.is_cuda:
+            stored.stream, stored.size = ext.compress_async(x, params)
+            # The tensor itself is kept only for verify; stats need just its size.
+            self._pending.append((stored, info.key, x if self.verify else None, params,
+                                  t.numel() * t.element_size()))
+            self._pending_bytes += stored.stream.numel()
+            if self._pending_bytes > self.shrink_bytes:
+                self._shrink()
+            return stored
+        stored.stream = ext.compress(x, params)
+        header = ext.inspect(stored.stream)
+        error_ratio = self._check(x, stored, header, params) if self.verify else None
+        size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
+        self._record(group, t.shape, t.dtype, t.numel() * t.element_size(), True, size, header["absolute_bound"],
+                     params, error_ratio, stored.bits is not None)
+        self.policy.record(self._result(info.key, t.numel() * t.element_size(), size, header["absolute_bound"]))
+        return stored
+
+    def _tighter(self, a, b, value_range):
+        """The tighter of two bounds (absolute when they differ in mode and the range is known)."""
+        ext = self._ext
+        if a.mode == b.mode:
+            return a if a.value <= b.value else b
+        if value_range is None or value_range < 0:
+            return a if a.mode == ext.BoundMode.relative else b  # relative is safe without a range
+        def absolute(x):
+            return x.value * value_range if x.mode == ext.BoundMode.relative else x.value
+        return ext.abs_bound(min(absolute(a), absolute(b)))
+
+    def _result(self, key, raw_bytes, stored_bytes, bound):
+        r = self._ext.TensorResult()
+        r.key = key
+        r.raw_bytes = raw_bytes
+        r.compressed_bytes = stored_bytes
+        r.absolute_bound = bound
+        return r
+
+    def _reconstruct(self, stored):
+        y = self._ext.decompress(stored.stream, stored.dtype, list(stored.shape))
+        if stored.bits is not None:
+            # Masked values that came back <= 0 were at most the bound: the smallest
+            # normal number is as close, and keeps the mask exact.
+            positive = unpack_bits(stored.bits, y.numel()).view(y.shape)
+            y = torch.where(positive, y.clamp_min(torch.finfo(y.dtype).tiny), y)
+        return y
+
+    def _check(self, x, stored, header, params):
+        """Decompresses a fresh stream and checks the bound, the zeros, the non-finite
+        values and, with preserve_sign or mask bits, the signs. Returns max |x - x'| / bound."""
+        y = self._reconstruct(stored)
+        bound = header["absolute_bound"]
+        where = f"{stored.group.leader} ({params})"
+        xd, yd = x.detach().double(), y.double()
+        finite = torch.isfinite(xd)
+        if not torch.equal(torch.isnan(xd), torch.isnan(yd)) or not torch.equal(xd[~finite & ~torch.isnan(xd)],
+                                                                                yd[~finite & ~torch.isnan(xd)]):
+            raise BoundViolation(f"actzip_torch: non-finite values not reproduced at {where}")
+        err = (xd[finite] - yd[finite]).abs()
+        max_err = float(err.max()) if err.numel() else 0.0
+        if max_err > bound:
+            raise BoundViolation(f"actzip_torch: |x - x'| = {max_err:.6g} > bound {bound:.6g} at {where}")
+        if bool((yd[xd == 0] != 0).any()):
+            raise BoundViolation(f"actzip_torch: zeros not reproduced at {where}")
+        if (params.preserve_sign or stored.bits is not None) and not (torch.equal(xd > 0, yd > 0) and
+                                                                      torch.equal(xd < 0, yd < 0)):
+            raise BoundViolation(f"actzip_torch: signs not preserved at {where}")
+        return max_err / bound if bound > 0 else 0.0
+
+    def _shrink(self):
+        """CUDA: reads the sizes of the pending streams in one copy and trims the buffers."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
+        # The headers (for the statistics) in one more copy.
+        heads = torch.stack([p[0].stream[:128] for p in pending]).cpu()
+        for (stored, key, x, params, raw_bytes), size, head in zip(pending, sizes, heads):
+            stored.stream = stored.stream[:size].clone()
+            stored.size = None
+            group = stored.group
+            header = self._ext.inspect(head, size)
+            if isinstance(group.value_range, torch.Tensor):
+                group.value_range = float(group.value_range)
+                self._ranges[group.leader] = group.value_range
+            error_ratio = self._check(x, stored, header, params) if self.verify else None
+            size += stored.bits.numel() if stored.bits is not None else 0
+            self._record(group, stored.shape, stored.dtype, raw_bytes, True, size, header["absolute_bound"], params,
+                         error_ratio, stored.bits is not None)
+            self.policy.record(self._result(key, raw_bytes, size, header["absolute_bound"]))
+
+    def _unpack(self, stored):
+        if not isinstance(stored, _Stored):
+            return stored  # a parameter or buffer
+        if stored.raw is not None:
+            return stored.raw
+        y = stored.cache
+        if y is None:
+            y = self._reconstruct(stored)
+        stored.uses -= 1
+        stored.cache = y if stored.uses > 0 else None
+        return y
