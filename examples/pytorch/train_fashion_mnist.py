@@ -289,6 +289,7 @@ def plot(results, args, path):
     for r in results:
         ax1.plot([e["epoch"] for e in r["epochs"]], [e["test_accuracy"] for e in r["epochs"]], marker="o",
                  label=r["policy"])
+    ax1.set_xticks([e["epoch"] for e in results[0]["epochs"]])
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("test accuracy (%)")
     ax1.set_title(f"ResNet-{2 + 6 * args.blocks}, Fashion-MNIST")
@@ -305,8 +306,9 @@ def plot(results, args, path):
     ax2.set_xticks(list(pos))
     ax2.set_xticklabels(names)
     ax2.set_ylabel("activation MiB per step")
+    ax2.set_ylim(0, 1.3 * max(raw))
     ax2.set_title(f"saved activations per step (batch {args.batch})")
-    ax2.legend()
+    ax2.legend(loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

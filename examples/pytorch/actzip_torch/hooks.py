@@ -271,7 +271,9 @@ class compressed_activations:
       min_numel: tensors with fewer elements are kept raw (default 4096).
       stats: a CompressionStats to fill (default: a new one, as ``self.stats``).
       verify: decompress every stream right away and check the bound and the
-        signs; raises BoundViolation on a violation (slow; for tests).
+        signs; raises BoundViolation on a violation (slow; for tests). Raised
+        inside autograd's save, it reaches the caller as a RuntimeError whose
+        message starts with "BoundViolation".
       roles: {module type: role} entries overriding DEFAULT_ROLES; a role is
         "linear", "norm", "mask", "value_free" or "exact".
       norm_bound: a Bound no normalisation input is compressed more loosely than
