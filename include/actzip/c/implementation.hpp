@@ -162,6 +162,22 @@ inline status to_decode_options(std::uint32_t flags, decode_options* out) noexce
   return status::success;
 }
 
+//! What every compress entry point shares: the pointer, shape and parameter checks
+//! and conversions, then `run(type_tag, shape, p)` for the element type `dtype`.
+template <class Run>
+actzip::status checked_compress(const void* input, std::int32_t dtype, std::int32_t ndim, const std::int64_t* dims,
+                                const actzip_params* params, const void* output, const std::uint64_t* compressed_bytes,
+                                Run run) {
+  if (output == nullptr || compressed_bytes == nullptr) return actzip::status::invalid_argument;
+  actzip::extents shape;
+  std::uint64_t count = 0;
+  if (actzip::status s = to_checked_extents(ndim, dims, &shape, &count); s != actzip::status::success) return s;
+  actzip::params p;
+  if (actzip::status s = to_params(params, &p); s != actzip::status::success) return s;
+  if (input == nullptr && count != 0) return actzip::status::invalid_argument;
+  return with_element_type(dtype, [&](auto* type) { return run(type, shape, p); });
+}
+
 }  // namespace c_interface
 }  // namespace actzip
 
@@ -299,21 +315,15 @@ ACTZIP_C_API actzip_status actzip_compress(int32_t executor, const void* input, 
                                            uint64_t workspace_size) {
   using namespace actzip;
   return c_interface::guarded([&] {
-    if (output == nullptr || compressed_bytes == nullptr) return ACTZIP_INVALID_ARGUMENT;
-    extents shape;
-    std::uint64_t count = 0;
-    if (status s = c_interface::to_checked_extents(ndim, dims, &shape, &count); s != status::success)
-      return c_interface::to_c(s);
-    actzip::params p;
-    if (status s = c_interface::to_params(params, &p); s != status::success) return c_interface::to_c(s);
-    if (input == nullptr && count != 0) return ACTZIP_INVALID_ARGUMENT;
-    return c_interface::to_c(c_interface::with_executor(executor, [&](const auto& e) {
-      return c_interface::with_element_type(dtype, [&](auto* type) {
-        using T = std::remove_pointer_t<decltype(type)>;
+    const auto run = [&](auto* type, const extents& shape, const actzip::params& p) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      return c_interface::with_executor(executor, [&](const auto& e) {
         return compress(e, static_cast<const T*>(input), shape, p, output, output_capacity, compressed_bytes, workspace,
                         workspace_size);
       });
-    }));
+    };
+    return c_interface::to_c(
+        c_interface::checked_compress(input, dtype, ndim, dims, params, output, compressed_bytes, run));
   });
 }
 
@@ -430,20 +440,14 @@ ACTZIP_C_API actzip_status actzip_cuda_compress(void* cuda_stream, const void* i
                                                 uint64_t workspace_size) {
   using namespace actzip;
   return c_interface::guarded([&] {
-    if (output == nullptr || compressed_bytes == nullptr) return ACTZIP_INVALID_ARGUMENT;
-    extents shape;
-    std::uint64_t count = 0;
-    if (status s = c_interface::to_checked_extents(ndim, dims, &shape, &count); s != status::success)
-      return c_interface::to_c(s);
-    actzip::params p;
-    if (status s = c_interface::to_params(params, &p); s != status::success) return c_interface::to_c(s);
-    if (input == nullptr && count != 0) return ACTZIP_INVALID_ARGUMENT;
     const exec::cuda_t e = exec::cuda.on(static_cast<cudaStream_t>(cuda_stream));
-    return c_interface::to_c(c_interface::with_element_type(dtype, [&](auto* type) {
+    const auto run = [&](auto* type, const extents& shape, const actzip::params& p) {
       using T = std::remove_pointer_t<decltype(type)>;
       return compress(e, static_cast<const T*>(input), shape, p, output, output_capacity, compressed_bytes, workspace,
                       workspace_size);
-    }));
+    };
+    return c_interface::to_c(
+        c_interface::checked_compress(input, dtype, ndim, dims, params, output, compressed_bytes, run));
   });
 }
 
