@@ -43,92 +43,152 @@ TEST_CASE_TEMPLATE("serial and OpenMP streams are byte-identical for any thread 
   for (const extents& shape : {extents{100003}, extents{300, 257}, extents{40, 33, 50}}) {
     const std::vector<T> input = mixed_input<T>(shape, 42);
     for (const bound b : {actzip::abs(1e-2), actzip::rel(1e-3), actzip::rel(1e-5)}) {
-      for (bool sign : {false, true}) {
-        params p{b};
-        p.preserve_sign = sign;
-        const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
-        for (int threads : {1, 2, 3, 7}) {
-          CAPTURE(threads);
-          const std::vector<std::byte> z = compress(exec::omp_t{threads}, input.data(), shape, p);
-          REQUIRE(z == reference);
-          const std::vector<T> a = decompress<T>(exec::serial, z.data(), z.size());
-          const std::vector<T> c = decompress<T>(exec::omp_t{threads}, z.data(), z.size());
-          REQUIRE(std::memcmp(a.data(), c.data(), a.size() * sizeof(T)) == 0);
+      for (bool sign : {false, true})
+        for (const codec kind : actzip_test::all_codecs) {
+          params p{b};
+          p.preserve_sign = sign;
+          p.codec = kind;
+          const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
+          for (int threads : {1, 2, 3, 7}) {
+            CAPTURE(threads);
+            CAPTURE(static_cast<int>(kind));
+            const std::vector<std::byte> z = compress(exec::omp_t{threads}, input.data(), shape, p);
+            REQUIRE(z == reference);
+            const std::vector<T> a = decompress<T>(exec::serial, z.data(), z.size());
+            const std::vector<T> c = decompress<T>(exec::omp_t{threads}, z.data(), z.size());
+            REQUIRE(std::memcmp(a.data(), c.data(), a.size() * sizeof(T)) == 0);
+          }
         }
-      }
     }
   }
 }
 
 TEST_CASE("the OpenMP executor gives the same stream into a worst-case and an exactly sized buffer") {
-  const extents shape{70, 90, 33};
-  const std::vector<float> input = mixed_input<float>(shape, 9);
-  const params p{actzip::rel(1e-3)};
-  const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
-  std::vector<std::byte> workspace(workspace_bytes(exec::omp, shape));
-  std::vector<std::byte> exact(reference.size());  // below the worst case: the two-pass path
-  std::uint64_t size = 0;
-  REQUIRE(compress(exec::omp, input.data(), shape, p, exact.data(), exact.size(), &size, workspace.data(),
-                   workspace.size()) == status::success);
-  CHECK(size == reference.size());
-  CHECK(exact == reference);
-  std::vector<std::byte> roomy(max_compressed_bytes<float>(shape));  // the one-pass path with compaction
-  REQUIRE(compress(exec::omp, input.data(), shape, p, roomy.data(), roomy.size(), &size, workspace.data(),
-                   workspace.size()) == status::success);
-  roomy.resize(size);
-  CHECK(roomy == reference);
+  for (const codec c : actzip_test::all_codecs) {
+    CAPTURE(static_cast<int>(c));
+    const extents shape{70, 90, 33};
+    const std::vector<float> input = mixed_input<float>(shape, 9);
+    params p{actzip::rel(1e-3)};
+    p.codec = c;
+    const std::vector<std::byte> reference = compress(exec::serial, input.data(), shape, p);
+    std::vector<std::byte> workspace(workspace_bytes(exec::omp, shape));
+    std::vector<std::byte> exact(reference.size());  // below the worst case: the two-pass path
+    std::uint64_t size = 0;
+    REQUIRE(compress(exec::omp, input.data(), shape, p, exact.data(), exact.size(), &size, workspace.data(),
+                     workspace.size()) == status::success);
+    CHECK(size == reference.size());
+    CHECK(exact == reference);
+    std::vector<std::byte> roomy(max_compressed_bytes<float>(shape));  // the one-pass path with compaction
+    REQUIRE(compress(exec::omp, input.data(), shape, p, roomy.data(), roomy.size(), &size, workspace.data(),
+                     workspace.size()) == status::success);
+    roomy.resize(size);
+    CHECK(roomy == reference);
+  }
 }
 #endif
 
 // Golden checksums (FNV-1a 64 of the whole stream). The CUDA executor must produce
-// the same bytes; update these only with a format version change. `version_1` is
-// the hash of the same stream written as format version 1 (version field 1,
-// checksum bytes zero): it has not changed since version 1, which proves that
-// version 2 changed nothing but those header bytes.
+// the same bytes; update these only with a format version change. For the bitplane
+// streams, `version_2` and `version_1` are the hashes of the same stream rewritten
+// as format version 2 (version field 2, checksum recomputed) and version 1 (version
+// field 1, checksum bytes zero): they have not changed since those versions, which
+// proves that versions 2 and 3 changed nothing else in a bitplane stream. Huffman
+// and automatic streams are new in version 3 (both hashes 0).
 TEST_CASE("golden stream checksums") {
   struct golden {
     const char* name;
     std::uint64_t expected;
+    std::uint64_t version_2;
     std::uint64_t version_1;
     std::vector<std::byte> (*make)();
   };
   const golden cases[] = {
-      {"f32 3-D rel 1e-3", 0xe2db958cb25cc4f3ull, 0x4dd91ac5e4fb0d21ull, [] {
+      {"f32 3-D rel 1e-3", 0xced20e3cba945a41ull, 0xe2db958cb25cc4f3ull, 0x4dd91ac5e4fb0d21ull,
+       [] {
          const extents s{40, 33, 50};
          auto v = golden_input<float>(s, 1);
          return compress(exec::serial, v.data(), s, params{actzip::rel(1e-3)});
        }},
-      {"f64 2-D abs 1e-6 preserve_sign", 0xd45f189a91f58410ull, 0xfd1b1c3e0acc9f0bull, [] {
+      {"f64 2-D abs 1e-6 preserve_sign", 0xa5dc30f7301fb6e1ull, 0xd45f189a91f58410ull, 0xfd1b1c3e0acc9f0bull,
+       [] {
          const extents s{300, 257};
          auto v = golden_input<double>(s, 2);
          params p{actzip::abs(1e-6)};
          p.preserve_sign = true;
          return compress(exec::serial, v.data(), s, p);
        }},
-      {"f16 1-D rel 1e-2", 0xfd1b0467924bb8a4ull, 0x5268b8c4d0144102ull, [] {
+      {"f16 1-D rel 1e-2", 0x0e345c6efb83c1b1ull, 0xfd1b0467924bb8a4ull, 0x5268b8c4d0144102ull,
+       [] {
          const extents s{100003};
          auto v = golden_input<half>(s, 3);
          return compress(exec::serial, v.data(), s, params{actzip::rel(1e-2)});
        }},
-      {"bf16 3-D abs 1e-2", 0x45b0cd6bf0d9560bull, 0x76c735bbc6bbf94full, [] {
+      {"bf16 3-D abs 1e-2", 0xff238a09c236f7afull, 0x45b0cd6bf0d9560bull, 0x76c735bbc6bbf94full,
+       [] {
          const extents s{17, 64, 65};
          auto v = golden_input<bfloat16>(s, 4);
          return compress(exec::serial, v.data(), s, params{actzip::abs(1e-2)});
        }},
-      {"f32 empty", 0x1c85bf735a7ebcf1ull, 0x7c6cca67950d8355ull, [] {
+      {"f32 empty", 0x24d3c888ec6f4cdfull, 0x1c85bf735a7ebcf1ull, 0x7c6cca67950d8355ull,
+       [] {
          const extents s{0, 5};
          return compress(exec::serial, static_cast<const float*>(nullptr), s, params{actzip::rel(1e-3)});
+       }},
+      {"huffman f32 3-D rel 1e-3", 0xed87c5872cf0b12eull, 0, 0,
+       [] {
+         const extents s{40, 33, 50};
+         auto v = golden_input<float>(s, 1);
+         params p{actzip::rel(1e-3)};
+         p.codec = codec::huffman;
+         return compress(exec::serial, v.data(), s, p);
+       }},
+      {"huffman f64 2-D abs 1e-6 preserve_sign", 0xd294bf7ea12f72b9ull, 0, 0,
+       [] {
+         const extents s{300, 257};
+         auto v = golden_input<double>(s, 2);
+         params p{actzip::abs(1e-6)};
+         p.preserve_sign = true;
+         p.codec = codec::huffman;
+         return compress(exec::serial, v.data(), s, p);
+       }},
+      {"huffman f16 1-D rel 1e-2", 0x1538887701ac6837ull, 0, 0,
+       [] {
+         const extents s{100003};
+         auto v = golden_input<half>(s, 3);
+         params p{actzip::rel(1e-2)};
+         p.codec = codec::huffman;
+         return compress(exec::serial, v.data(), s, p);
+       }},
+      {"automatic bf16 3-D abs 1e-2", 0x406aa3255d0e62cdull, 0, 0,
+       [] {
+         const extents s{17, 64, 65};
+         auto v = golden_input<bfloat16>(s, 4);
+         params p{actzip::abs(1e-2)};
+         p.codec = codec::automatic;
+         return compress(exec::serial, v.data(), s, p);
+       }},
+      {"huffman f32 empty", 0x2060539be294be74ull, 0, 0,
+       [] {
+         const extents s{0, 5};
+         params p{actzip::rel(1e-3)};
+         p.codec = codec::huffman;
+         return compress(exec::serial, static_cast<const float*>(nullptr), s, p);
        }},
   };
   for (const golden& c : cases) {
     CAPTURE(c.name);
     const std::vector<std::byte> z = c.make();
     const std::uint64_t sum = actzip_test::fnv1a(z);
-    std::vector<std::byte> v1 = z;
-    auto* b = reinterpret_cast<unsigned char*>(v1.data());
-    store_le16(b + 4, 1);
-    store_le64(b + checksum_field_offset, 0);
-    CHECK(actzip_test::fnv1a(v1) == c.version_1);
+    if (c.version_2 != 0) {
+      std::vector<std::byte> older = z;
+      auto* b = reinterpret_cast<unsigned char*>(older.data());
+      store_le16(b + 4, 2);
+      store_le64(b + checksum_field_offset, detail::stream_checksum(exec::serial, b, older.size()));
+      CHECK(actzip_test::fnv1a(older) == c.version_2);
+      store_le16(b + 4, 1);
+      store_le64(b + checksum_field_offset, 0);
+      CHECK(actzip_test::fnv1a(older) == c.version_1);
+    }
     char text[32];
     std::snprintf(text, sizeof text, "0x%016llxull", static_cast<unsigned long long>(sum));
     const std::string line = std::string(c.name) + ": " + text;

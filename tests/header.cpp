@@ -40,7 +40,7 @@ TEST_CASE("the header's fields sit where docs/FORMAT.md says") {
   const std::vector<std::byte> z = sample_stream();
   const auto* b = reinterpret_cast<const unsigned char*>(z.data());
   CHECK(std::memcmp(b, "AZIP", 4) == 0);
-  CHECK(load_le16(b + 4) == 2);
+  CHECK(load_le16(b + 4) == format_version);
   CHECK(b[6] == 1);   // float32
   CHECK(b[7] == 1);   // bitplane
   CHECK(b[8] == 3);   // rank

@@ -15,6 +15,10 @@
 
 namespace actzip_test {
 
+//! Every codec, in the order the tests run them.
+inline constexpr actzip::codec all_codecs[] = {actzip::codec::bitplane, actzip::codec::huffman,
+                                               actzip::codec::automatic};
+
 //! splitmix64: deterministic on every platform.
 struct rng {
   std::uint64_t state;
@@ -178,6 +182,25 @@ std::vector<std::vector<std::byte>> small_streams() {
     std::vector<T> v(4200, from_double<T>(0.0));  // empty chunks
     v[4100] = from_double<T>(1.0);
     out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{4200}, params{actzip::abs(1e-3)}));
+    params p{actzip::abs(1e-3)};
+    p.codec = actzip::codec::huffman;  // a code book of one symbol pair, empty chunks
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{4200}, p));
+  }
+  {
+    std::vector<T> v = smooth_field<T>(extents{300}, 1);
+    v[10] = from_double<T>(std::nan(""));
+    v[11] = bit_cast_random<T>(g);
+    params p{actzip::rel(1e-3)};
+    p.codec = actzip::codec::huffman;
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{300}, p));
+  }
+  {
+    std::vector<T> v = smooth_field<T>(extents{5, 20, 9}, 2);
+    for (std::size_t i = 0; i < v.size(); i += 3) v[i] = from_double<T>(0.0);
+    params p{actzip::abs(1e-2)};
+    p.preserve_sign = true;
+    p.codec = actzip::codec::automatic;
+    out.push_back(actzip::compress(actzip::exec::serial, v.data(), extents{5, 20, 9}, p));
   }
   return out;
 }

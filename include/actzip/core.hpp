@@ -126,16 +126,28 @@ template <class Exec>
     if (status s = detail::check_checksum(exec::serial, h, stream, f); s != status::success) return s;
   const auto* in = static_cast<const unsigned char*>(stream);
   const unsigned char* table = in + header_bytes;
-  if (status s = detail::check_offset_table(h, table, f); s != status::success) return s;
   const std::uint64_t payload_start = header_bytes + chunk_offset_bytes * h.chunk_count;
+  huffman_code code;
+  code.stored_lengths = 0;
+  std::uint32_t code_bytes = 0;
+  if (h.codec != codec::bitplane)
+    if (status s = parse_huffman_code(in + payload_start, h.payload_bytes, code, &code_bytes, f); s != status::success) {
+      f->offset += payload_start;
+      return s;
+    }
+  if (status s = detail::check_offset_table(h, table, f, code_bytes); s != status::success) return s;
   const chunk_geometry geometry = make_chunk_geometry(h.shape);
+  std::uint32_t symbols[max_chunk_elements];
   for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
     const std::uint64_t begin = load_le64(table + chunk_offset_bytes * c);
     const std::uint64_t end = c + 1 < h.chunk_count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
     chunk_view view;
     const std::uint32_t n = geometry.chunk_box(c).extent.count();
-    if (status s = parse_chunk(in + payload_start + begin, end - begin, n, dtype_size(h.dtype), &view, f);
-        s != status::success) {
+    status s = parse_stream_chunk(h.codec, in + payload_start + begin, end - begin, n, dtype_size(h.dtype), &view, f);
+    if (s == status::success && view.type == chunk_view::kind::huffman && !decode_huffman_symbols(view, code, n, symbols))
+      s = detail::refuse(f, status::corrupt_stream, "the Huffman bit stream does not decode to the chunk's elements",
+                         view.layout.planes);
+    if (s != status::success) {
       f->chunk = c;
       f->offset += payload_start + begin;
       return s;

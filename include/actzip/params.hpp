@@ -18,7 +18,9 @@ enum class bound_mode : std::uint8_t {
 
 //! The encoder that follows quantization and Lorenzo prediction.
 enum class codec : std::uint8_t {
-  bitplane = 1,  //!< fast: per group of 32, zig-zag, bit width, bitplanes, zero-group elision
+  bitplane = 1,   //!< fast: per group of 32, zig-zag, bit width, bitplanes, zero-group elision
+  huffman = 2,    //!< ratio: one canonical Huffman code book per stream, zero runs, parallel segments
+  automatic = 3,  //!< per chunk the smaller of bitplane and huffman (both are sized for every chunk)
 };
 
 //! An error bound: a mode and a value.

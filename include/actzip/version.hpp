@@ -12,7 +12,7 @@
 
 namespace actzip {
 //! Version of the stream format this library writes (and the newest it reads).
-inline constexpr unsigned format_version = 2;
+inline constexpr unsigned format_version = 3;
 //! Oldest stream format version this library still reads (version 1 has no checksum).
 inline constexpr unsigned oldest_format_version = 1;
 }  // namespace actzip

@@ -83,6 +83,7 @@ status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexce
   std::uint64_t count = 0;
   if (status s = check_shape(item.shape, &count); s != status::success) return s;
   if (status s = check_params(item.p); s != status::success) return s;
+  if (item.p.codec != codec::bitplane) return status::unsupported;  // the CUDA executor encodes bitplane streams
   if (item.input == nullptr && count != 0) return status::invalid_argument;
   if (reinterpret_cast<std::uintptr_t>(item.input) % alignof(T) != 0) return status::invalid_argument;
   if (item.output == nullptr || item.compressed_bytes == nullptr) return status::invalid_argument;

@@ -53,17 +53,20 @@ inline status check_params(const params& p) noexcept {
   } else {
     return status::invalid_argument;
   }
-  if (p.codec != codec::bitplane) return status::unsupported;
+  if (p.codec != codec::bitplane && p.codec != codec::huffman && p.codec != codec::automatic)
+    return status::unsupported;
   return status::success;
 }
 
 //! Upper bound of a stream's size for `count` elements of `value_size` bytes in
-//! `chunks` chunks: every chunk is at most raw (control word + padded values).
-//! Returns 0 when the bound does not fit in 64 bits.
+//! `chunks` chunks, with any codec: the largest code book (Huffman and automatic
+//! streams) plus every chunk at most raw (control word + padded values). Returns 0
+//! when the bound does not fit in 64 bits.
 inline std::uint64_t stream_bytes_bound(std::uint64_t count, unsigned value_size, std::uint64_t chunks) noexcept {
   constexpr std::uint64_t per_chunk = chunk_offset_bytes + 4 + 3;
-  if (chunks > (UINT64_MAX - header_bytes) / per_chunk) return 0;
-  const std::uint64_t overhead = header_bytes + chunks * per_chunk;
+  constexpr std::uint64_t fixed = header_bytes + huffman_code_max_bytes;
+  if (chunks > (UINT64_MAX - fixed) / per_chunk) return 0;
+  const std::uint64_t overhead = fixed + chunks * per_chunk;
   if (value_size != 0 && count > (UINT64_MAX - overhead) / value_size) return 0;
   return overhead + count * value_size;
 }
@@ -78,6 +81,26 @@ inline std::uint64_t chunk_size_workspace(const exec::omp_t&, std::uint64_t chun
   return chunks * sizeof(std::uint64_t);
 }
 #endif
+
+//! The Huffman code book of a stream: the symbol histogram of every chunk that is
+//! not stored as nothing (each chunk counted on its own, then added; the sums do
+//! not depend on the order), then make_huffman_code.
+template <class Exec, class T, class C>
+void build_stream_code(const Exec& executor, const T* input, const chunk_geometry& geometry, const quantizer<C>& qz,
+                       huffman_code& code) {
+  std::atomic<std::uint64_t> totals[huffman_symbol_count];
+  for (auto& t : totals) t.store(0, std::memory_order_relaxed);
+  exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+    for (unsigned k = 0; k < huffman_symbol_count; ++k) s.symbols[k] = 0;
+    if (!count_chunk_symbols(input, geometry, c, qz, s)) return;
+    for (unsigned k = 0; k < huffman_symbol_count; ++k)
+      if (s.symbols[k] != 0) totals[k].fetch_add(s.symbols[k], std::memory_order_relaxed);
+  });
+  std::uint64_t counts[huffman_symbol_count];
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) counts[k] = totals[k].load(std::memory_order_relaxed);
+  huffman_build_scratch scratch;
+  make_huffman_code(counts, code, scratch);
+}
 
 template <class Exec, class T>
 status compress_host(const Exec& executor, const T* input, const extents& shape, const params& p, void* output,
@@ -112,28 +135,44 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
 
   auto* out = static_cast<unsigned char*>(output);
   unsigned char* table = out + header_bytes;
-  unsigned char* payload = out + payload_start;
-  const std::uint64_t payload_capacity = output_capacity - payload_start;
-  std::uint64_t payload_bytes = 0;
+  std::uint64_t payload_capacity = output_capacity - payload_start;
+
+  // Huffman and automatic streams: a histogram pass over every chunk, the code book
+  // built from it, and the code book at the start of the payload.
+  const bool coded = p.codec != codec::bitplane;
+  huffman_code code_storage;
+  const huffman_code* code = nullptr;
+  std::uint64_t code_bytes = 0;
+  if (coded) {
+    build_stream_code(executor, input, geometry, qz, code_storage);
+    code = &code_storage;
+    code_bytes = huffman_code_bytes(code_storage.stored_lengths);
+    if (payload_capacity < code_bytes) return status::buffer_too_small;
+    write_huffman_code(code_storage, out + payload_start);
+    payload_capacity -= code_bytes;
+  }
+  const codec mode = p.codec;
+  unsigned char* payload = out + payload_start + code_bytes;  // where the chunks go
+  std::uint64_t payload_bytes = 0;                             // bytes of chunks so far
 
   if (needed_workspace == 0) {
     // One pass: each chunk is written behind the previous one.
     bool fits = true;
     exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
       if (!fits) return;
-      store_le64(table + chunk_offset_bytes * c, payload_bytes);
+      store_le64(table + chunk_offset_bytes * c, code_bytes + payload_bytes);
       const std::uint32_t n = geometry.chunk_box(c).extent.count();
       const std::uint64_t room = payload_capacity - payload_bytes;
       std::uint32_t size;
       if (room >= raw_chunk_bytes(n, sizeof(T))) {
-        size = encode_chunk(input, geometry, c, qz, s, payload + payload_bytes);
+        size = encode_chunk(input, geometry, c, qz, s, payload + payload_bytes, mode, code);
       } else {
-        size = encode_chunk(input, geometry, c, qz, s, nullptr);
+        size = encode_chunk(input, geometry, c, qz, s, nullptr, mode, code);
         if (size > room) {
           fits = false;
           return;
         }
-        encode_chunk(input, geometry, c, qz, s, payload + payload_bytes);
+        encode_chunk(input, geometry, c, qz, s, payload + payload_bytes, mode, code);
       }
       payload_bytes += size;
     });
@@ -150,12 +189,12 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
       // One parallel pass: every chunk at its worst-case slot, then an in-order
       // compaction (each chunk moves towards the front, never past a later one).
       exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        slots[c] = encode_chunk(input, geometry, c, qz, s, payload + slots[c]);
+        slots[c] = encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
       });
       std::uint64_t slot = 0;
       for (std::uint64_t c = 0; c < geometry.count; ++c) {
         const std::uint64_t size = slots[c];
-        store_le64(table + chunk_offset_bytes * c, payload_bytes);
+        store_le64(table + chunk_offset_bytes * c, code_bytes + payload_bytes);
         if (slot != payload_bytes && size != 0) std::memmove(payload + payload_bytes, payload + slot, size);
         payload_bytes += size;
         slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
@@ -164,7 +203,7 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
       // An output buffer below the worst case: chunk sizes, an exclusive scan, then
       // every chunk encoded again at its offset.
       exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        slots[c] = encode_chunk(input, geometry, c, qz, s, nullptr);
+        slots[c] = encode_chunk(input, geometry, c, qz, s, nullptr, mode, code);
       });
       for (std::uint64_t c = 0; c < geometry.count; ++c) {
         const std::uint64_t size = slots[c];
@@ -173,11 +212,12 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
       }
       if (payload_bytes > payload_capacity) return status::buffer_too_small;
       exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        store_le64(table + chunk_offset_bytes * c, slots[c]);
-        encode_chunk(input, geometry, c, qz, s, payload + slots[c]);
+        store_le64(table + chunk_offset_bytes * c, code_bytes + slots[c]);
+        encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
       });
     }
   }
+  payload_bytes += code_bytes;
 
   h.payload_bytes = payload_bytes;
   h.total_bytes = payload_start + payload_bytes;
@@ -188,14 +228,16 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   return status::success;
 }
 
-//! Validates the chunk offset table of a parsed stream (offsets start at 0, never
-//! decrease, stay inside the payload and are multiples of 4).
-inline status check_offset_table(const header& h, const unsigned char* table, stream_fault* fault = nullptr) noexcept {
-  std::uint64_t previous = 0;
+//! Validates the chunk offset table of a parsed stream (offsets start at `first`,
+//! the size of the code book that opens the payload of Huffman and automatic
+//! streams, never decrease, stay inside the payload and are multiples of 4).
+inline status check_offset_table(const header& h, const unsigned char* table, stream_fault* fault = nullptr,
+                                 std::uint64_t first = 0) noexcept {
+  std::uint64_t previous = first;
   for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
     const std::uint64_t offset = load_le64(table + chunk_offset_bytes * c);
     const char* what = nullptr;
-    if (c == 0 && offset != 0) what = "the first chunk offset is not 0";
+    if (c == 0 && offset != first) what = "the first chunk offset is not the end of the code book";
     else if (offset < previous) what = "a chunk offset is below the previous one";
     else if (offset > h.payload_bytes) what = "a chunk offset points past the payload";
     else if (offset % 4 != 0) what = "a chunk offset is not a multiple of 4";
@@ -229,8 +271,13 @@ status decompress_host(const Exec& executor, const void* stream, std::uint64_t s
     if (status s = check_checksum(executor, h, stream); s != status::success) return s;
   const auto* in = static_cast<const unsigned char*>(stream);
   const unsigned char* table = in + header_bytes;
-  if (status s = check_offset_table(h, table); s != status::success) return s;
   const unsigned char* payload = table + chunk_offset_bytes * h.chunk_count;
+  huffman_code code;
+  code.stored_lengths = 0;
+  std::uint32_t code_bytes = 0;
+  if (h.codec != codec::bitplane)
+    if (status s = parse_huffman_code(payload, h.payload_bytes, code, &code_bytes); s != status::success) return s;
+  if (status s = check_offset_table(h, table, nullptr, code_bytes); s != status::success) return s;
 
   const chunk_geometry geometry = make_chunk_geometry(h.shape);
   const quantizer<C> qz = make_quantizer<C>(h.absolute_bound, h.preserve_sign);
@@ -241,11 +288,11 @@ status decompress_host(const Exec& executor, const void* stream, std::uint64_t s
     const std::uint64_t end = c + 1 < geometry.count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
     chunk_view view;
     const std::uint32_t n = geometry.chunk_box(c).extent.count();
-    if (parse_chunk(payload + begin, end - begin, n, sizeof(T), &view) != status::success) {
+    if (parse_stream_chunk(h.codec, payload + begin, end - begin, n, sizeof(T), &view) != status::success ||
+        !decode_chunk(view, geometry, c, qz, s, output, &code)) {
       corrupt.store(true, std::memory_order_relaxed);
       return;
     }
-    decode_chunk(view, geometry, c, qz, s, output);
   });
   return corrupt.load() ? status::corrupt_stream : status::success;
 }

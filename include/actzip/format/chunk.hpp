@@ -11,7 +11,9 @@
 #include <actzip/core/bits.hpp>
 #include <actzip/error.hpp>
 #include <actzip/format/geometry.hpp>
+#include <actzip/params.hpp>
 #include <actzip/stages/bitplane.hpp>
+#include <actzip/stages/huffman.hpp>
 
 #include <cstdint>
 
@@ -20,6 +22,7 @@ namespace actzip {
 namespace detail {
 
 inline constexpr std::uint32_t chunk_raw_flag = 0x80000000u;
+inline constexpr std::uint32_t chunk_huffman_flag = 0x40000000u;
 inline constexpr std::uint32_t chunk_count_mask = 0x0000ffffu;
 
 ACTZIP_HD std::uint64_t pad4(std::uint64_t bytes) noexcept { return (bytes + 3) & ~std::uint64_t(3); }
@@ -54,6 +57,21 @@ ACTZIP_HD encoded_chunk_layout make_encoded_layout(std::uint32_t n, std::uint32_
   return l;
 }
 
+//! Layout of a Huffman chunk of `n` elements whose bit stream is `bits` long, with
+//! `lossless_count` values stored losslessly: `widths` is the offset of the segment
+//! sizes, `planes` that of the bit stream.
+ACTZIP_HD encoded_chunk_layout make_huffman_layout(std::uint32_t n, std::uint64_t bits, std::uint32_t lossless_count,
+                                                   unsigned value_size) noexcept {
+  encoded_chunk_layout l;
+  l.bitmap = 4;
+  l.widths = 4;
+  l.planes = l.widths + static_cast<std::uint32_t>(pad4(2u * huffman_segment_count(n)));
+  l.indices = l.planes + static_cast<std::uint32_t>(pad4((bits + 7) / 8));
+  l.values = l.indices + static_cast<std::uint32_t>(pad4(2u * lossless_count));
+  l.total = l.values + static_cast<std::uint32_t>(pad4(std::uint64_t(value_size) * lossless_count));
+  return l;
+}
+
 //! Size of a raw chunk of n elements.
 ACTZIP_HD std::uint32_t raw_chunk_bytes(std::uint32_t n, unsigned value_size) noexcept {
   return 4u + static_cast<std::uint32_t>(pad4(std::uint64_t(n) * value_size));
@@ -69,11 +87,13 @@ ACTZIP_HD bool zero_bytes(const unsigned char* p, std::uint64_t count) noexcept 
 
 //! A validated view of one chunk's bytes.
 struct chunk_view {
-  enum class kind { empty, raw, encoded } type = kind::empty;  //!< how the chunk is stored
+  //! How the chunk is stored: nothing (all zero), raw, bitplane-encoded, Huffman-encoded.
+  enum class kind { empty, raw, encoded, huffman } type = kind::empty;
   const unsigned char* base = nullptr;  //!< first byte of the chunk
   std::uint32_t group_count = 0;        //!< groups of 32 in the chunk
   std::uint32_t lossless_count = 0;     //!< values stored losslessly (encoded chunks)
-  detail::encoded_chunk_layout layout{};  //!< section offsets (encoded chunks)
+  detail::encoded_chunk_layout layout{};  //!< section offsets (encoded and Huffman chunks)
+  std::uint32_t stream_bits = 0;        //!< length of the bit stream (Huffman chunks)
   //! True when group g is non-zero (encoded chunks).
   ACTZIP_HD bool group_present(std::uint32_t g) const noexcept {
     return (load_le32(base + layout.bitmap + 4 * (g / 32)) >> (g % 32)) & 1u;
@@ -206,6 +226,74 @@ ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std
   if (!valid_chunk_tail_padding(v, value_size))
     return refuse(fault, corrupt, "padding after the lossless positions or values is not zero", v.layout.indices);
   *view = v;
+  return status::success;
+}
+
+//! Validates the `size` bytes of a Huffman chunk of `n` elements: the control word
+//! (the Huffman flag, no reserved bit, at most n lossless values), the segment
+//! sizes and their zero padding, that the sections add up to exactly `size`, the
+//! zero bits after the bit stream, the lossless positions and the tail padding. The
+//! symbols themselves are checked while decoding (decode_huffman_segment).
+ACTZIP_HD status parse_huffman_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
+                                     unsigned value_size, chunk_view* view, stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
+  if (size < 4) return refuse(fault, corrupt, "chunk shorter than its control word", 0);
+  const std::uint32_t control = load_le32(bytes);
+  if ((control & ~detail::chunk_count_mask) != detail::chunk_huffman_flag)
+    return refuse(fault, corrupt, "reserved control bits set", 0);
+  chunk_view v;
+  v.base = bytes;
+  v.type = chunk_view::kind::huffman;
+  v.group_count = detail::chunk_group_count(n);
+  v.lossless_count = control & detail::chunk_count_mask;
+  if (v.lossless_count > n) return refuse(fault, corrupt, "more lossless values than elements", 0);
+  const std::uint32_t segments = huffman_segment_count(n);
+  const std::uint32_t sizes_end = 4 + 2 * segments;
+  if (size < detail::pad4(sizes_end)) return refuse(fault, corrupt, "chunk truncated inside its segment sizes", size);
+  std::uint64_t bits = 0;
+  for (std::uint32_t k = 0; k < segments; ++k) {
+    const std::uint32_t b = load_le16(bytes + 4 + 2 * k);
+    if (b == 0) return refuse(fault, corrupt, "an empty segment", 4 + 2 * k);
+    bits += b;
+  }
+  if (!detail::zero_bytes(bytes + sizes_end, detail::pad4(sizes_end) - sizes_end))
+    return refuse(fault, corrupt, "segment size padding is not zero", sizes_end);
+  v.layout = detail::make_huffman_layout(n, bits, v.lossless_count, value_size);
+  if (v.layout.total != size)
+    return refuse(fault, corrupt, "the sections' sizes do not add up to the chunk's size", 0);
+  v.stream_bits = static_cast<std::uint32_t>(bits);
+  const std::uint64_t full_bytes = bits / 8;
+  if ((bits % 8 != 0 && (bytes[v.layout.planes + full_bytes] >> (bits % 8)) != 0) ||
+      !detail::zero_bytes(bytes + v.layout.planes + (bits + 7) / 8, v.layout.indices - v.layout.planes - (bits + 7) / 8))
+    return refuse(fault, corrupt, "bits after the bit stream are not zero", v.layout.planes + full_bytes);
+  for (std::uint32_t k = 0; k < v.lossless_count; ++k)
+    if (!valid_lossless_position(v, k, n))
+      return refuse(fault, corrupt, "a lossless position is out of range or not increasing", v.layout.indices + 2 * k);
+  if (!valid_chunk_tail_padding(v, value_size))
+    return refuse(fault, corrupt, "padding after the lossless positions or values is not zero", v.layout.indices);
+  *view = v;
+  return status::success;
+}
+
+//! True when the chunk whose `size` bytes start at `bytes` is a Huffman chunk
+//! (by its control word; the parsers check the rest).
+ACTZIP_HD bool is_huffman_chunk(const unsigned char* bytes, std::uint64_t size) noexcept {
+  return size >= 4 && (load_le32(bytes) & (detail::chunk_raw_flag | detail::chunk_huffman_flag)) ==
+                          detail::chunk_huffman_flag;
+}
+
+//! Validates one chunk of a stream written with codec `stream_codec`: bitplane
+//! streams hold empty, raw and bitplane chunks; Huffman streams empty, raw and
+//! Huffman chunks; automatic streams any of them.
+ACTZIP_HD status parse_stream_chunk(codec stream_codec, const unsigned char* bytes, std::uint64_t size,
+                                    std::uint32_t n, unsigned value_size, chunk_view* view,
+                                    stream_fault* fault = nullptr) noexcept {
+  if (stream_codec != codec::bitplane && is_huffman_chunk(bytes, size))
+    return parse_huffman_chunk(bytes, size, n, value_size, view, fault);
+  if (status s = parse_chunk(bytes, size, n, value_size, view, fault); s != status::success) return s;
+  if (stream_codec == codec::huffman && view->type == chunk_view::kind::encoded)
+    return detail::refuse(fault, status::corrupt_stream, "a bitplane chunk in a Huffman stream", 0);
   return status::success;
 }
 

@@ -154,7 +154,9 @@ ACTZIP_HD status parse_header(const void* stream, std::uint64_t size, header* ou
   h.version = version;
   const unsigned type_code = in[6], codec_code = in[7], rank = in[8], mode_code = in[9], flags = in[10];
   if (type_code < 1 || type_code > 4) return refuse(fault, corrupt, "unknown element type code", 6);
-  if (codec_code != static_cast<unsigned>(codec::bitplane)) return refuse(fault, corrupt, "unknown codec code", 7);
+  if (codec_code < 1 || codec_code > 3) return refuse(fault, corrupt, "unknown codec code", 7);
+  if (codec_code != static_cast<unsigned>(codec::bitplane) && version < 3)
+    return refuse(fault, corrupt, "a Huffman or automatic stream before format version 3", 7);
   if (rank < 1 || rank > 3) return refuse(fault, corrupt, "rank outside 1..3", 8);
   if (mode_code < 1 || mode_code > 2) return refuse(fault, corrupt, "unknown bound mode", 9);
   if ((flags & ~(detail::flag_preserve_sign | detail::flag_value_range)) != 0)

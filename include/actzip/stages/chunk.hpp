@@ -11,7 +11,9 @@
 #include <actzip/core/dtype.hpp>
 #include <actzip/format/chunk.hpp>
 #include <actzip/format/geometry.hpp>
+#include <actzip/params.hpp>
 #include <actzip/stages/bitplane.hpp>
+#include <actzip/stages/huffman.hpp>
 #include <actzip/stages/lorenzo.hpp>
 #include <actzip/stages/quantize.hpp>
 
@@ -20,7 +22,7 @@
 
 namespace actzip {
 
-//! Per-thread scratch memory for one chunk (about 16 KiB plus 4 KiB per element byte).
+//! Per-thread scratch memory for one chunk (about 20 KiB plus 4 KiB per element byte).
 template <class T>
 struct chunk_scratch {
   std::uint32_t values[max_chunk_elements];            //!< indices, then deltas, then zig-zag codes
@@ -28,6 +30,7 @@ struct chunk_scratch {
   T lossless_value[max_chunk_elements];                  //!< those values
   unsigned char width[max_chunk_elements / group_size];  //!< bit width of each group
   unsigned char keep[max_chunk_elements];                //!< 1 where a value is stored losslessly
+  std::uint32_t symbols[huffman_symbol_count];           //!< a chunk's Huffman symbol counts
 };
 
 namespace detail {
@@ -68,12 +71,13 @@ ACTZIP_HD P* box_row(P* data, const chunk_geometry& g, const chunk_geometry::box
 
 }  // namespace detail
 
-//! Encodes chunk `chunk` of `data` (the whole tensor, C order). Returns the chunk's
-//! size in bytes (0 for an all-zero chunk); writes the bytes to `out` unless it is
-//! null. The size never exceeds detail::raw_chunk_bytes of the chunk.
+//! The stages every codec shares, for chunk `chunk` of `data` (the whole tensor, C
+//! order): quantization with the strict check (failures go to s.lossless_*),
+//! Lorenzo deltas and zig-zag, leaving the chunk's codes in s.values[0, n) and
+//! zeros up to the next multiple of group_size. Returns the lossless count.
 template <class T, class C = typename dtype_traits<T>::compute_type>
-ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                     const quantizer<C>& qz, chunk_scratch<T>& s, unsigned char* out) noexcept {
+ACTZIP_HD std::uint32_t prepare_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                      const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
   const chunk_geometry::box b = g.chunk_box(chunk);
   const box_extents e = b.extent;
   const std::uint32_t n = e.count();
@@ -101,10 +105,59 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
   }
 
   lorenzo_forward(s.values, e);
-
   const std::uint32_t groups = detail::chunk_group_count(n);
   for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
   for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  return lossless;
+}
+
+namespace detail {
+
+//! Bits of the Huffman bit stream of segment z[0, count) with `code`, or 0 when a
+//! symbol it needs is not in the code (then the chunk cannot be Huffman-coded).
+ACTZIP_HD std::uint32_t huffman_segment_bits(const huffman_code& code, const std::uint32_t* z,
+                                             std::uint32_t count) noexcept {
+  std::uint32_t bits = 0;
+  bool coded = true;
+  huffman_tokens(z, count, [&](unsigned symbol, std::uint32_t, unsigned extra_bits) {
+    coded = coded && code.length[symbol] != 0;
+    bits += code.length[symbol] + extra_bits;
+  });
+  return coded ? bits : 0;
+}
+
+//! Writes the lossless positions and values from `p` up to `end` (the chunk's end).
+template <class T>
+ACTZIP_HD void write_lossless_sections(const chunk_scratch<T>& s, std::uint32_t lossless, unsigned char* p,
+                                       unsigned char* values_at, unsigned char* end) noexcept {
+  for (std::uint32_t k = 0; k < lossless; ++k, p += 2) store_le16(p, s.lossless_position[k]);
+  while (p < values_at) *p++ = 0;
+  for (std::uint32_t k = 0; k < lossless; ++k, p += sizeof(T)) store_element(p, s.lossless_value[k]);
+  while (p < end) *p++ = 0;
+}
+
+}  // namespace detail
+
+//! How encode_chunk stores a chunk, and its size.
+struct chunk_choice {
+  chunk_view::kind type;         //!< empty, raw, encoded (bitplane) or huffman
+  std::uint32_t bytes;           //!< size of the chunk
+  std::uint32_t nonzero_groups;  //!< bitplane: non-zero groups
+  std::uint32_t plane_words;     //!< bitplane: bitplanes in all
+  std::uint32_t segment_bits[huffman_max_segments];  //!< Huffman: bits of each segment
+  std::uint32_t stream_bits;     //!< Huffman: bits in all
+};
+
+//! Decides how to store a prepared chunk of n elements (prepare_chunk left its codes
+//! in s) with `lossless` values stored losslessly, under codec `mode`: nothing when
+//! every code is zero and nothing is lossless; else the bitplane layout (bitplane,
+//! automatic), the Huffman layout (huffman, automatic; needs `code`), whichever is
+//! smaller (bitplane on a tie), or raw when that is smaller still.
+template <class T>
+ACTZIP_HD chunk_choice choose_chunk(std::uint32_t n, std::uint32_t lossless, chunk_scratch<T>& s, codec mode,
+                                    const huffman_code* code) noexcept {
+  chunk_choice c{};
+  const std::uint32_t groups = detail::chunk_group_count(n);
   std::uint32_t nonzero = 0, plane_words = 0;
   for (std::uint32_t grp = 0; grp < groups; ++grp) {
     const unsigned w = group_bit_width(s.values + grp * group_size);
@@ -112,14 +165,54 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
     plane_words += w;
     nonzero += w != 0;
   }
-  if (nonzero == 0 && lossless == 0) return 0;
+  if (nonzero == 0 && lossless == 0) {
+    c.type = chunk_view::kind::empty;
+    return c;
+  }
+  c.type = chunk_view::kind::raw;
+  c.bytes = detail::raw_chunk_bytes(n, sizeof(T));
+  if (mode != codec::huffman) {
+    const std::uint32_t size = detail::make_encoded_layout(n, nonzero, plane_words, lossless, sizeof(T)).total;
+    if (size <= c.bytes) {
+      c.type = chunk_view::kind::encoded;
+      c.bytes = size;
+      c.nonzero_groups = nonzero;
+      c.plane_words = plane_words;
+    }
+  }
+  if (mode != codec::bitplane && code != nullptr && code->stored_lengths != 0) {
+    std::uint32_t segment_bits[huffman_max_segments] = {};
+    std::uint64_t bits = 0;
+    bool coded = true;
+    for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
+      const std::uint32_t first = k * huffman_segment_elements;
+      const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+      segment_bits[k] = detail::huffman_segment_bits(*code, s.values + first, count);
+      coded = coded && segment_bits[k] != 0;
+      bits += segment_bits[k];
+    }
+    const std::uint32_t size = detail::make_huffman_layout(n, bits, lossless, sizeof(T)).total;
+    if (coded && (size < c.bytes || (size == c.bytes && c.type == chunk_view::kind::raw))) {
+      c.type = chunk_view::kind::huffman;
+      c.bytes = size;
+      c.stream_bits = static_cast<std::uint32_t>(bits);
+      for (unsigned k = 0; k < huffman_max_segments; ++k) c.segment_bits[k] = segment_bits[k];
+    }
+  }
+  return c;
+}
 
-  const detail::encoded_chunk_layout l = detail::make_encoded_layout(n, nonzero, plane_words, lossless, sizeof(T));
-  const std::uint32_t raw_size = detail::raw_chunk_bytes(n, sizeof(T));
-  const bool raw = l.total > raw_size;
-  if (out == nullptr) return raw ? raw_size : l.total;
+//! Writes a prepared chunk the way `c` (from choose_chunk) says; returns its size.
+template <class T>
+ACTZIP_HD std::uint32_t write_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                    std::uint32_t lossless, const chunk_scratch<T>& s, const chunk_choice& c,
+                                    const huffman_code* code, unsigned char* out) noexcept {
+  const chunk_geometry::box b = g.chunk_box(chunk);
+  const box_extents e = b.extent;
+  const std::uint32_t n = e.count();
+  if (c.type == chunk_view::kind::empty) return 0;
 
-  if (raw) {
+  if (c.type == chunk_view::kind::raw) {
     store_le32(out, detail::chunk_raw_flag);
     unsigned char* p = out + 4;
     for (std::uint32_t i0 = 0; i0 < e.e0; ++i0)
@@ -127,10 +220,35 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
         const T* row = detail::box_row(data, g, b, i0, i1);
         for (std::uint32_t i2 = 0; i2 < e.e2; ++i2, p += sizeof(T)) detail::store_element(p, row[i2]);
       }
-    for (unsigned char* end = out + raw_size; p < end; ++p) *p = 0;
-    return raw_size;
+    for (unsigned char* end = out + c.bytes; p < end; ++p) *p = 0;
+    return c.bytes;
   }
 
+  if (c.type == chunk_view::kind::huffman) {
+    const detail::encoded_chunk_layout l = detail::make_huffman_layout(n, c.stream_bits, lossless, sizeof(T));
+    store_le32(out, detail::chunk_huffman_flag | lossless);
+    const std::uint32_t segments = huffman_segment_count(n);
+    for (std::uint32_t k = 0; k < segments; ++k)
+      store_le16(out + l.widths + 2 * k, static_cast<std::uint16_t>(c.segment_bits[k]));
+    for (std::uint32_t i = l.widths + 2 * segments; i < l.planes; ++i) out[i] = 0;
+    bit_writer w{out + l.planes};
+    for (std::uint32_t k = 0; k < segments; ++k) {
+      const std::uint32_t first = k * huffman_segment_elements;
+      const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+      huffman_tokens(s.values + first, count, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+        w.put(code->word[symbol], code->length[symbol]);
+        if (extra_bits != 0) w.put(extra, extra_bits);
+      });
+    }
+    w.flush();
+    for (std::uint32_t i = l.planes + w.next; i < l.indices; ++i) out[i] = 0;
+    detail::write_lossless_sections(s, lossless, out + l.indices, out + l.values, out + l.total);
+    return l.total;
+  }
+
+  const std::uint32_t groups = detail::chunk_group_count(n);
+  const detail::encoded_chunk_layout l =
+      detail::make_encoded_layout(n, c.nonzero_groups, c.plane_words, lossless, sizeof(T));
   store_le32(out, lossless);
   const std::uint32_t bitmap_words = detail::chunk_bitmap_words(groups);
   for (std::uint32_t w = 0; w < bitmap_words; ++w) {
@@ -149,18 +267,70 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
     plane_out += 4 * w;
   }
   while (width_out < out + l.planes) *width_out++ = 0;
-  unsigned char* p = out + l.indices;
-  for (std::uint32_t k = 0; k < lossless; ++k, p += 2) store_le16(p, s.lossless_position[k]);
-  while (p < out + l.values) *p++ = 0;
-  for (std::uint32_t k = 0; k < lossless; ++k, p += sizeof(T)) detail::store_element(p, s.lossless_value[k]);
-  while (p < out + l.total) *p++ = 0;
+  detail::write_lossless_sections(s, lossless, out + l.indices, out + l.values, out + l.total);
   return l.total;
 }
 
-//! Decodes a validated chunk `view` of chunk `chunk` into `out` (the whole tensor).
+//! Encodes chunk `chunk` of `data` (the whole tensor, C order) with codec `mode`
+//! (`code`: the stream's Huffman code book, for huffman and automatic). Returns the
+//! chunk's size in bytes (0 for an all-zero chunk); writes the bytes to `out` unless
+//! it is null. The size never exceeds detail::raw_chunk_bytes of the chunk.
 template <class T, class C = typename dtype_traits<T>::compute_type>
-ACTZIP_HD void decode_chunk(const chunk_view& view, const chunk_geometry& g, std::uint64_t chunk,
-                            const quantizer<C>& qz, chunk_scratch<T>& s, T* out) noexcept {
+ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                     const quantizer<C>& qz, chunk_scratch<T>& s, unsigned char* out,
+                                     codec mode = codec::bitplane, const huffman_code* code = nullptr) noexcept {
+  const std::uint32_t n = g.chunk_box(chunk).extent.count();
+  const std::uint32_t lossless = prepare_chunk(data, g, chunk, qz, s);
+  const chunk_choice c = choose_chunk(n, lossless, s, mode, code);
+  if (out == nullptr) return c.bytes;
+  return write_chunk(data, g, chunk, lossless, s, c, code, out);
+}
+
+//! Adds the Huffman symbols of chunk `chunk` of `data` to s.symbols (which the
+//! caller clears) and returns true; returns false, adding nothing, for a chunk that
+//! is stored as nothing (every code zero, nothing lossless).
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                   const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
+  const std::uint32_t n = g.chunk_box(chunk).extent.count();
+  const std::uint32_t lossless = prepare_chunk(data, g, chunk, qz, s);
+  bool any = lossless != 0;
+  for (std::uint32_t i = 0; i < n && !any; ++i) any = s.values[i] != 0;
+  if (!any) return false;
+  for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
+    const std::uint32_t first = k * huffman_segment_elements;
+    const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+    huffman_tokens(s.values + first, count, [&](unsigned symbol, std::uint32_t, unsigned) { ++s.symbols[symbol]; });
+  }
+  return true;
+}
+
+//! Decodes the symbols of a validated Huffman chunk `view` of n elements with `code`
+//! into zig-zagged deltas values[0, n). False when the bit stream is not valid for
+//! the code (or the stream has no code book).
+ACTZIP_HD bool decode_huffman_symbols(const chunk_view& view, const huffman_code& code, std::uint32_t n,
+                                      std::uint32_t* values) noexcept {
+  if (code.stored_lengths == 0) return false;
+  const unsigned char* stream = view.base + view.layout.planes;
+  const std::uint64_t stream_bytes = view.layout.indices - view.layout.planes;
+  std::uint64_t begin = 0;
+  for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
+    const std::uint32_t first = k * huffman_segment_elements;
+    const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+    const std::uint64_t end = begin + load_le16(view.base + view.layout.widths + 2 * k);
+    if (!decode_huffman_segment(code, stream, stream_bytes, begin, end, count, values + first)) return false;
+    begin = end;
+  }
+  return true;
+}
+
+//! Decodes a validated chunk `view` of chunk `chunk` into `out` (the whole tensor);
+//! `code` is the stream's code book (Huffman chunks). Returns false, writing
+//! nothing, when a Huffman chunk's bit stream is not valid.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD bool decode_chunk(const chunk_view& view, const chunk_geometry& g, std::uint64_t chunk,
+                            const quantizer<C>& qz, chunk_scratch<T>& s, T* out,
+                            const huffman_code* code = nullptr) noexcept {
   const chunk_geometry::box b = g.chunk_box(chunk);
   const box_extents e = b.extent;
   const std::uint32_t n = e.count();
@@ -172,7 +342,7 @@ ACTZIP_HD void decode_chunk(const chunk_view& view, const chunk_geometry& g, std
         T* row = detail::box_row(out, g, b, i0, i1);
         for (std::uint32_t i2 = 0; i2 < e.e2; ++i2, p += sizeof(T)) row[i2] = detail::load_element<T>(p);
       }
-    return;
+    return true;
   }
   if (view.type == chunk_view::kind::empty) {
     const T zero = reconstruct<T>(0, qz);
@@ -181,20 +351,24 @@ ACTZIP_HD void decode_chunk(const chunk_view& view, const chunk_geometry& g, std
         T* row = detail::box_row(out, g, b, i0, i1);
         for (std::uint32_t i2 = 0; i2 < e.e2; ++i2) row[i2] = zero;
       }
-    return;
+    return true;
   }
 
-  const unsigned char* width_in = view.base + view.layout.widths;
-  const unsigned char* plane_in = view.base + view.layout.planes;
-  for (std::uint32_t grp = 0; grp < view.group_count; ++grp) {
-    std::uint32_t* values = s.values + grp * group_size;
-    if (!view.group_present(grp)) {
-      for (unsigned i = 0; i < group_size; ++i) values[i] = 0;
-      continue;
+  if (view.type == chunk_view::kind::huffman) {
+    if (code == nullptr || !decode_huffman_symbols(view, *code, n, s.values)) return false;
+  } else {
+    const unsigned char* width_in = view.base + view.layout.widths;
+    const unsigned char* plane_in = view.base + view.layout.planes;
+    for (std::uint32_t grp = 0; grp < view.group_count; ++grp) {
+      std::uint32_t* values = s.values + grp * group_size;
+      if (!view.group_present(grp)) {
+        for (unsigned i = 0; i < group_size; ++i) values[i] = 0;
+        continue;
+      }
+      const unsigned w = *width_in++;
+      load_group_planes(plane_in, w, values);
+      plane_in += 4 * w;
     }
-    const unsigned w = *width_in++;
-    load_group_planes(plane_in, w, values);
-    plane_in += 4 * w;
   }
   for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_decode(s.values[i]);
   lorenzo_inverse(s.values, e);
@@ -212,6 +386,7 @@ ACTZIP_HD void decode_chunk(const chunk_view& view, const chunk_geometry& g, std
     T* row = detail::box_row(out, g, b, at / plane, (at / e.e2) % e.e1);
     row[at % e.e2] = detail::load_element<T>(values + sizeof(T) * k);
   }
+  return true;
 }
 
 }  // namespace actzip

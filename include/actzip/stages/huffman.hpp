@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The entropy stage of the Huffman codec: the symbol alphabet (zero runs, small
+// zig-zagged Lorenzo deltas, and bit-length classes for the rest), the canonical,
+// length-limited code book built from a histogram with deterministic tie-breaks,
+// its serialised form, and the bit-level writer and reader. Everything here is
+// integer arithmetic in fixed-size arrays, so a GPU builds exactly the host's code
+// book in one thread and writes exactly the host's bits. docs/FORMAT.md describes
+// the bytes.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/error.hpp>
+
+#include <cstdint>
+
+namespace actzip {
+
+//! Longest code word of the Huffman code book, in bits.
+inline constexpr unsigned huffman_max_code_length = 12;
+//! Entries of the decoding table: one per value of the next huffman_max_code_length bits.
+inline constexpr unsigned huffman_table_size = 1u << huffman_max_code_length;
+//! Elements of one segment: a chunk's bit stream is cut into segments of this many
+//! elements (the last one shorter), each decodable on its own, and zero runs never
+//! cross a segment boundary.
+inline constexpr std::uint32_t huffman_segment_elements = 1024;
+//! Most segments in a chunk.
+inline constexpr std::uint32_t huffman_max_segments = 4;
+//! Symbols 0..10 stand for runs of zero deltas: symbol b covers run lengths
+//! [2^b, 2^(b+1)), followed by b extra bits holding length - 2^b.
+inline constexpr unsigned huffman_run_symbols = 11;
+//! Zig-zagged deltas 1..huffman_direct_limit-1 have a symbol each: 10 + value.
+inline constexpr std::uint32_t huffman_direct_limit = 1024;
+//! Larger zig-zagged deltas (bit length k = 11..32) use the class symbol 1023 + k,
+//! followed by the k - 1 bits below their leading one.
+inline constexpr unsigned huffman_first_class_symbol = 1034;
+//! Size of the alphabet.
+inline constexpr unsigned huffman_symbol_count = 1056;
+//! Most bits one symbol occupies in a bit stream (a code word and its extra bits).
+inline constexpr unsigned huffman_max_symbol_bits = huffman_max_code_length + 31;
+
+static_assert(huffman_run_symbols - 1 + huffman_direct_limit == huffman_first_class_symbol, "alphabet layout");
+static_assert(huffman_first_class_symbol + 22 == huffman_symbol_count, "alphabet layout");
+static_assert(huffman_segment_elements * huffman_max_symbol_bits < 65536, "segment sizes fit in 16 bits");
+
+//! Number of segments of a chunk of n elements.
+ACTZIP_HD std::uint32_t huffman_segment_count(std::uint32_t n) noexcept {
+  return (n + huffman_segment_elements - 1) / huffman_segment_elements;
+}
+
+//! Calls emit(symbol, extra, extra_bits) for each symbol of the zig-zagged deltas
+//! z[0, n) of one segment: a run of zeros is one run symbol, a value below
+//! huffman_direct_limit its own symbol, anything larger a class symbol.
+template <class Emit>
+ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, Emit&& emit) {
+  std::uint32_t i = 0;
+  while (i < n) {
+    const std::uint32_t v = z[i];
+    if (v == 0) {
+      std::uint32_t j = i + 1;
+      while (j < n && z[j] == 0) ++j;
+      const std::uint32_t length = j - i;
+      const unsigned b = bit_width(length) - 1;
+      emit(b, length - (1u << b), b);
+      i = j;
+    } else if (v < huffman_direct_limit) {
+      emit(huffman_run_symbols - 1 + v, 0u, 0u);
+      ++i;
+    } else {
+      const unsigned k = bit_width(v);
+      emit(huffman_first_class_symbol - 11 + k, v - (1u << (k - 1)), k - 1);
+      ++i;
+    }
+  }
+}
+
+//! A canonical Huffman code book: code lengths, the code words (bit-reversed, as
+//! they go into the LSB-first bit stream) and the decoding table.
+struct huffman_code {
+  std::uint32_t stored_lengths;  //!< lengths stored in the stream (last used symbol + 1; 0: no code)
+  unsigned char length[huffman_symbol_count];  //!< code length of each symbol (0: not in the code)
+  std::uint16_t word[huffman_symbol_count];    //!< code word, bit-reversed
+  //! Decoding table indexed by the next 12 bits of the stream: symbol | length << 11
+  //! for the code word those bits start with, 0 when they start none.
+  std::uint16_t table[huffman_table_size];
+};
+
+//! Scratch memory of build_huffman_lengths (about 36 KiB).
+struct huffman_build_scratch {
+  std::uint16_t order[huffman_symbol_count];  //!< used symbols, by (count, symbol)
+  std::uint16_t merge[huffman_symbol_count];  //!< merge-sort buffer
+  std::uint64_t weight[2 * huffman_symbol_count];
+  std::uint16_t parent[2 * huffman_symbol_count];
+  std::uint16_t depth[2 * huffman_symbol_count];
+  std::uint32_t length_count[128];
+};
+
+//! Code lengths (at most huffman_max_code_length) for the symbol counts
+//! `counts[0, huffman_symbol_count)`, written to length[]. Deterministic: used
+//! symbols are ordered by (count, symbol); the Huffman tree is built with two
+//! queues, taking the leaf when a leaf and an inner node weigh the same; lengths
+//! over the limit are folded back with the procedure of JPEG (ITU T.81) Annex K.3,
+//! which keeps the Kraft sum at one; then the shortest lengths go to the most
+//! frequent symbols. One used symbol gets length 1; none leaves every length 0.
+//! Counts must sum to less than 2^64.
+ACTZIP_HD void build_huffman_lengths(const std::uint64_t* counts, unsigned char* length,
+                                     huffman_build_scratch& s) noexcept {
+  std::uint32_t used = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) {
+    length[k] = 0;
+    if (counts[k] != 0) s.order[used++] = static_cast<std::uint16_t>(k);
+  }
+  if (used == 0) return;
+  if (used == 1) {
+    length[s.order[0]] = 1;
+    return;
+  }
+  // Stable bottom-up merge sort by count (symbols are already ascending).
+  std::uint16_t* from = s.order;
+  std::uint16_t* to = s.merge;
+  for (std::uint32_t width = 1; width < used; width *= 2) {
+    for (std::uint32_t lo = 0; lo < used; lo += 2 * width) {
+      const std::uint32_t mid = lo + width < used ? lo + width : used;
+      const std::uint32_t hi = lo + 2 * width < used ? lo + 2 * width : used;
+      std::uint32_t a = lo, b = mid, o = lo;
+      while (a < mid && b < hi) to[o++] = counts[from[b]] < counts[from[a]] ? from[b++] : from[a++];
+      while (a < mid) to[o++] = from[a++];
+      while (b < hi) to[o++] = from[b++];
+    }
+    std::uint16_t* t = from;
+    from = to;
+    to = t;
+  }
+  if (from != s.order)
+    for (std::uint32_t k = 0; k < used; ++k) s.order[k] = from[k];
+
+  // Two-queue Huffman: leaves 0..used-1 in sorted order, inner nodes used.. in
+  // order of creation (their weights never decrease).
+  for (std::uint32_t k = 0; k < used; ++k) s.weight[k] = counts[s.order[k]];
+  std::uint32_t next_leaf = 0, next_inner = used, inner_end = used;
+  for (std::uint32_t made = 0; made + 1 < used; ++made) {
+    std::uint32_t pick[2];
+    for (int t = 0; t < 2; ++t) {
+      const bool take_leaf =
+          next_leaf < used && (next_inner == inner_end || s.weight[next_leaf] <= s.weight[next_inner]);
+      pick[t] = take_leaf ? next_leaf++ : next_inner++;
+    }
+    s.weight[inner_end] = s.weight[pick[0]] + s.weight[pick[1]];
+    s.parent[pick[0]] = s.parent[pick[1]] = static_cast<std::uint16_t>(inner_end);
+    ++inner_end;
+  }
+  const std::uint32_t root = inner_end - 1;
+  s.depth[root] = 0;
+  for (std::uint32_t node = root; node-- > 0;) s.depth[node] = static_cast<std::uint16_t>(s.depth[s.parent[node]] + 1);
+
+  // Depths are below 128: a leaf at depth d needs total weight >= Fibonacci(d + 2).
+  for (unsigned k = 0; k < 128; ++k) s.length_count[k] = 0;
+  unsigned longest = 0;
+  for (std::uint32_t k = 0; k < used; ++k) {
+    ++s.length_count[s.depth[k]];
+    longest = s.depth[k] > longest ? s.depth[k] : longest;
+  }
+  for (unsigned i = longest; i > huffman_max_code_length; --i) {
+    while (s.length_count[i] > 0) {
+      unsigned j = i - 2;
+      while (s.length_count[j] == 0) --j;
+      s.length_count[i] -= 2;
+      s.length_count[i - 1] += 1;
+      s.length_count[j + 1] += 2;
+      s.length_count[j] -= 1;
+    }
+  }
+  // Least frequent symbols first get the longest lengths.
+  std::uint32_t k = 0;
+  for (unsigned len = huffman_max_code_length; len >= 1; --len)
+    for (std::uint32_t c = 0; c < s.length_count[len]; ++c) length[s.order[k++]] = static_cast<unsigned char>(len);
+}
+
+//! Checks code lengths and fills in the canonical code words and the decoding
+//! table. The lengths must be at most 12 and form a complete code (Kraft sum one),
+//! or be a single length of 1. Returns false otherwise (then `code` is unusable).
+ACTZIP_HD bool finish_huffman_code(huffman_code& code) noexcept {
+  std::uint32_t count[huffman_max_code_length + 1] = {};
+  std::uint32_t kraft = 0, used = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) {
+    const unsigned len = code.length[k];
+    if (len > huffman_max_code_length) return false;
+    if (len == 0) continue;
+    ++count[len];
+    ++used;
+    kraft += 1u << (huffman_max_code_length - len);
+    if (kraft > huffman_table_size) return false;
+  }
+  if (used == 0) return false;
+  if (kraft != huffman_table_size && !(used == 1 && kraft == huffman_table_size / 2)) return false;
+  std::uint32_t next[huffman_max_code_length + 1];
+  std::uint32_t word = 0;
+  count[0] = 0;
+  for (unsigned len = 1; len <= huffman_max_code_length; ++len) {
+    word = (word + count[len - 1]) << 1;
+    next[len] = word;
+  }
+  for (unsigned i = 0; i < huffman_table_size; ++i) code.table[i] = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) {
+    const unsigned len = code.length[k];
+    code.word[k] = 0;
+    if (len == 0) continue;
+    const std::uint32_t w = next[len]++;
+    std::uint32_t reversed = 0;
+    for (unsigned b = 0; b < len; ++b) reversed |= ((w >> b) & 1u) << (len - 1 - b);
+    code.word[k] = static_cast<std::uint16_t>(reversed);
+    const std::uint16_t entry = static_cast<std::uint16_t>(k | (len << 11));
+    for (std::uint32_t fill = 0; fill < (1u << (huffman_max_code_length - len)); ++fill)
+      code.table[reversed | (fill << len)] = entry;
+  }
+  return true;
+}
+
+//! Builds the code book for `counts` (see build_huffman_lengths). A histogram with
+//! no symbol gives the empty code book (stored_lengths 0), which no chunk can use.
+ACTZIP_HD void make_huffman_code(const std::uint64_t* counts, huffman_code& code, huffman_build_scratch& s) noexcept {
+  build_huffman_lengths(counts, code.length, s);
+  code.stored_lengths = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k)
+    if (code.length[k] != 0) code.stored_lengths = k + 1;
+  if (code.stored_lengths != 0) finish_huffman_code(code);
+}
+
+namespace detail {
+
+//! Bytes of the serialised code book that stores `stored_lengths` lengths: a
+//! little-endian 32-bit count, then one 4-bit length per symbol (low nibble first),
+//! padded with zeros to a multiple of 4 bytes.
+ACTZIP_HD std::uint32_t huffman_code_bytes(std::uint32_t stored_lengths) noexcept {
+  return 4u + (((stored_lengths + 1) / 2 + 3) & ~3u);
+}
+
+//! Largest serialised code book.
+inline constexpr std::uint32_t huffman_code_max_bytes = 4u + (((huffman_symbol_count + 1) / 2 + 3) & ~3u);
+
+}  // namespace detail
+
+//! Writes the serialised code book (detail::huffman_code_bytes(code.stored_lengths) bytes).
+ACTZIP_HD void write_huffman_code(const huffman_code& code, unsigned char* out) noexcept {
+  const std::uint32_t bytes = detail::huffman_code_bytes(code.stored_lengths);
+  for (std::uint32_t i = 4; i < bytes; ++i) out[i] = 0;
+  store_le32(out, code.stored_lengths);
+  for (std::uint32_t k = 0; k < code.stored_lengths; ++k)
+    out[4 + k / 2] = static_cast<unsigned char>(out[4 + k / 2] | (code.length[k] << (4 * (k % 2))));
+}
+
+//! Parses a serialised code book at the start of `size` bytes and builds `code`.
+//! Checks the count (at most the alphabet, the last stored length non-zero), every
+//! length (at most 12), the zero padding, and that the lengths form a code (see
+//! finish_huffman_code). A count of 0 is the empty code book. On success `*bytes`
+//! is its size.
+ACTZIP_HD status parse_huffman_code(const unsigned char* in, std::uint64_t size, huffman_code& code,
+                                    std::uint32_t* bytes, stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
+  if (size < 4) return refuse(fault, corrupt, "truncated inside the code book", 0);
+  const std::uint32_t stored = load_le32(in);
+  if (stored > huffman_symbol_count) return refuse(fault, corrupt, "code book longer than the alphabet", 0);
+  const std::uint32_t total = detail::huffman_code_bytes(stored);
+  if (size < total) return refuse(fault, corrupt, "truncated inside the code book", size);
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) code.length[k] = 0;
+  for (std::uint32_t k = 0; k < stored; ++k) {
+    const unsigned len = (in[4 + k / 2] >> (4 * (k % 2))) & 15u;
+    if (len > huffman_max_code_length) return refuse(fault, corrupt, "a code length over 12", 4 + k / 2);
+    code.length[k] = static_cast<unsigned char>(len);
+  }
+  const std::uint32_t used_bytes = 4 + (stored + 1) / 2;
+  bool padding_clear = stored % 2 == 0 || (in[used_bytes - 1] >> 4) == 0;
+  for (std::uint32_t i = used_bytes; i < total; ++i) padding_clear = padding_clear && in[i] == 0;
+  if (!padding_clear)
+    return refuse(fault, corrupt, "code book padding is not zero", used_bytes - (stored % 2));
+  code.stored_lengths = stored;
+  *bytes = total;
+  if (stored == 0) return status::success;
+  if (code.length[stored - 1] == 0) return refuse(fault, corrupt, "the code book's last length is zero", 4 + (stored - 1) / 2);
+  if (!finish_huffman_code(code)) return refuse(fault, corrupt, "the code lengths do not form a complete code", 4);
+  return status::success;
+}
+
+//! Appends bits to a zero-initialised LSB-first bit stream (bit i of the stream is
+//! bit i % 8 of byte i / 8).
+struct bit_writer {
+  unsigned char* out;        //!< first byte of the stream
+  std::uint64_t buffer = 0;  //!< bits not yet stored
+  unsigned pending = 0;      //!< number of them (< 8 between calls)
+  std::uint32_t next = 0;    //!< next byte to store
+  //! Appends the low `count` (<= 32) bits of `value`, which has no bits above them.
+  ACTZIP_HD void put(std::uint32_t value, unsigned count) noexcept {
+    buffer |= std::uint64_t(value) << pending;
+    pending += count;
+    while (pending >= 8) {
+      out[next++] = static_cast<unsigned char>(buffer);
+      buffer >>= 8;
+      pending -= 8;
+    }
+  }
+  //! Stores the last partial byte (its high bits zero).
+  ACTZIP_HD void flush() noexcept {
+    if (pending != 0) out[next++] = static_cast<unsigned char>(buffer);
+    buffer = 0;
+    pending = 0;
+  }
+};
+
+//! The 57 or more stream bits from bit `position` of a `size`-byte LSB-first bit
+//! stream (bits past its end read as zero).
+ACTZIP_HD std::uint64_t peek_bits(const unsigned char* in, std::uint64_t size, std::uint64_t position) noexcept {
+  const std::uint64_t byte = position >> 3;
+  std::uint64_t v = 0;
+  if (byte + 8 <= size) {
+    v = load_le64(in + byte);
+  } else {
+    for (std::uint64_t k = 0; byte + k < size; ++k) v |= std::uint64_t(in[byte + k]) << (8 * k);
+  }
+  return v >> (position & 7);
+}
+
+//! Decodes the segment of `count` elements that occupies bits [begin, end) of the
+//! `size`-byte bit stream `in` into zig-zagged deltas out[0, count). Returns false
+//! when the bits are not exactly `count` elements' worth of valid symbols (a bit
+//! pattern no code word starts, a run past the segment's end, bits left over or
+//! missing).
+ACTZIP_HD bool decode_huffman_segment(const huffman_code& code, const unsigned char* in, std::uint64_t size,
+                                      std::uint64_t begin, std::uint64_t end, std::uint32_t count,
+                                      std::uint32_t* out) noexcept {
+  std::uint64_t position = begin;
+  std::uint32_t i = 0;
+  while (i < count) {
+    if (position >= end) return false;
+    std::uint64_t bits = peek_bits(in, size, position);
+    const std::uint32_t entry = code.table[bits & (huffman_table_size - 1)];
+    const unsigned len = entry >> 11, symbol = entry & 2047u;
+    if (len == 0) return false;
+    bits >>= len;
+    position += len;
+    if (symbol < huffman_run_symbols) {
+      const std::uint32_t run = (1u << symbol) + static_cast<std::uint32_t>(bits & ((1u << symbol) - 1u));
+      position += symbol;
+      if (run > count - i) return false;
+      for (std::uint32_t k = 0; k < run; ++k) out[i + k] = 0;
+      i += run;
+    } else if (symbol < huffman_first_class_symbol) {
+      out[i++] = symbol - (huffman_run_symbols - 1);
+    } else {
+      const unsigned extra = symbol - huffman_first_class_symbol + 10;  // k - 1 for bit length k = 11..32
+      out[i++] = (1u << extra) | static_cast<std::uint32_t>(bits & ((std::uint64_t(1) << extra) - 1u));
+      position += extra;
+    }
+  }
+  return position == end;
+}
+
+}  // namespace actzip
