@@ -261,7 +261,7 @@ static void round_trip(int32_t dtype, int32_t ndim, const int64_t* dims, actzip_
   CHECK_STATUS(actzip_inspect(stream, written, &h), ACTZIP_SUCCESS);
   CHECK(h.format_version == info.format_version);
   CHECK(h.dtype == dtype);
-  CHECK(h.codec == ACTZIP_CODEC_BITPLANE);
+  CHECK(h.codec == params.codec);
   CHECK(h.ndim == ndim);
   for (int32_t d = 0; d < 3; ++d) CHECK(h.dims[d] == (d < ndim ? dims[d] : 1));
   CHECK(h.bound_mode == params.bound_mode);
@@ -345,6 +345,12 @@ static void test_round_trips(void) {
       actzip_params sign = actzip_params_relative(0.05);
       sign.preserve_sign = 1;
       round_trip(dtypes[t], r, shapes[r - 1], sign);
+      actzip_params huffman = actzip_params_relative(1e-3);
+      huffman.codec = ACTZIP_CODEC_HUFFMAN;
+      round_trip(dtypes[t], r, shapes[r - 1], huffman);
+      actzip_params automatic = actzip_params_absolute(1e-2);
+      automatic.codec = ACTZIP_CODEC_AUTOMATIC;
+      round_trip(dtypes[t], r, shapes[r - 1], automatic);
     }
   }
   /* The default parameters: absolute bound 0, every value back exactly. */
@@ -475,7 +481,7 @@ static void test_errors(void) {
       actzip_compress(ACTZIP_EXEC_SERIAL, data, ACTZIP_FLOAT32, 1, dims, &bad, stream, sizeof stream, &bytes, NULL, 0),
       ACTZIP_INVALID_ARGUMENT);
   bad = p;
-  bad.codec = 2;
+  bad.codec = 4; /* no such codec */
   CHECK_STATUS(
       actzip_compress(ACTZIP_EXEC_SERIAL, data, ACTZIP_FLOAT32, 1, dims, &bad, stream, sizeof stream, &bytes, NULL, 0),
       ACTZIP_UNSUPPORTED);
@@ -696,7 +702,7 @@ static void test_cuda_functions(void) {
       ACTZIP_INVALID_ARGUMENT); /* output not 4-byte aligned */
   CHECK_STATUS(actzip_cuda_compress(NULL, x, ACTZIP_FLOAT32, 1, dims, &p, buffer, capacity - 1, &size_word, buffer, 64),
                ACTZIP_BUFFER_TOO_SMALL); /* the GPU needs the full bound */
-  p.codec = 2;
+  p.codec = 4; /* no such codec */
   CHECK_STATUS(actzip_cuda_compress(NULL, x, ACTZIP_FLOAT32, 1, dims, &p, buffer, capacity, &size_word, buffer, 64),
                ACTZIP_UNSUPPORTED);
   CHECK_STATUS(actzip_cuda_decompress(NULL, NULL, 256, ACTZIP_FLOAT32, x, 4, &status_word, buffer, 64, 0),

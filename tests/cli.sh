@@ -37,11 +37,14 @@ with open(f"{work}/in.bf16", "wb") as f:  # bfloat16: upper half of a float, rou
         f.write(struct.pack("<H", ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) & 0xFFFF))
 PY
 
+codecs=(bitplane huffman automatic)
 for t in f32 f64 f16 bf16; do
   for dims in 6000 120,50 3,40,50; do
-    expect 0 "$tool" compress -i "$work/in.$t" -o "$work/z" -t $t -d $dims --abs 0.01 -q
+    codec=${codecs[$(( (${#t} + ${#dims}) % 3 ))]}
+    expect 0 "$tool" compress -i "$work/in.$t" -o "$work/z" -t $t -d $dims --abs 0.01 --codec $codec -q
     expect 0 "$tool" info -i "$work/z"
     grep -q "dtype: *$t" "$work/out" || { echo "FAIL: info does not show dtype $t"; failures=$((failures + 1)); }
+    grep -q "codec: *$codec" "$work/out" || { echo "FAIL: info does not show codec $codec"; failures=$((failures + 1)); }
     expect 0 "$tool" decompress -i "$work/z" -o "$work/back" -q
     python3 - "$work/in.$t" "$work/back" $t 0.01 <<'PY' || failures=$((failures + 1))
 import struct, sys

@@ -33,7 +33,7 @@ constexpr int exit_usage = 2;
 
 const char* const usage_text =
     "usage: actzip compress   -i IN.raw -o OUT.az -t f32|f64|f16|bf16 -d D0[,D1[,D2]]\n"
-    "                         (--abs E | --rel E) [--preserve-sign] [--codec bitplane] [--serial] [-q]\n"
+    "                         (--abs E | --rel E) [--preserve-sign] [--codec bitplane|huffman|automatic] [--serial] [-q]\n"
     "       actzip decompress -i IN.az -o OUT.raw [--serial] [-q]\n"
     "       actzip info       -i IN.az\n"
     "       actzip --help | -h\n"
@@ -51,7 +51,8 @@ const char* const usage_text =
     "      --rel E           relative bound: |x - x'| <= E * (max - min) over the finite\n"
     "                        values (E > 0)\n"
     "      --preserve-sign   no non-zero value comes back as zero or with the other sign\n"
-    "      --codec NAME      encoder: bitplane (the default and only codec)\n"
+    "      --codec NAME      encoder: bitplane (the default: fastest), huffman (smallest\n"
+    "                        streams) or automatic (per chunk the smaller of the two)\n"
     "      --serial          run on one thread (default: all OpenMP threads, in a build\n"
     "                        with OpenMP)\n"
     "  -q, --quiet           no summary line on stderr\n"
@@ -95,7 +96,14 @@ std::string shape_string(const actzip::extents& shape, const char* separator = "
   return s;
 }
 
-const char* codec_name(actzip::codec c) { return c == actzip::codec::bitplane ? "bitplane" : "unknown"; }
+const char* codec_name(actzip::codec c) {
+  switch (c) {
+    case actzip::codec::bitplane: return "bitplane";
+    case actzip::codec::huffman: return "huffman";
+    case actzip::codec::automatic: return "automatic";
+  }
+  return "unknown";
+}
 
 const char* mode_name(actzip::bound_mode m) {
   switch (m) {
@@ -251,8 +259,10 @@ options parse_arguments(int argc, char** argv) {
       only_for({command::compress});
       once(has_codec);
       const std::string c = take_value();
-      if (c != "bitplane") usage_failure("unknown codec " + in_quotes(c) + " (expected bitplane)");
-      o.codec = actzip::codec::bitplane;
+      if (c == "bitplane") o.codec = actzip::codec::bitplane;
+      else if (c == "huffman") o.codec = actzip::codec::huffman;
+      else if (c == "automatic") o.codec = actzip::codec::automatic;
+      else usage_failure("unknown codec " + in_quotes(c) + " (expected bitplane, huffman or automatic)");
       has_codec = true;
     } else if (arg == "--serial") {
       only_for({command::compress, command::decompress});

@@ -144,7 +144,9 @@ typedef enum actzip_bound_mode {
  *  Later versions may add codecs; a build refuses a codec it does not know with
  *  ACTZIP_UNSUPPORTED. */
 typedef enum actzip_codec {
-  ACTZIP_CODEC_BITPLANE = 1 /**< per group of 32: zig-zag, bit width, bitplanes, zero-group elision */
+  ACTZIP_CODEC_BITPLANE = 1, /**< fast: per group of 32, zig-zag, bit width, bitplanes, zero-group elision */
+  ACTZIP_CODEC_HUFFMAN = 2,  /**< ratio: canonical Huffman code book per stream, zero runs */
+  ACTZIP_CODEC_AUTOMATIC = 3 /**< per chunk the smaller of bitplane and Huffman */
 } actzip_codec;
 
 /** Parameters of one compression (24 bytes, no hidden padding). Start from

@@ -50,6 +50,8 @@ static_assert(ACTZIP_BOUND_ABSOLUTE == static_cast<int>(bound_mode::absolute) &&
                   ACTZIP_BOUND_RELATIVE == static_cast<int>(bound_mode::relative),
               "bound mode values");
 static_assert(ACTZIP_CODEC_BITPLANE == static_cast<int>(codec::bitplane), "codec values");
+static_assert(ACTZIP_CODEC_HUFFMAN == static_cast<int>(codec::huffman), "codec values");
+static_assert(ACTZIP_CODEC_AUTOMATIC == static_cast<int>(codec::automatic), "codec values");
 static_assert(sizeof(half) == 2 && sizeof(bfloat16) == 2, "16-bit elements are passed as their bits");
 // The documented layouts: fixed sizes and no hidden padding, the same in every language.
 static_assert(sizeof(actzip_params) == 24 && offsetof(actzip_params, bound) == 8 &&
@@ -112,7 +114,8 @@ inline status to_params(const actzip_params* in, params* out) noexcept {
     return status::invalid_argument;
   if (in->preserve_sign != 0 && in->preserve_sign != 1) return status::invalid_argument;
   if (in->reserved != 0) return status::invalid_argument;
-  if (in->codec != ACTZIP_CODEC_BITPLANE) return status::unsupported;
+  if (in->codec != ACTZIP_CODEC_BITPLANE && in->codec != ACTZIP_CODEC_HUFFMAN && in->codec != ACTZIP_CODEC_AUTOMATIC)
+    return status::unsupported;
   out->error_bound = bound{static_cast<bound_mode>(in->bound_mode), in->bound};
   out->codec = static_cast<codec>(in->codec);
   out->preserve_sign = in->preserve_sign == 1;
