@@ -134,7 +134,7 @@ TEST_CASE("golden stream checksums") {
          const extents s{0, 5};
          return compress(exec::serial, static_cast<const float*>(nullptr), s, params{actzip::rel(1e-3)});
        }},
-      {"huffman f32 3-D rel 1e-3", 0xed87c5872cf0b12eull, 0, 0,
+      {"huffman f32 3-D rel 1e-3", 0xb467215690558c0dull, 0, 0,
        [] {
          const extents s{40, 33, 50};
          auto v = golden_input<float>(s, 1);
@@ -142,7 +142,7 @@ TEST_CASE("golden stream checksums") {
          p.codec = codec::huffman;
          return compress(exec::serial, v.data(), s, p);
        }},
-      {"huffman f64 2-D abs 1e-6 preserve_sign", 0xd294bf7ea12f72b9ull, 0, 0,
+      {"huffman f64 2-D abs 1e-6 preserve_sign", 0x2eeafc6900d66b82ull, 0, 0,
        [] {
          const extents s{300, 257};
          auto v = golden_input<double>(s, 2);
@@ -159,7 +159,7 @@ TEST_CASE("golden stream checksums") {
          p.codec = codec::huffman;
          return compress(exec::serial, v.data(), s, p);
        }},
-      {"automatic bf16 3-D abs 1e-2", 0x406aa3255d0e62cdull, 0, 0,
+      {"automatic bf16 3-D abs 1e-2", 0x041ea30161ecc710ull, 0, 0,
        [] {
          const extents s{17, 64, 65};
          auto v = golden_input<bfloat16>(s, 4);

@@ -23,6 +23,7 @@ namespace detail {
 
 inline constexpr std::uint32_t chunk_raw_flag = 0x80000000u;
 inline constexpr std::uint32_t chunk_huffman_flag = 0x40000000u;
+inline constexpr std::uint32_t chunk_predictor_mask = 0x00030000u;  // Huffman chunks: the predictor
 inline constexpr std::uint32_t chunk_count_mask = 0x0000ffffu;
 
 ACTZIP_HD std::uint64_t pad4(std::uint64_t bytes) noexcept { return (bytes + 3) & ~std::uint64_t(3); }
@@ -94,6 +95,7 @@ struct chunk_view {
   std::uint32_t lossless_count = 0;     //!< values stored losslessly (encoded chunks)
   detail::encoded_chunk_layout layout{};  //!< section offsets (encoded and Huffman chunks)
   std::uint32_t stream_bits = 0;        //!< length of the bit stream (Huffman chunks)
+  predictor huffman_predictor = predictor::lorenzo_3d;  //!< the predictor (Huffman chunks)
   //! True when group g is non-zero (encoded chunks).
   ACTZIP_HD bool group_present(std::uint32_t g) const noexcept {
     return (load_le32(base + layout.bitmap + 4 * (g / 32)) >> (g % 32)) & 1u;
@@ -240,11 +242,14 @@ ACTZIP_HD status parse_huffman_chunk(const unsigned char* bytes, std::uint64_t s
   constexpr status corrupt = status::corrupt_stream;
   if (size < 4) return refuse(fault, corrupt, "chunk shorter than its control word", 0);
   const std::uint32_t control = load_le32(bytes);
-  if ((control & ~detail::chunk_count_mask) != detail::chunk_huffman_flag)
+  if ((control & ~(detail::chunk_count_mask | detail::chunk_predictor_mask)) != detail::chunk_huffman_flag)
     return refuse(fault, corrupt, "reserved control bits set", 0);
+  const unsigned predictor_code = (control & detail::chunk_predictor_mask) >> 16;
+  if (predictor_code >= predictor_count) return refuse(fault, corrupt, "unknown predictor", 2);
   chunk_view v;
   v.base = bytes;
   v.type = chunk_view::kind::huffman;
+  v.huffman_predictor = static_cast<predictor>(predictor_code);
   v.group_count = detail::chunk_group_count(n);
   v.lossless_count = control & detail::chunk_count_mask;
   if (v.lossless_count > n) return refuse(fault, corrupt, "more lossless values than elements", 0);

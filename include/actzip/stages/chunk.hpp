@@ -22,7 +22,7 @@
 
 namespace actzip {
 
-//! Per-thread scratch memory for one chunk (about 20 KiB plus 4 KiB per element byte).
+//! Per-thread scratch memory for one chunk (about 52 KiB plus 4 KiB per element byte).
 template <class T>
 struct chunk_scratch {
   std::uint32_t values[max_chunk_elements];            //!< indices, then deltas, then zig-zag codes
@@ -31,6 +31,8 @@ struct chunk_scratch {
   unsigned char width[max_chunk_elements / group_size];  //!< bit width of each group
   unsigned char keep[max_chunk_elements];                //!< 1 where a value is stored losslessly
   std::uint32_t symbols[huffman_symbol_count];           //!< a chunk's Huffman symbol counts
+  std::uint32_t index[max_chunk_elements];               //!< Huffman: the quantization indices
+  std::uint32_t coded[max_chunk_elements];               //!< Huffman: zig-zagged deltas of its predictor
 };
 
 namespace detail {
@@ -71,22 +73,20 @@ ACTZIP_HD P* box_row(P* data, const chunk_geometry& g, const chunk_geometry::box
 
 }  // namespace detail
 
-//! The stages every codec shares, for chunk `chunk` of `data` (the whole tensor, C
-//! order): quantization with the strict check (failures go to s.lossless_*),
-//! Lorenzo deltas and zig-zag, leaving the chunk's codes in s.values[0, n) and
-//! zeros up to the next multiple of group_size. Returns the lossless count.
+//! Quantizes chunk `chunk` of `data` with the strict check: indices in C order of
+//! the chunk's box to `indices`, the values that fail to s.lossless_*. Returns the
+//! lossless count.
 template <class T, class C = typename dtype_traits<T>::compute_type>
-ACTZIP_HD std::uint32_t prepare_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                      const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
+ACTZIP_HD std::uint32_t quantize_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                       const quantizer<C>& qz, chunk_scratch<T>& s, std::uint32_t* indices) noexcept {
   const chunk_geometry::box b = g.chunk_box(chunk);
   const box_extents e = b.extent;
   const std::uint32_t n = e.count();
-
   // Quantize row by row, then collect the values that failed the strict check.
   std::uint32_t position = 0;
   for (std::uint32_t i0 = 0; i0 < e.e0; ++i0)
     for (std::uint32_t i1 = 0; i1 < e.e1; ++i1, position += e.e2)
-      quantize_run(detail::box_row(data, g, b, i0, i1), e.e2, qz, s.values + position, s.keep + position);
+      quantize_run(detail::box_row(data, g, b, i0, i1), e.e2, qz, indices + position, s.keep + position);
   std::uint32_t lossless = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     if (i % 8 == 0 && i + 8 <= n) {  // skip eight clear flags at once
@@ -103,13 +103,74 @@ ACTZIP_HD std::uint32_t prepare_chunk(const T* data, const chunk_geometry& g, st
     s.lossless_value[lossless] = detail::box_row(data, g, b, row / e.e1, row % e.e1)[i % e.e2];
     ++lossless;
   }
+  return lossless;
+}
 
+//! The stages of a bitplane chunk, for chunk `chunk` of `data` (the whole tensor, C
+//! order): quantization with the strict check (failures go to s.lossless_*),
+//! Lorenzo deltas and zig-zag, leaving the chunk's codes in s.values[0, n) and
+//! zeros up to the next multiple of group_size. Returns the lossless count.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD std::uint32_t prepare_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                      const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
+  const box_extents e = g.chunk_box(chunk).extent;
+  const std::uint32_t n = e.count();
+  const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.values);
   lorenzo_forward(s.values, e);
   const std::uint32_t groups = detail::chunk_group_count(n);
   for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
   for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
   return lossless;
 }
+
+//! Sum over the box of the bit widths of the zig-zagged deltas of `indices` under
+//! predictor `m`: the cost by which a Huffman chunk picks its predictor.
+ACTZIP_HD std::uint32_t predictor_cost(const std::uint32_t* indices, box_extents e, predictor m) noexcept {
+  std::uint32_t cost = 0;
+  for (std::uint32_t i = 0; i < e.count(); ++i) cost += bit_width(zigzag_encode(predictor_delta_at(indices, e, i, m)));
+  return cost;
+}
+
+//! The predictor a Huffman chunk uses for `indices`: the cheapest by
+//! predictor_cost among those worth trying on its box (the first on a tie).
+ACTZIP_HD predictor choose_predictor(const std::uint32_t* indices, box_extents e) noexcept {
+  predictor best = predictor::lorenzo_3d;
+  std::uint32_t best_cost = 0;
+  for (unsigned k = 0; k < predictors_for(e); ++k) {
+    const predictor m = predictor_choice(e, k);
+    const std::uint32_t cost = predictor_cost(indices, e, m);
+    if (k == 0 || cost < best_cost) {
+      best = m;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+//! The stages of a Huffman or automatic chunk: quantization (indices in s.index),
+//! the predictor (choose_predictor) and its zig-zagged deltas in s.coded[0, n); with
+//! `bitplane_too`, also prepare_chunk's bitplane codes in s.values. Returns the
+//! lossless count; the predictor goes to *chosen.
+template <class T, class C = typename dtype_traits<T>::compute_type>
+ACTZIP_HD std::uint32_t prepare_huffman_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                              const quantizer<C>& qz, chunk_scratch<T>& s, bool bitplane_too,
+                                              predictor* chosen) noexcept {
+  const box_extents e = g.chunk_box(chunk).extent;
+  const std::uint32_t n = e.count();
+  const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.index);
+  const predictor m = choose_predictor(s.index, e);
+  for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = zigzag_encode(predictor_delta_at(s.index, e, i, m));
+  *chosen = m;
+  if (bitplane_too) {
+    for (std::uint32_t i = 0; i < n; ++i) s.values[i] = s.index[i];
+    lorenzo_forward(s.values, e);
+    const std::uint32_t groups = detail::chunk_group_count(n);
+    for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
+    for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  }
+  return lossless;
+}
+
 
 namespace detail {
 
@@ -146,26 +207,36 @@ struct chunk_choice {
   std::uint32_t plane_words;     //!< bitplane: bitplanes in all
   std::uint32_t segment_bits[huffman_max_segments];  //!< Huffman: bits of each segment
   std::uint32_t stream_bits;     //!< Huffman: bits in all
+  predictor huffman_predictor;   //!< Huffman: the predictor of s.coded
 };
 
-//! Decides how to store a prepared chunk of n elements (prepare_chunk left its codes
-//! in s) with `lossless` values stored losslessly, under codec `mode`: nothing when
-//! every code is zero and nothing is lossless; else the bitplane layout (bitplane,
-//! automatic), the Huffman layout (huffman, automatic; needs `code`), whichever is
-//! smaller (bitplane on a tie), or raw when that is smaller still.
+//! Decides how to store a prepared chunk of n elements with `lossless` values stored
+//! losslessly, under codec `mode` (bitplane: prepare_chunk left the codes in
+//! s.values; huffman: prepare_huffman_chunk left them in s.coded, for predictor
+//! `m`; automatic: both): nothing when every code is zero and nothing is lossless;
+//! else the bitplane layout (bitplane, automatic), the Huffman layout (huffman,
+//! automatic; needs `code`), whichever is smaller (bitplane on a tie), or raw when
+//! that is smaller still.
 template <class T>
 ACTZIP_HD chunk_choice choose_chunk(std::uint32_t n, std::uint32_t lossless, chunk_scratch<T>& s, codec mode,
-                                    const huffman_code* code) noexcept {
+                                    const huffman_code* code, predictor m = predictor::lorenzo_3d) noexcept {
   chunk_choice c{};
-  const std::uint32_t groups = detail::chunk_group_count(n);
+  c.huffman_predictor = m;
   std::uint32_t nonzero = 0, plane_words = 0;
-  for (std::uint32_t grp = 0; grp < groups; ++grp) {
-    const unsigned w = group_bit_width(s.values + grp * group_size);
-    s.width[grp] = static_cast<unsigned char>(w);
-    plane_words += w;
-    nonzero += w != 0;
+  bool all_zero = true;
+  if (mode != codec::huffman) {
+    const std::uint32_t groups = detail::chunk_group_count(n);
+    for (std::uint32_t grp = 0; grp < groups; ++grp) {
+      const unsigned w = group_bit_width(s.values + grp * group_size);
+      s.width[grp] = static_cast<unsigned char>(w);
+      plane_words += w;
+      nonzero += w != 0;
+    }
+    all_zero = nonzero == 0;
+  } else {
+    for (std::uint32_t i = 0; i < n && all_zero; ++i) all_zero = s.coded[i] == 0;
   }
-  if (nonzero == 0 && lossless == 0) {
+  if (all_zero && lossless == 0) {
     c.type = chunk_view::kind::empty;
     return c;
   }
@@ -187,7 +258,7 @@ ACTZIP_HD chunk_choice choose_chunk(std::uint32_t n, std::uint32_t lossless, chu
     for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-      segment_bits[k] = detail::huffman_segment_bits(*code, s.values + first, count);
+      segment_bits[k] = detail::huffman_segment_bits(*code, s.coded + first, count);
       coded = coded && segment_bits[k] != 0;
       bits += segment_bits[k];
     }
@@ -226,7 +297,7 @@ ACTZIP_HD std::uint32_t write_chunk(const T* data, const chunk_geometry& g, std:
 
   if (c.type == chunk_view::kind::huffman) {
     const detail::encoded_chunk_layout l = detail::make_huffman_layout(n, c.stream_bits, lossless, sizeof(T));
-    store_le32(out, detail::chunk_huffman_flag | lossless);
+    store_le32(out, detail::chunk_huffman_flag | static_cast<std::uint32_t>(c.huffman_predictor) << 16 | lossless);
     const std::uint32_t segments = huffman_segment_count(n);
     for (std::uint32_t k = 0; k < segments; ++k)
       store_le16(out + l.widths + 2 * k, static_cast<std::uint16_t>(c.segment_bits[k]));
@@ -235,7 +306,7 @@ ACTZIP_HD std::uint32_t write_chunk(const T* data, const chunk_geometry& g, std:
     for (std::uint32_t k = 0; k < segments; ++k) {
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-      huffman_tokens(s.values + first, count, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+      huffman_tokens(s.coded + first, count, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
         w.put(code->word[symbol], code->length[symbol]);
         if (extra_bits != 0) w.put(extra, extra_bits);
       });
@@ -280,8 +351,11 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
                                      const quantizer<C>& qz, chunk_scratch<T>& s, unsigned char* out,
                                      codec mode = codec::bitplane, const huffman_code* code = nullptr) noexcept {
   const std::uint32_t n = g.chunk_box(chunk).extent.count();
-  const std::uint32_t lossless = prepare_chunk(data, g, chunk, qz, s);
-  const chunk_choice c = choose_chunk(n, lossless, s, mode, code);
+  predictor m = predictor::lorenzo_3d;
+  const std::uint32_t lossless = mode == codec::bitplane
+                                     ? prepare_chunk(data, g, chunk, qz, s)
+                                     : prepare_huffman_chunk(data, g, chunk, qz, s, mode == codec::automatic, &m);
+  const chunk_choice c = choose_chunk(n, lossless, s, mode, code, m);
   if (out == nullptr) return c.bytes;
   return write_chunk(data, g, chunk, lossless, s, c, code, out);
 }
@@ -293,14 +367,15 @@ template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::uint64_t chunk,
                                    const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
   const std::uint32_t n = g.chunk_box(chunk).extent.count();
-  const std::uint32_t lossless = prepare_chunk(data, g, chunk, qz, s);
+  predictor m;
+  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, false, &m);
   bool any = lossless != 0;
-  for (std::uint32_t i = 0; i < n && !any; ++i) any = s.values[i] != 0;
+  for (std::uint32_t i = 0; i < n && !any; ++i) any = s.coded[i] != 0;
   if (!any) return false;
   for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
     const std::uint32_t first = k * huffman_segment_elements;
     const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-    huffman_tokens(s.values + first, count, [&](unsigned symbol, std::uint32_t, unsigned) { ++s.symbols[symbol]; });
+    huffman_tokens(s.coded + first, count, [&](unsigned symbol, std::uint32_t, unsigned) { ++s.symbols[symbol]; });
   }
   return true;
 }
@@ -371,7 +446,8 @@ ACTZIP_HD bool decode_chunk(const chunk_view& view, const chunk_geometry& g, std
     }
   }
   for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_decode(s.values[i]);
-  lorenzo_inverse(s.values, e);
+  if (view.type == chunk_view::kind::huffman) predictor_inverse(s.values, e, view.huffman_predictor);
+  else lorenzo_inverse(s.values, e);
 
   std::uint32_t position = 0;
   for (std::uint32_t i0 = 0; i0 < e.e0; ++i0)

@@ -155,4 +155,66 @@ ACTZIP_HD void lorenzo_inverse(std::uint32_t* v, box_extents box) noexcept {
   }
 }
 
+//! The predictors a Huffman chunk may use (its control word names one). Each maps
+//! a chunk's indices to deltas and back, exactly and invertibly:
+//! - lorenzo_3d: lorenzo_forward (every dimension of the box).
+//! - lorenzo_2d: 2-D Lorenzo inside each plane i0, the planes' first elements
+//!   chained along i0 (for tensors whose slowest dimension is not smooth, such as
+//!   the channels of activations folded into it).
+//! - rows: differences along each row, the rows' first elements chained in order
+//!   (for data smooth along its rows only).
+enum class predictor : unsigned { lorenzo_3d = 0, lorenzo_2d = 1, rows = 2 };
+//! Number of predictors.
+inline constexpr unsigned predictor_count = 3;
+
+//! The delta of element `i` (C order over `box`) of indices `v` under predictor `m`.
+ACTZIP_HD std::uint32_t predictor_delta_at(const std::uint32_t* v, box_extents box, std::uint32_t i,
+                                           predictor m) noexcept {
+  if (m == predictor::lorenzo_3d) return lorenzo_delta_at(v, box, i);
+  const std::uint32_t i2 = i % box.e2, row = i / box.e2;
+  if (m == predictor::rows) {
+    if (i2 != 0) return v[i] - v[i - 1];
+    return row != 0 ? v[i] - v[i - box.e2] : v[i];
+  }
+  const std::uint32_t i1 = row % box.e1, i0 = row / box.e1;
+  const std::uint32_t s1 = box.e2, s0 = box.e1 * box.e2;
+  if (i1 == 0 && i2 == 0) return i0 != 0 ? v[i] - v[i - s0] : v[i];
+  std::uint32_t d = v[i];
+  if (i2 != 0) d -= v[i - 1];
+  if (i1 != 0) d -= v[i - s1];
+  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
+  return d;
+}
+
+//! Inverse of predictor_delta_at over the whole box, in place.
+ACTZIP_HD void predictor_inverse(std::uint32_t* v, box_extents box, predictor m) noexcept {
+  if (m == predictor::lorenzo_3d) {
+    lorenzo_inverse(v, box);
+    return;
+  }
+  const std::uint32_t plane = box.e1 * box.e2, rows = box.e0 * box.e1;
+  if (m == predictor::rows) {
+    for (std::uint32_t r = 1; r < rows; ++r) v[r * box.e2] += v[(r - 1) * box.e2];
+    for (std::uint32_t r = 0; r < rows; ++r) detail::prefix_sum_along_row(v + r * box.e2, box.e2);
+    return;
+  }
+  for (std::uint32_t i0 = 1; i0 < box.e0; ++i0) v[i0 * plane] += v[(i0 - 1) * plane];
+  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
+    std::uint32_t* slab = v + i0 * plane;
+    for (std::uint32_t i1 = 1; i1 < box.e1; ++i1) detail::add_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
+    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::prefix_sum_along_row(slab + i1 * box.e2, box.e2);
+  }
+}
+
+//! The predictors worth trying on a box: all three on 3-D boxes, lorenzo_3d and
+//! rows on 2-D ones (lorenzo_2d is lorenzo_3d there), lorenzo_3d on rows.
+ACTZIP_HD unsigned predictors_for(box_extents box) noexcept { return box.e0 > 1 ? 3u : box.e1 > 1 ? 2u : 1u; }
+
+//! The k-th predictor worth trying on a box (k < predictors_for(box)).
+ACTZIP_HD predictor predictor_choice(box_extents box, unsigned k) noexcept {
+  if (k == 0) return predictor::lorenzo_3d;
+  if (k == 1 && box.e0 > 1) return predictor::lorenzo_2d;
+  return predictor::rows;
+}
+
 }  // namespace actzip
