@@ -52,7 +52,10 @@ inline bool finite(double v) {
 inline void check_header(const actzip::header& h, const void* stream, std::uint64_t size) {
   ACTZIP_FUZZ_REQUIRE(h.version >= 1 && h.version <= actzip::format_version, "version in range");
   ACTZIP_FUZZ_REQUIRE(actzip::dtype_size(h.dtype) != 0, "known dtype");
-  ACTZIP_FUZZ_REQUIRE(h.codec == actzip::codec::bitplane, "known codec");
+  ACTZIP_FUZZ_REQUIRE(h.codec == actzip::codec::bitplane || h.codec == actzip::codec::huffman ||
+                          h.codec == actzip::codec::automatic,
+                      "known codec");
+  ACTZIP_FUZZ_REQUIRE(h.codec == actzip::codec::bitplane || h.version >= 3, "Huffman streams are version 3 or later");
   const unsigned rank = h.shape.rank();
   ACTZIP_FUZZ_REQUIRE(rank >= 1 && rank <= 3, "rank 1..3");
   ACTZIP_FUZZ_REQUIRE(

@@ -79,12 +79,16 @@ template <class T>
 void write_streams(const fs::path& dir_inspect, const fs::path& dir_decompress) {
   actzip_test::rng g(1000 + type_index<T>());
   auto emit = [&](const std::string& name, const std::vector<T>& v, const extents& shape, bound b, bool sign) {
-    params p{b};
-    p.preserve_sign = sign;
-    const std::vector<std::byte> z = compress(exec::serial, v.data(), shape, p);
-    const std::string file = std::string(type_name<T>()) + "-" + name;
-    write_file(dir_decompress / file, z.data(), z.size());
-    write_file(dir_inspect / file, z.data(), z.size());
+    for (const codec kind : {codec::bitplane, codec::huffman, codec::automatic}) {
+      params p{b};
+      p.preserve_sign = sign;
+      p.codec = kind;
+      const std::vector<std::byte> z = compress(exec::serial, v.data(), shape, p);
+      const std::string file = std::string(type_name<T>()) + "-" + name +
+                               (kind == codec::huffman ? "-huffman" : kind == codec::automatic ? "-automatic" : "");
+      write_file(dir_decompress / file, z.data(), z.size());
+      write_file(dir_inspect / file, z.data(), z.size());
+    }
   };
   {
     std::vector<T> v = actzip_test::smooth_field<T>(extents{300}, 1);

@@ -2,8 +2,8 @@
 //
 // Fuzz target: compress then decompress a tensor the fuzzer chooses (format in
 // roundtrip_input.hpp: element type, rank, shape, bound, preserve_sign and the raw
-// element bits, so NaN, ±Inf, -0 and denormals occur). Checks, aborting on any
-// violation:
+// element bits, so NaN, ±Inf, -0 and denormals occur), with every codec. Checks,
+// aborting on any violation:
 //   - compress succeeds exactly for a valid bound (else invalid_argument);
 //   - the stream fits max_compressed_bytes; serial and omp give the same bytes, also
 //     into an output buffer of exactly the stream's size; one byte less is refused;
@@ -127,7 +127,7 @@ void check_chunks(const std::vector<unsigned char>& stream, const actzip::header
 }
 
 template <class T>
-void run(const actzip_fuzz::roundtrip_case& c) {
+void run(const actzip_fuzz::roundtrip_case& c, actzip::codec kind) {
   using C = typename actzip::dtype_traits<T>::compute_type;
   const actzip::extents shape = actzip::extents::from_array(c.rank, c.dims);
   const std::uint64_t count = c.count();
@@ -138,6 +138,7 @@ void run(const actzip_fuzz::roundtrip_case& c) {
   }
   actzip::params p{c.relative ? actzip::rel(c.bound) : actzip::abs(c.bound)};
   p.preserve_sign = c.preserve_sign;
+  p.codec = kind;
   const bool valid_bound = actzip_fuzz::finite(c.bound) && (c.relative ? c.bound > 0 : c.bound >= 0);
 
   const std::uint64_t capacity = actzip::max_compressed_bytes<T>(shape);
@@ -163,6 +164,7 @@ void run(const actzip_fuzz::roundtrip_case& c) {
   ACTZIP_FUZZ_REQUIRE(h.dtype == actzip::dtype_traits<T>::code, "header dtype");
   ACTZIP_FUZZ_REQUIRE(h.shape == shape && h.element_count == count, "header shape");
   ACTZIP_FUZZ_REQUIRE(h.preserve_sign == c.preserve_sign, "header preserve_sign");
+  ACTZIP_FUZZ_REQUIRE(h.codec == kind, "header codec");
   ACTZIP_FUZZ_REQUIRE(h.requested_bound.mode == p.error_bound.mode &&
                           std::memcmp(&h.requested_bound.value, &c.bound, sizeof c.bound) == 0,
                       "header requested bound");
@@ -219,19 +221,21 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const actzip_fuzz::roundtrip_case c = actzip_fuzz::parse_case(data, size);
-  switch (c.type_index) {
-    case 0:
-      run<float>(c);
-      break;
-    case 1:
-      run<double>(c);
-      break;
-    case 2:
-      run<actzip::half>(c);
-      break;
-    default:
-      run<actzip::bfloat16>(c);
-      break;
+  for (const actzip::codec kind : {actzip::codec::bitplane, actzip::codec::huffman, actzip::codec::automatic}) {
+    switch (c.type_index) {
+      case 0:
+        run<float>(c, kind);
+        break;
+      case 1:
+        run<double>(c, kind);
+        break;
+      case 2:
+        run<actzip::half>(c, kind);
+        break;
+      default:
+        run<actzip::bfloat16>(c, kind);
+        break;
+    }
   }
   return 0;
 }
