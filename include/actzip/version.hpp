@@ -5,10 +5,10 @@
 #pragma once
 
 #define ACTZIP_VERSION_MAJOR 0
-#define ACTZIP_VERSION_MINOR 2
+#define ACTZIP_VERSION_MINOR 3
 #define ACTZIP_VERSION_PATCH 0
 //! The library version as a string.
-#define ACTZIP_VERSION_STRING "0.2.0"
+#define ACTZIP_VERSION_STRING "0.3.0"
 
 namespace actzip {
 //! Version of the stream format this library writes (and the newest it reads).
