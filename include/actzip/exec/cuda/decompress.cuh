@@ -83,6 +83,8 @@ __device__ __noinline__ status read_stream_header(decompress_shared& sh, const u
   header h;
   status s = parse_header(stream, stream_size, &h);
   if (s == status::success && h.dtype != type) s = status::dtype_mismatch;
+  // This executor decodes bitplane streams; Huffman and automatic ones are decoded on the host.
+  if (s == status::success && h.codec != codec::bitplane) s = status::unsupported;
   if (s == status::success && h.element_count > output_count) s = status::buffer_too_small;
   // Verified like the host does: after the header, before any chunk.
   if (s == status::success && checksum != nullptr && h.has_checksum() &&
