@@ -96,15 +96,6 @@ std::string shape_string(const actzip::extents& shape, const char* separator = "
   return s;
 }
 
-const char* codec_name(actzip::codec c) {
-  switch (c) {
-    case actzip::codec::bitplane: return "bitplane";
-    case actzip::codec::huffman: return "huffman";
-    case actzip::codec::automatic: return "automatic";
-  }
-  return "unknown";
-}
-
 const char* mode_name(actzip::bound_mode m) {
   switch (m) {
     case actzip::bound_mode::absolute: return "absolute";
@@ -465,7 +456,7 @@ int run_info(const options& o) {
   else
     std::printf("value range:     not recorded (absolute bound)\n");
   std::printf("preserve sign:   %s\n", hdr.preserve_sign ? "yes" : "no");
-  std::printf("codec:           %s\n", codec_name(hdr.codec));
+  std::printf("codec:           %s\n", actzip::to_string(hdr.codec));
   std::printf("chunk shape:     %s\n", chunk_text.c_str());
   std::printf("elements:        %llu\n", u(hdr.element_count));
   std::printf("chunks:          %llu\n", u(hdr.chunk_count));

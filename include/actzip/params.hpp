@@ -23,6 +23,16 @@ enum class codec : std::uint8_t {
   automatic = 3,  //!< per chunk the smaller of bitplane and huffman (both are sized for every chunk)
 };
 
+//! The codec's name: "bitplane", "huffman", "automatic" (or "unknown").
+inline const char* to_string(codec c) noexcept {
+  switch (c) {
+    case codec::bitplane: return "bitplane";
+    case codec::huffman: return "huffman";
+    case codec::automatic: return "automatic";
+  }
+  return "unknown";
+}
+
 //! An error bound: a mode and a value.
 struct bound {
   bound_mode mode = bound_mode::absolute;  //!< absolute or value-range relative

@@ -158,15 +158,21 @@ ACTZIP_HD std::uint32_t prepare_huffman_chunk(const T* data, const chunk_geometr
   const box_extents e = g.chunk_box(chunk).extent;
   const std::uint32_t n = e.count();
   const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.index);
-  const predictor m = choose_predictor(s.index, e);
-  for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = zigzag_encode(predictor_delta_at(s.index, e, i, m));
+  const predictor m = predictors_for(e) > 1 ? choose_predictor(s.index, e) : predictor::lorenzo_3d;
   *chosen = m;
-  if (bitplane_too) {
+  // The bitplane codes are the 3-D Lorenzo ones: computed once, in place, and shared
+  // with the Huffman codes when the chunk chose that predictor.
+  if (bitplane_too || m == predictor::lorenzo_3d) {
     for (std::uint32_t i = 0; i < n; ++i) s.values[i] = s.index[i];
     lorenzo_forward(s.values, e);
     const std::uint32_t groups = detail::chunk_group_count(n);
     for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
     for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  }
+  if (m == predictor::lorenzo_3d) {
+    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = s.values[i];
+  } else {
+    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = zigzag_encode(predictor_delta_at(s.index, e, i, m));
   }
   return lossless;
 }
