@@ -8,7 +8,8 @@
 //
 // Names:
 //   copy/<bytes>                                     cudaMemcpyAsync device to device
-//   <compress|decompress>/<f32|f64|f16|bf16>/<data>/<size>/<rel1e-N>
+//   <compress|decompress>/<f32|f64|f16|bf16>/<data>/<size>/<rel1e-N>/<codec>
+// with <codec> bitplane, huffman or automatic (--actzip_codecs).
 // Data: synthetic-smooth (a smooth 3-D field {n, 256, 256}) and synthetic-relu
 // (ReLU-like activations {n, 64, 64}, about 55 % exact zeros), both generated on the
 // device at 16 MiB, 256 MiB, 1 GiB and 4 GiB of input (a size is left out when the
@@ -21,7 +22,8 @@
 // enqueues `calls_per_iteration` back-to-back calls (1 for inputs of 256 MiB and
 // more, up to 64 for small inputs, so launch gaps are amortised the way a stream of
 // asynchronous calls amortises them). Compress timing includes the range pass that
-// a relative bound needs (it runs inside compress). Bytes are input (uncompressed)
+// a relative bound needs, and for huffman and automatic the symbol histogram and
+// the code book (they all run inside compress). Bytes are input (uncompressed)
 // bytes; the copy reference counts the bytes read (its size), like the others.
 //
 // Counters (quality measured on the device after the timed loop, on the stream the
@@ -46,6 +48,7 @@
 // Extra flags (before the Google Benchmark ones): --actzip_min_time=SECONDS (default
 // 0.05, manual time per repetition), --actzip_repetitions=N (default 3),
 // --actzip_max_bytes=BYTES (largest synthetic size; default 4 GiB),
+// --actzip_codecs=LIST (comma-separated codecs; default bitplane,huffman),
 // --actzip_no_real_data, --actzip_no_host_check.
 
 #include <actzip/actzip.hpp>
@@ -528,8 +531,10 @@ bool same_as_host(const input_spec& s, const actzip::params& p, std::uint64_t si
 }
 
 template <class T>
-void run_codec(benchmark::State& state, const std::string& name, const input_spec& s, direction dir, double rel) {
-  const actzip::params p{actzip::rel(rel)};
+void run_codec(benchmark::State& state, const std::string& name, const input_spec& s, direction dir, double rel,
+               actzip::codec codec) {
+  actzip::params p{actzip::rel(rel)};
+  p.codec = codec;
   const actzip::exec::cuda_t e = actzip::exec::cuda.on(ctx.stream);
   const unsigned calls = calls_per_iteration(s.bytes);
   double total = 0;
@@ -608,7 +613,7 @@ void run_codec(benchmark::State& state, const std::string& name, const input_spe
 
     // Once per case (Google Benchmark runs this function several times); every run of
     // the compress benchmark reports the result.
-    const std::string case_key = slot.key + "/" + bound_name(rel);
+    const std::string case_key = slot.key + "/" + bound_name(rel) + "/" + actzip::to_string(codec);
     if (dir == direction::compress && host_check_enabled && s.bytes <= host_check_max_bytes) {
       auto it = host_checked.find(case_key);
       if (it == host_checked.end()) {
@@ -646,11 +651,13 @@ struct codec_case {
   actzip::dtype type;
   direction dir;
   double rel;
+  actzip::codec codec;
 };
 
 struct run_settings {
   double min_time = 0.05;
   int repetitions = 3;
+  std::vector<actzip::codec> codecs = {actzip::codec::bitplane, actzip::codec::huffman};
 };
 run_settings settings;
 
@@ -681,16 +688,20 @@ input_spec host_spec(host_set& h) {
 
 template <class T>
 void add_cases(std::vector<codec_case>& cases, const input_spec& s) {
-  for (double rel : {1e-2, 1e-3, 1e-4}) {
-    for (direction dir : {direction::compress, direction::decompress}) {
-      codec_case c;
-      c.name = std::string(dir == direction::compress ? "compress/" : "decompress/") +
-               actzip::to_string(actzip::dtype_traits<T>::code) + "/" + s.data + "/" + s.tag() + "/" + bound_name(rel);
-      c.spec = s;
-      c.type = actzip::dtype_traits<T>::code;
-      c.dir = dir;
-      c.rel = rel;
-      cases.push_back(std::move(c));
+  for (actzip::codec codec : settings.codecs) {
+    for (double rel : {1e-2, 1e-3, 1e-4}) {
+      for (direction dir : {direction::compress, direction::decompress}) {
+        codec_case c;
+        c.name = std::string(dir == direction::compress ? "compress/" : "decompress/") +
+                 actzip::to_string(actzip::dtype_traits<T>::code) + "/" + s.data + "/" + s.tag() + "/" +
+                 bound_name(rel) + "/" + actzip::to_string(codec);
+        c.spec = s;
+        c.type = actzip::dtype_traits<T>::code;
+        c.dir = dir;
+        c.rel = rel;
+        c.codec = codec;
+        cases.push_back(std::move(c));
+      }
     }
   }
 }
@@ -703,10 +714,18 @@ B* configure(B* b) {
 void register_case(const codec_case& c) {
   auto* b = benchmark::RegisterBenchmark(c.name.c_str(), [c](benchmark::State& state) {
     switch (c.type) {
-      case actzip::dtype::float32: run_codec<float>(state, c.name, c.spec, c.dir, c.rel); break;
-      case actzip::dtype::float64: run_codec<double>(state, c.name, c.spec, c.dir, c.rel); break;
-      case actzip::dtype::float16: run_codec<half>(state, c.name, c.spec, c.dir, c.rel); break;
-      case actzip::dtype::bfloat16: run_codec<bfloat16>(state, c.name, c.spec, c.dir, c.rel); break;
+      case actzip::dtype::float32:
+        run_codec<float>(state, c.name, c.spec, c.dir, c.rel, c.codec);
+        break;
+      case actzip::dtype::float64:
+        run_codec<double>(state, c.name, c.spec, c.dir, c.rel, c.codec);
+        break;
+      case actzip::dtype::float16:
+        run_codec<half>(state, c.name, c.spec, c.dir, c.rel, c.codec);
+        break;
+      case actzip::dtype::bfloat16:
+        run_codec<bfloat16>(state, c.name, c.spec, c.dir, c.rel, c.codec);
+        break;
     }
   });
   configure(b);
@@ -765,6 +784,23 @@ int main(int argc, char** argv) {
     if (auto v = take_flag(&argc, argv, "--actzip_max_bytes")) max_bytes = std::stoull(*v);
     if (take_flag(&argc, argv, "--actzip_no_real_data")) real_data = false;
     if (take_flag(&argc, argv, "--actzip_no_host_check")) host_check_enabled = false;
+    if (auto v = take_flag(&argc, argv, "--actzip_codecs")) {
+      settings.codecs.clear();
+      std::size_t start = 0;
+      while (start <= v->size()) {
+        const std::size_t comma = std::min(v->find(',', start), v->size());
+        const std::string word = v->substr(start, comma - start);
+        if (word == "bitplane")
+          settings.codecs.push_back(actzip::codec::bitplane);
+        else if (word == "huffman")
+          settings.codecs.push_back(actzip::codec::huffman);
+        else if (word == "automatic")
+          settings.codecs.push_back(actzip::codec::automatic);
+        else
+          throw std::invalid_argument("unknown codec " + word);
+        start = comma + 1;
+      }
+    }
   } catch (const std::exception&) {
     std::fprintf(stderr, "actzip-bench-gpu: bad value for an --actzip_ flag\n");
     return 1;
@@ -850,8 +886,11 @@ int main(int argc, char** argv) {
     else
       skipped.insert(c.spec.data + "/" + actzip::to_string(c.type) + "/" + c.spec.tag());
   }
-  std::string plan = "dtypes f32 f64 f16 bf16; bounds rel 1e-2 1e-3 1e-4; synthetic sizes up to " + size_tag(max_bytes) +
-                     "; min_time " + fixed(settings.min_time, 3) + " s (manual), " +
+  std::string codec_list;
+  for (actzip::codec c : settings.codecs) codec_list += std::string(codec_list.empty() ? "" : " ") + actzip::to_string(c);
+  std::string plan = "codecs " + codec_list +
+                     "; dtypes f32 f64 f16 bf16; bounds rel 1e-2 1e-3 1e-4; synthetic sizes up to " +
+                     size_tag(max_bytes) + "; min_time " + fixed(settings.min_time, 3) + " s (manual), " +
                      std::to_string(settings.repetitions) + " repetitions";
   if (!skipped.empty()) {
     plan += "; left out for lack of device memory:";

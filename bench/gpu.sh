@@ -400,7 +400,7 @@ echo
 echo "report: $md"
 [ -f "$json" ] && echo "json:   $json"
 echo "logs:   $logs"
-grep -E '^(Compress|No f32 result)' "$md" 2>/dev/null | head -n 1
+grep -E '^(Compress|No f32 )' "$md" 2>/dev/null | head -n 2
 if ((${#failed[@]})); then
   echo "FAILED steps: ${failed[*]}"
   exit 1

@@ -2,13 +2,15 @@
 //
 // Host benchmarks of actzip's core layer: compress and decompress throughput with
 // the serial executor (one core: the per-core figure) and the OpenMP executor (all
-// cores), for float, double, half and bfloat16, at relative bounds 1e-2, 1e-3 and
-// 1e-4, on real data (Fashion-MNIST training images, Ferret climate fields with
-// their fill values turned into NaN) and synthetic data (a smooth 3-D field, a
-// ReLU-like activation tensor). Buffers are preallocated with max_compressed_bytes
-// and workspace_bytes, so no allocation is timed.
+// cores), for the three codecs (bitplane, huffman, automatic), for float, double,
+// half and bfloat16, at relative bounds 1e-2, 1e-3 and 1e-4, on real data
+// (Fashion-MNIST training images, Ferret climate fields with their fill values
+// turned into NaN) and synthetic data (a smooth 3-D field, a ReLU-like activation
+// tensor). Buffers are preallocated with max_compressed_bytes and workspace_bytes,
+// so no allocation is timed.
 //
-// Names: <compress|decompress>/<serial|omp>/<f32|f64|f16|bf16>/<data>/<rel1e-N>.
+// Names: <compress|decompress>/<serial|omp>/<bitplane|huffman|automatic>/
+//        <f32|f64|f16|bf16>/<data>/<rel1e-N>.
 // Bytes processed are the uncompressed bytes. Counters (computed outside the timed
 // loop, on this executor's stream and reconstruction):
 //   ratio               uncompressed bytes / stream bytes
@@ -17,13 +19,19 @@
 //   violations          elements breaking the bound; a NaN must come back as NaN and
 //                       an infinity as itself
 // An omp benchmark also checks that its stream and its reconstruction are
-// byte-identical to the serial ones; a mismatch or a violation is printed to stderr
-// and makes the program exit with status 1 after all benchmarks have run.
+// byte-identical to the serial ones (those of the serial benchmark of the same case,
+// which runs just before it, or recomputed when that one did not run); a mismatch or
+// a violation is printed to stderr and makes the program exit with status 1 after
+// all benchmarks have run.
 //
 // Each benchmark runs 3 repetitions of at least 0.1 s (wall clock); bench/summarize.py
 // reports the best repetition, which filters out interference from other processes.
-// By default float runs on every data set and the other types on a subset (see the
-// plan in main); --actzip_all runs every combination.
+// The untimed first compression and decompression and the checks run once per
+// benchmark, not once per repetition (the results are deterministic); later
+// repetitions of a compress benchmark check that they wrote the same stream size.
+// By default float runs with every codec on every data set, and the other types
+// with the bitplane and huffman codecs on a subset of the data sets (see the plan
+// in main); --actzip_all runs every combination.
 
 #include <actzip/actzip.hpp>
 #include <benchmark/benchmark.h>
@@ -33,6 +41,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -177,42 +186,141 @@ std::string status_message(const char* what, actzip::status s) {
   return std::string(what) + " failed: " + actzip::to_string(s);
 }
 
-template <class Exec, class T>
-void run(benchmark::State& state, const std::string& name, direction dir, const Exec& e, const std::vector<T>& data,
-         const actzip::extents& shape, double rel) {
-  const actzip::params p{actzip::rel(rel)};
-  const std::size_t n = data.size();
-  buffers<Exec, T> b(e, shape, n);
-  if (b.stream.empty()) {
-    state.SkipWithError("max_compressed_bytes returned 0");
-    report_failure(name, "max_compressed_bytes returned 0");
-    return;
-  }
-  // Untimed first calls: produce the stream, touch every page of the buffers.
-  if (actzip::status s = b.compress(e, data.data(), shape, p); s != actzip::status::success) {
-    const std::string msg = status_message("compress", s);
-    state.SkipWithError(msg.c_str());
-    report_failure(name, msg);
-    return;
-  }
-  if (actzip::status s = b.decompress(e); s != actzip::status::success) {
-    const std::string msg = status_message("decompress", s);
-    state.SkipWithError(msg.c_str());
-    report_failure(name, msg);
-    return;
-  }
+// The stream and reconstruction of the last serial benchmark, kept for the omp
+// benchmark of the same case (codec, dtype, data set, bound), which is registered
+// right after it: the omp benchmark compares its own stream and reconstruction with
+// these bytes instead of compressing and decompressing again with the serial
+// executor. An omp benchmark that runs without its serial counterpart (e.g. under
+// --benchmark_filter=/omp/) computes the serial reference itself.
+struct serial_reference {
+  std::string case_key;               // codec/dtype/data/bound; empty: nothing kept
+  std::vector<unsigned char> stream;  // the serial stream, exactly its size
+  std::vector<unsigned char> output;  // the serial reconstruction's bytes
+};
+serial_reference last_serial;
 
+// What one benchmark keeps between the calls Google Benchmark makes of its function
+// (the iteration-count probes, then one call per repetition): the buffers, filled
+// by the untimed first compression and decompression, and the counters, measured
+// by the untimed checks after the first timed loop. Only the benchmark that is
+// running holds buffers: a call for another name replaces them.
+template <class Exec, class T>
+struct prepared {
+  buffers<Exec, T> b;
+  std::string failure;  // the setup's failure, reported once; empty when none
+  bool checked = false;
+  quality q;
+
+  prepared(const Exec& e, const actzip::extents& shape, std::size_t n) : b(e, shape, n) {}
+};
+
+struct current_benchmark {
+  std::string name;
+  std::shared_ptr<void> state;  // a prepared<Exec, T>
+};
+current_benchmark current;
+
+template <class Exec, class T>
+prepared<Exec, T>& prepare(const std::string& name, const Exec& e, const T* in, const actzip::extents& shape,
+                           std::size_t n, const actzip::params& p) {
+  if (current.name == name && current.state) return *std::static_pointer_cast<prepared<Exec, T>>(current.state);
+  current.state.reset();  // free the previous benchmark's buffers first
+  current.name = name;
+  auto c = std::make_shared<prepared<Exec, T>>(e, shape, n);
+  current.state = c;
+  // Untimed first calls: produce the stream, touch every page of the buffers.
+  if (c->b.stream.empty())
+    c->failure = "max_compressed_bytes returned 0";
+  else if (actzip::status s = c->b.compress(e, in, shape, p); s != actzip::status::success)
+    c->failure = status_message("compress", s);
+  else if (actzip::status s2 = c->b.decompress(e); s2 != actzip::status::success)
+    c->failure = status_message("decompress", s2);
+  if (!c->failure.empty()) report_failure(name, c->failure);
+  return *c;
+}
+
+// The untimed checks of one benchmark, on its executor's stream and reconstruction:
+// the bound, and for omp byte-identity with the serial executor. Failures go to
+// report_failure.
+template <class Exec, class T>
+void check(const std::string& name, const std::string& case_key, const Exec& e, prepared<Exec, T>& c,
+           const std::vector<T>& data, const actzip::extents& shape, const actzip::params& p, double rel) {
+  constexpr bool is_serial = std::is_same<Exec, actzip::exec::serial_t>::value;
+  const std::size_t n = data.size();
+  buffers<Exec, T>& b = c.b;
+  c.checked = true;
+  if (actzip::status s = b.decompress(e); s != actzip::status::success) {
+    report_failure(name, status_message("final decompress", s));
+    return;
+  }
+  c.q = measure(data.data(), b.out.data(), n, rel);
+  if (c.q.violations > 0 || c.q.max_err_over_bound > 1.0)
+    report_failure(name, std::to_string(static_cast<std::uint64_t>(c.q.violations)) +
+                             " bound violations, max_err_over_bound " + std::to_string(c.q.max_err_over_bound));
+
+  const auto* out_bytes = reinterpret_cast<const unsigned char*>(b.out.data());
+  if constexpr (is_serial) {
+    last_serial.stream.assign(b.stream.begin(), b.stream.begin() + static_cast<std::ptrdiff_t>(b.stream_bytes));
+    last_serial.output.assign(out_bytes, out_bytes + n * sizeof(T));
+    last_serial.case_key = case_key;
+  } else {
+    if (last_serial.case_key != case_key) {
+      last_serial.case_key.clear();
+      buffers<actzip::exec::serial_t, T> ref(actzip::exec::serial, shape, n);
+      if (actzip::status s = ref.compress(actzip::exec::serial, data.data(), shape, p); s != actzip::status::success) {
+        report_failure(name, status_message("serial reference compress", s));
+        return;
+      }
+      if (actzip::status s = ref.decompress(actzip::exec::serial); s != actzip::status::success) {
+        report_failure(name, status_message("serial reference decompress", s));
+        return;
+      }
+      const auto* ref_out = reinterpret_cast<const unsigned char*>(ref.out.data());
+      last_serial.stream.assign(ref.stream.begin(), ref.stream.begin() + static_cast<std::ptrdiff_t>(ref.stream_bytes));
+      last_serial.output.assign(ref_out, ref_out + n * sizeof(T));
+      last_serial.case_key = case_key;
+    }
+    const std::vector<unsigned char>& ref_stream = last_serial.stream;
+    if (ref_stream.size() != b.stream_bytes || std::memcmp(ref_stream.data(), b.stream.data(), ref_stream.size()) != 0)
+      report_failure(name, "stream differs from the serial executor's (" + std::to_string(b.stream_bytes) + " vs " +
+                               std::to_string(ref_stream.size()) + " bytes)");
+    if (last_serial.output.size() != n * sizeof(T) ||
+        std::memcmp(last_serial.output.data(), out_bytes, n * sizeof(T)) != 0)
+      report_failure(name, "reconstruction differs from the serial executor's");
+  }
+}
+
+template <class Exec, class T>
+void run(benchmark::State& state, const std::string& name, const std::string& case_key, direction dir, const Exec& e,
+         actzip::codec codec, const std::vector<T>& data, const actzip::extents& shape, double rel) {
+  actzip::params p{actzip::rel(rel)};
+  p.codec = codec;
+  const std::size_t n = data.size();
+  prepared<Exec, T>& c = prepare(name, e, data.data(), shape, n, p);
+  if (!c.failure.empty()) {
+    state.SkipWithError(c.failure.c_str());
+    return;
+  }
+  buffers<Exec, T>& b = c.b;
+
+  bool timed_ok = true;
   if (dir == direction::compress) {
+    std::uint64_t size = 0;
     for (auto _ : state) {
-      std::uint64_t size = 0;
       const actzip::status s = actzip::compress(e, data.data(), shape, p, b.stream.data(), b.stream.size(), &size,
                                                 b.workspace.empty() ? nullptr : b.workspace.data(), b.workspace.size());
       benchmark::DoNotOptimize(size);
       benchmark::ClobberMemory();
       if (s != actzip::status::success) {
         state.SkipWithError("compress failed");
+        timed_ok = false;
         break;
       }
+    }
+    if (timed_ok && size != b.stream_bytes) {
+      report_failure(name, "the timed compression wrote " + std::to_string(size) + " bytes, the first one " +
+                               std::to_string(b.stream_bytes));
+      timed_ok = false;
     }
   } else {
     for (auto _ : state) {
@@ -221,42 +329,23 @@ void run(benchmark::State& state, const std::string& name, direction dir, const 
       benchmark::ClobberMemory();
       if (s != actzip::status::success) {
         state.SkipWithError("decompress failed");
+        timed_ok = false;
         break;
       }
     }
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(T)));
-
-  // Untimed checks on this executor's stream and reconstruction.
-  if (actzip::status s = b.decompress(e); s != actzip::status::success) {
-    report_failure(name, status_message("final decompress", s));
+  if (!timed_ok) {
+    if (!c.checked) report_failure(name, "the timed loop failed");
+    c.checked = true;  // nothing more to check, and report only once
     return;
   }
-  const quality q = measure(data.data(), b.out.data(), n, rel);
-  state.counters["ratio"] = static_cast<double>(n * sizeof(T)) / static_cast<double>(b.stream_bytes);
-  state.counters["max_err_over_bound"] = q.max_err_over_bound;
-  state.counters["psnr"] = q.psnr;
-  state.counters["violations"] = q.violations;
-  if (q.violations > 0 || q.max_err_over_bound > 1.0)
-    report_failure(name, std::to_string(static_cast<std::uint64_t>(q.violations)) +
-                             " bound violations, max_err_over_bound " + std::to_string(q.max_err_over_bound));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n * sizeof(T)));
 
-  if constexpr (!std::is_same<Exec, actzip::exec::serial_t>::value) {
-    buffers<actzip::exec::serial_t, T> ref(actzip::exec::serial, shape, n);
-    if (actzip::status s = ref.compress(actzip::exec::serial, data.data(), shape, p); s != actzip::status::success) {
-      report_failure(name, status_message("serial reference compress", s));
-      return;
-    }
-    if (ref.stream_bytes != b.stream_bytes || std::memcmp(ref.stream.data(), b.stream.data(), b.stream_bytes) != 0)
-      report_failure(name, "stream differs from the serial executor's (" + std::to_string(b.stream_bytes) + " vs " +
-                               std::to_string(ref.stream_bytes) + " bytes)");
-    if (actzip::status s = ref.decompress(actzip::exec::serial); s != actzip::status::success) {
-      report_failure(name, status_message("serial reference decompress", s));
-      return;
-    }
-    if (std::memcmp(ref.out.data(), b.out.data(), n * sizeof(T)) != 0)
-      report_failure(name, "reconstruction differs from the serial executor's");
-  }
+  if (!c.checked) check(name, case_key, e, c, data, shape, p, rel);
+  state.counters["ratio"] = static_cast<double>(n * sizeof(T)) / static_cast<double>(b.stream_bytes);
+  state.counters["max_err_over_bound"] = c.q.max_err_over_bound;
+  state.counters["psnr"] = c.q.psnr;
+  state.counters["violations"] = c.q.violations;
 }
 
 const char* bound_name(double rel) {
@@ -267,15 +356,16 @@ const char* bound_name(double rel) {
 }
 
 template <class Exec, class T>
-void register_one(direction dir, const Exec& e, dataset& d, double rel) {
+void register_one(direction dir, const Exec& e, actzip::codec codec, dataset& d, double rel) {
   const std::vector<T>& data = d.values<T>();
-  const std::string name = std::string(dir == direction::compress ? "compress/" : "decompress/") + exec_name<Exec>() +
-                           "/" + actzip::to_string(actzip::dtype_traits<T>::code) + "/" + d.name + "/" +
-                           bound_name(rel);
+  const std::string case_key = std::string(actzip::to_string(codec)) + "/" + actzip::to_string(actzip::dtype_traits<T>::code) +
+                               "/" + d.name + "/" + bound_name(rel);
+  const std::string name =
+      std::string(dir == direction::compress ? "compress/" : "decompress/") + exec_name<Exec>() + "/" + case_key;
   const actzip::extents shape = d.shape;
   benchmark::RegisterBenchmark(name.c_str(),
-                               [name, dir, e, &data, shape, rel](benchmark::State& state) {
-                                 run(state, name, dir, e, data, shape, rel);
+                               [name, case_key, dir, e, codec, &data, shape, rel](benchmark::State& state) {
+                                 run(state, name, case_key, dir, e, codec, data, shape, rel);
                                })
       ->UseRealTime()
       ->MinTime(0.1)
@@ -283,16 +373,19 @@ void register_one(direction dir, const Exec& e, dataset& d, double rel) {
       ->Unit(benchmark::kMillisecond);
 }
 
+// Registers type T on data set d with the given codecs, both directions, both
+// executors, every bound. The codecs of one bound and direction run one after the
+// other, so the figures compared side by side are measured close in time.
 template <class T>
-void register_type(dataset& d, bool serial, bool omp) {
+void register_type(dataset& d, const std::vector<actzip::codec>& codecs) {
   for (double rel : {1e-2, 1e-3, 1e-4}) {
     for (direction dir : {direction::compress, direction::decompress}) {
-      if (serial) register_one<actzip::exec::serial_t, T>(dir, actzip::exec::serial, d, rel);
+      for (actzip::codec codec : codecs) {
+        register_one<actzip::exec::serial_t, T>(dir, actzip::exec::serial, codec, d, rel);
 #if ACTZIP_HAS_OPENMP
-      if (omp) register_one<actzip::exec::omp_t, T>(dir, actzip::exec::omp_t{}, d, rel);
-#else
-      (void)omp;
+        register_one<actzip::exec::omp_t, T>(dir, actzip::exec::omp_t{}, codec, d, rel);
 #endif
+      }
     }
   }
 }
@@ -338,20 +431,28 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("actzip_omp_threads", "OpenMP disabled");
 #endif
 
-  // The plan: float on every data set with both executors; the other types with
-  // both executors on Fashion-MNIST, the Levitus temperature field (NaN-heavy) and
-  // the ReLU activations (--actzip_all: every type on every data set).
+  // The plan, both executors everywhere: float with every codec on every data set;
+  // the other types with the bitplane and huffman codecs on Fashion-MNIST, the
+  // Levitus temperature field (NaN-heavy) and the ReLU activations (automatic, which
+  // runs both encoders per chunk, only for float). --actzip_all: every type with
+  // every codec on every data set.
+  const std::vector<actzip::codec> every_codec{actzip::codec::bitplane, actzip::codec::huffman,
+                                               actzip::codec::automatic};
+  const std::vector<actzip::codec> other_types_codecs =
+      all ? every_codec : std::vector<actzip::codec>{actzip::codec::bitplane, actzip::codec::huffman};
   auto wide = [&](const dataset& d) {
     return all || d.name == "fashion-mnist" || d.name == "levitus_climatology.TEMP.fill2nan" ||
            d.name == "synthetic-relu";
   };
-  std::string plan = all ? "every dtype on every data set" : "f32 on every data set; f64, f16, bf16 on";
+  std::string plan = all ? "every dtype with every codec (bitplane, huffman, automatic) on every data set"
+                         : "f32 with bitplane, huffman, automatic on every data set; f64, f16, bf16 with bitplane, "
+                           "huffman on";
   for (auto& d : sets) {
-    register_type<float>(*d, true, true);
+    register_type<float>(*d, every_codec);
     if (wide(*d)) {
-      register_type<double>(*d, true, true);
-      register_type<half>(*d, true, true);
-      register_type<bfloat16>(*d, true, true);
+      register_type<double>(*d, other_types_codecs);
+      register_type<half>(*d, other_types_codecs);
+      register_type<bfloat16>(*d, other_types_codecs);
       if (!all) plan += " " + d->name;
     }
   }

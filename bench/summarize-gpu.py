@@ -14,7 +14,8 @@ STEPS.tsv holds "name<TAB>exit status<TAB>seconds<TAB>log file<TAB>command" line
 an exit status of "-" means the step did not run.
 
 Benchmark names are copy/<bytes> and
-<compress|decompress>/<dtype>/<data>/<size>/<bound> (Google Benchmark appends
+<compress|decompress>/<dtype>/<data>/<size>/<bound>[/<codec>] (codec bitplane,
+huffman or automatic; names without one are bitplane; Google Benchmark appends
 /min_time:.../repeats:.../manual_time, which is ignored). GB/s figures are the
 median over the repetitions of the GBps counter (input bytes / event time / 1e9).
 Standard library only.
@@ -32,10 +33,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from summarize import git_commit  # noqa: E402  (bench/summarize.py)
 
-TARGET_COMPRESS_GBPS = 1000.0    # fp32, inputs of 1 GiB and more
+TARGET_COMPRESS_GBPS = 1000.0    # fp32, inputs of 1 GiB and more, bitplane codec
 TARGET_DECOMPRESS_GBPS = 1500.0
+TARGET_HUFFMAN_GBPS = 200.0      # fp32, inputs of 1 GiB and more, huffman codec, both ways
 HEADLINE_MIN_BYTES = 1 << 30
 DTYPE_ORDER = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
+CODEC_ORDER = {"bitplane": 0, "huffman": 1, "automatic": 2}
 LOG_TAIL_LINES = 40
 
 
@@ -111,7 +114,7 @@ class Results:
         self.doc = doc
         self.context = doc.get("context", {})
         self.copy = {}       # bytes -> [runs]
-        self.codec = {}      # (data, bytes, dtype, bound) -> {"compress": [runs], "decompress": [runs]}
+        self.codec = {}      # (data, bytes, dtype, bound, codec) -> {"compress": [runs], "decompress": [runs]}
         self.size_tags = {}  # (data, bytes) -> the size as written in the name
         self.data_order = []
         self.errors = []
@@ -135,18 +138,19 @@ class Results:
             if parts[0] not in ("compress", "decompress") or len(parts) < 5:
                 continue
             direction, dtype, data, size, bound = parts[:5]
+            codec = parts[5] if len(parts) > 5 and parts[5] in CODEC_ORDER else "bitplane"
             nbytes = b.get("input_bytes")
             nbytes = int(nbytes) if nbytes is not None else tag_bytes.get((data, size), parse_tag(size))
             if data not in self.data_order:
                 self.data_order.append(data)
             self.size_tags[(data, nbytes)] = size
-            self.codec.setdefault((data, nbytes, dtype, bound), {}).setdefault(direction, []).append(b)
+            self.codec.setdefault((data, nbytes, dtype, bound, codec), {}).setdefault(direction, []).append(b)
 
     def keys(self):
         def order(k):
-            data, nbytes, dtype, bound = k
+            data, nbytes, dtype, bound, codec = k
             return (self.data_order.index(data), nbytes if isinstance(nbytes, int) else 0,
-                    DTYPE_ORDER.get(dtype, 9), bound_key(bound))
+                    CODEC_ORDER.get(codec, 9), DTYPE_ORDER.get(dtype, 9), bound_key(bound))
         return sorted(self.codec, key=order)
 
 
@@ -198,7 +202,7 @@ def benchmark_section(res):
     out.append("- GB/s = input (uncompressed) bytes / second / 1e9 from CUDA event times, median over the "
                "repetitions; '% of copy' compares with a device-to-device cudaMemcpyAsync of the same number "
                "of bytes, counted as bytes read (its size) per second. Compress includes the value-range pass "
-               "of the relative bound. Inputs under 256 MiB are timed as back-to-back calls "
+               "of the relative bound, and for huffman and automatic the symbol histogram and the code book. Inputs under 256 MiB are timed as back-to-back calls "
                "(calls_per_iteration in the JSON), and 16 MiB inputs and the real data sets fit in the L2 cache "
                "of an H100 (50 MB) together with their output, as does the copy of the same size.")
     out.append("- max err/bound is max |x - x'| over finite values divided by the stream's effective absolute "
@@ -207,40 +211,48 @@ def benchmark_section(res):
                "stream was byte-identical to exec::serial's (checked for inputs up to 200 MB).")
     out.append("")
 
-    # ---- headline ----------------------------------------------------------------------
-    big = [k for k in res.keys() if k[2] == "f32" and isinstance(k[1], int) and k[1] >= HEADLINE_MIN_BYTES]
-    out.append(f"### Headline: f32, inputs >= 1 GiB (targets: compress >= {TARGET_COMPRESS_GBPS:g} GB/s, "
-               f"decompress >= {TARGET_DECOMPRESS_GBPS:g} GB/s)")
-    out.append("")
-    if not big:
-        out.append("No f32 result with an input of 1 GiB or more in this run: the targets were not measured.")
-    else:
+    # ---- headlines -------------------------------------------------------------------
+    headlines = [("bitplane", TARGET_COMPRESS_GBPS, TARGET_DECOMPRESS_GBPS),
+                 ("huffman", TARGET_HUFFMAN_GBPS, TARGET_HUFFMAN_GBPS)]
+    for codec, target_c, target_d in headlines:
+        big = [k for k in res.keys() if k[2] == "f32" and k[4] == codec and isinstance(k[1], int)
+               and k[1] >= HEADLINE_MIN_BYTES]
+        if codec != "bitplane" and not any(k[4] == codec for k in res.keys()):
+            continue  # the codec was not benchmarked
+        out.append(f"### Headline: {codec} codec, f32, inputs >= 1 GiB (targets: compress >= {target_c:g} GB/s, "
+                   f"decompress >= {target_d:g} GB/s)")
+        out.append("")
+        if not big:
+            out.append(f"No f32 {codec} result with an input of 1 GiB or more in this run: the targets were not "
+                       "measured.")
+            out.append("")
+            continue
         comp = [rate(res.codec[k].get("compress")) for k in big]
         decomp = [rate(res.codec[k].get("decompress")) for k in big]
         cv = [v for v in comp if v is not None]
         dv = [v for v in decomp if v is not None]
-        c_ok = sum(1 for v in cv if v >= TARGET_COMPRESS_GBPS)
-        d_ok = sum(1 for v in dv if v >= TARGET_DECOMPRESS_GBPS)
+        c_ok = sum(1 for v in cv if v >= target_c)
+        d_ok = sum(1 for v in dv if v >= target_d)
 
         def verdict(ok, values):
             return "MET" if values and ok == len(big) else "NOT MET"
 
         out.append(f"Compress: **{verdict(c_ok, cv)}**, {fmt(min(cv) if cv else None, 0)}–"
                    f"{fmt(max(cv) if cv else None, 0)} GB/s ({c_ok} of {len(big)} data/size/bound cases >= "
-                   f"{TARGET_COMPRESS_GBPS:g}). Decompress: **{verdict(d_ok, dv)}**, "
+                   f"{target_c:g}). Decompress: **{verdict(d_ok, dv)}**, "
                    f"{fmt(min(dv) if dv else None, 0)}–{fmt(max(dv) if dv else None, 0)} GB/s ({d_ok} of "
-                   f"{len(big)} cases >= {TARGET_DECOMPRESS_GBPS:g}).")
+                   f"{len(big)} cases >= {target_d:g}).")
         out.append("")
         out.append("| data | size | bound | compress GB/s | decompress GB/s | compress % of copy | "
                    "decompress % of copy | ratio |")
         out.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for k in big:
-            data, nbytes, dtype, bound = k
+            data, nbytes, dtype, bound, _ = k
             c, d = res.codec[k].get("compress"), res.codec[k].get("decompress")
             out.append(f"| {data} | {human_bytes(nbytes)} | {bound} | {fmt(rate(c), 0)} | {fmt(rate(d), 0)} | "
                        f"{fmt(counter(c, 'pct_of_copy'), 1)} | {fmt(counter(d, 'pct_of_copy'), 1)} | "
                        f"{fmt(counter_any([c, d], 'ratio', lambda v: v[0]), 2)} |")
-    out.append("")
+        out.append("")
     real = [d for d in res.data_order if not d.startswith("synthetic")]
     if real:
         out.append(f"The real data sets ({', '.join(real)}) are all below the 1 GiB size of the targets; they are "
@@ -293,16 +305,16 @@ def benchmark_section(res):
             continue
         out.append(f"#### {data}")
         out.append("")
-        out.append("| size | dtype | bound | compress GB/s | decompress GB/s | compress % of copy | "
+        out.append("| size | codec | dtype | bound | compress GB/s | decompress GB/s | compress % of copy | "
                    "decompress % of copy | ratio | max err/bound | PSNR (dB) | violations | = serial |")
-        out.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        out.append("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for k in keys:
-            _, nbytes, dtype, bound = k
+            _, nbytes, dtype, bound, codec = k
             c, d = res.codec[k].get("compress"), res.codec[k].get("decompress")
             groups = [c, d]
             viol = counter_any(groups, "violations", max)
             size = human_bytes(nbytes) if isinstance(nbytes, int) else str(nbytes)
-            out.append(f"| {size} | {dtype} | {bound} | {fmt(rate(c), 1)} | {fmt(rate(d), 1)} | "
+            out.append(f"| {size} | {codec} | {dtype} | {bound} | {fmt(rate(c), 1)} | {fmt(rate(d), 1)} | "
                        f"{fmt(counter(c, 'pct_of_copy'), 1)} | {fmt(counter(d, 'pct_of_copy'), 1)} | "
                        f"{fmt(counter_any(groups, 'ratio', lambda v: v[0]), 2)} | "
                        f"{fmt(counter_any(groups, 'max_err_over_bound', max), 6)} | "

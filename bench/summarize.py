@@ -5,9 +5,10 @@
 Usage: summarize.py --json RESULTS.json --out REPORT.md [--command CMD]
                     [--compiler TEXT] [--exit-status N] [--log CONSOLE.txt]
 
-Benchmark names are <compress|decompress>/<executor>/<dtype>/<data>/<bound>
-(Google Benchmark appends /min_time:.../real_time, which is ignored). Standard
-library only.
+Benchmark names are <compress|decompress>/<executor>/<codec>/<dtype>/<data>/<bound>
+(Google Benchmark appends /min_time:.../real_time, which is ignored); names
+without the codec part, from runs before the codec dimension existed, are read
+as the bitplane codec. Standard library only.
 """
 
 import argparse
@@ -23,6 +24,7 @@ import sys
 TARGET_GBPS = 1.0  # DESIGN: host bitplane codec >= 1 GB/s per core both ways
 DTYPE_ORDER = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 EXEC_ORDER = {"serial": 0, "omp": 1}
+CODEC_ORDER = {"bitplane": 0, "huffman": 1, "automatic": 2}
 
 
 def cpu_model():
@@ -131,12 +133,14 @@ def load(path):
         if b.get("run_type", "iteration") != "iteration":
             continue
         parts = b["name"].split("/")
-        if len(parts) < 5:
+        if len(parts) >= 3 and parts[2] not in CODEC_ORDER and parts[2] in DTYPE_ORDER:
+            parts.insert(2, "bitplane")  # a name from before the codec dimension
+        if len(parts) < 6:
             continue
-        direction, executor, dtype, data, bound = parts[:5]
+        direction, executor, codec, dtype, data, bound = parts[:6]
         if data not in data_order:
             data_order.append(data)
-        key = (data, dtype, bound, executor)
+        key = (data, dtype, codec, bound, executor)
         rows.setdefault(key, {}).setdefault(direction, []).append(b)
         if b.get("error_occurred"):
             errors.append(f"{b['name']}: {b.get('error_message', 'error')}")
@@ -146,6 +150,66 @@ def load(path):
 def counter(groups, name):
     """Values of counter `name` over every run of the given benchmarks (lists of repetitions)."""
     return [e[name] for runs in groups for e in runs or [] if not e.get("error_occurred") and name in e]
+
+
+def ratio_of(rows, key):
+    entries = rows.get(key, {})
+    values = counter([entries.get("compress"), entries.get("decompress")], "ratio")
+    return values[0] if values else None
+
+
+def side_by_side(rows, keys, codecs, data_order):
+    """Markdown lines: per data set and bound, f32 with the serial executor, the ratio and
+    the compress / decompress throughput of every codec in the run."""
+    out = ["## Codecs side by side: f32, serial executor (one core)", ""]
+    cases = []
+    for k in keys:
+        case = (k[0], k[3])
+        if k[1] == "f32" and k[4] == "serial" and case not in cases:
+            cases.append(case)
+    if not cases:
+        out += ["No serial f32 results in this run.", ""]
+        return out
+    names = " / ".join(codecs)
+
+    def key(data, codec, bound):
+        return (data, "f32", codec, bound, "serial")
+
+    # How the ratios compare, over the cases where every codec ran.
+    notes = []
+    complete = [c for c in cases if all(key(c[0], codec, c[1]) in rows for codec in codecs)]
+    if "bitplane" in codecs and "huffman" in codecs and complete:
+        pairs = [(ratio_of(rows, key(d, "huffman", b)), ratio_of(rows, key(d, "bitplane", b))) for d, b in complete]
+        pairs = [(h, p) for h, p in pairs if h is not None and p is not None]
+        wins = sum(1 for h, p in pairs if h >= p)
+        gains = [h / p for h, p in pairs if p > 0]
+        if gains:
+            notes.append(f"huffman's ratio >= bitplane's in {wins} of {len(pairs)} cases (huffman / bitplane: "
+                         f"{min(gains):.2f}x to {max(gains):.2f}x)")
+    if "automatic" in codecs and "bitplane" in codecs and "huffman" in codecs and complete:
+        quotients = []
+        for d, b in complete:
+            a = ratio_of(rows, key(d, "automatic", b))
+            best = max((r for r in (ratio_of(rows, key(d, c, b)) for c in ("bitplane", "huffman")) if r is not None),
+                       default=None)
+            if a is not None and best:
+                quotients.append(a / best)
+        if quotients:
+            notes.append(f"automatic / the better of bitplane and huffman: {min(quotients):.3f}x to "
+                         f"{max(quotients):.3f}x")
+    out.append(f"Each cell lists {names}, best repetition († as in the full table below)"
+               + (f"; {'; '.join(notes)}." if notes else "."))
+    out.append("")
+    out.append(f"| data | bound | ratio ({names}) | compress GB/s ({names}) | decompress GB/s ({names}) |")
+    out.append("| --- | --- | ---: | ---: | ---: |")
+    cases.sort(key=lambda c: (data_order.index(c[0]), bound_key(c[1])))
+    for data, bound in cases:
+        ratio = " / ".join(fmt(ratio_of(rows, key(data, c, bound)), 2) for c in codecs)
+        comp = " / ".join(rate_cell(rows.get(key(data, c, bound), {}).get("compress"), 2) for c in codecs)
+        decomp = " / ".join(rate_cell(rows.get(key(data, c, bound), {}).get("decompress"), 2) for c in codecs)
+        out.append(f"| {data} | {bound} | {ratio} | {comp} | {decomp} |")
+    out.append("")
+    return out
 
 
 def main():
@@ -163,8 +227,9 @@ def main():
 
     doc, rows, errors, data_order = load(args.json)
     ctx = doc.get("context", {})
-    keys = sorted(rows, key=lambda k: (data_order.index(k[0]), DTYPE_ORDER.get(k[1], 9), bound_key(k[2]),
-                                       EXEC_ORDER.get(k[3], 9)))
+    keys = sorted(rows, key=lambda k: (data_order.index(k[0]), DTYPE_ORDER.get(k[1], 9), CODEC_ORDER.get(k[2], 9),
+                                       bound_key(k[3]), EXEC_ORDER.get(k[4], 9)))
+    codecs = sorted({k[2] for k in keys}, key=lambda c: (CODEC_ORDER.get(c, 9), c))
 
     failures = []
     if args.log and os.path.exists(args.log):
@@ -217,9 +282,9 @@ def main():
     # ---- the design target -------------------------------------------------------
     out.append("## DESIGN target: host bitplane codec >= 1 GB/s per core both ways")
     out.append("")
-    serial_f32 = [k for k in keys if k[1] == "f32" and k[3] == "serial"]
+    serial_f32 = [k for k in keys if k[1] == "f32" and k[2] == "bitplane" and k[4] == "serial"]
     if not serial_f32:
-        out.append("No serial f32 results in this run: the target was not measured.")
+        out.append("No serial f32 bitplane results in this run: the target was not measured.")
         out.append("")
     else:
         comp = [(k, gbps(rows[k].get("compress"))) for k in serial_f32]
@@ -230,7 +295,7 @@ def main():
         decomp_ok = sum(1 for v in decomp_vals if v >= TARGET_GBPS)
         met = comp_vals and decomp_vals and comp_ok == len(serial_f32) and decomp_ok == len(serial_f32)
         verdict = "MET" if met else "NOT MET"
-        out.append(f"Serial f32 (one core): **{verdict}**. Compress {fmt(min(comp_vals) if comp_vals else None, 2)}"
+        out.append(f"Serial f32, bitplane codec (one core): **{verdict}**. Compress {fmt(min(comp_vals) if comp_vals else None, 2)}"
                    f"-{fmt(max(comp_vals) if comp_vals else None, 2)} GB/s ({comp_ok} of {len(serial_f32)} "
                    f"data set/bound cases >= {TARGET_GBPS:g} GB/s); decompress "
                    f"{fmt(min(decomp_vals) if decomp_vals else None, 2)}-{fmt(max(decomp_vals) if decomp_vals else None, 2)}"
@@ -254,6 +319,9 @@ def main():
             out.append(f"| {data} | {c} | {d} | {r} |")
         out.append("")
 
+    # ---- the codecs side by side ----------------------------------------------------
+    out.extend(side_by_side(rows, keys, codecs, data_order))
+
     # ---- problems ---------------------------------------------------------------------
     total_violations = 0
     for k in keys:
@@ -276,16 +344,17 @@ def main():
     out.append("† marks a figure whose best repetition still spent more than 10% of its wall time descheduled "
                "(real time > 1.1 x the main thread's CPU time): disturbed by other processes, a lower bound.")
     out.append("")
-    out.append("| data | dtype | bound | executor | compress GB/s | decompress GB/s | ratio | max err/bound | PSNR (dB) | violations |")
-    out.append("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    out.append("| data | dtype | codec | bound | executor | compress GB/s | decompress GB/s | ratio | max err/bound "
+               "| PSNR (dB) | violations |")
+    out.append("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for k in keys:
-        data, dtype, bound, executor = k
+        data, dtype, codec, bound, executor = k
         entries = [rows[k].get("compress"), rows[k].get("decompress")]
         ratio = counter(entries, "ratio")
         err = counter(entries, "max_err_over_bound")
         psnr = counter(entries, "psnr")
         viol = counter(entries, "violations")
-        out.append(f"| {data} | {dtype} | {bound} | {executor} | {rate_cell(entries[0])} | {rate_cell(entries[1])} | "
+        out.append(f"| {data} | {dtype} | {codec} | {bound} | {executor} | {rate_cell(entries[0])} | {rate_cell(entries[1])} | "
                    f"{fmt(ratio[0] if ratio else None, 2)} | {fmt(max(err) if err else None, 6)} | "
                    f"{fmt(psnr[0] if psnr else None, 1)} | {int(max(viol)) if viol else 'n/a'} |")
     out.append("")

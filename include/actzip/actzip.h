@@ -291,12 +291,13 @@ ACTZIP_C_API actzip_status actzip_diagnose(const void* stream, uint64_t stream_s
  * synchronize, never copy to the host, and can be captured in a CUDA graph. The
  * streams are byte for byte those of the host executors. */
 
-/** Bytes of device workspace actzip_cuda_compress needs for a tensor of this shape.
- *  Errors: as actzip_workspace_bytes. */
+/** Bytes of device workspace actzip_cuda_compress needs for a tensor of this shape,
+ *  with any codec. Errors: as actzip_workspace_bytes. */
 ACTZIP_C_API actzip_status actzip_cuda_workspace_bytes(int32_t ndim, const int64_t* dims, uint64_t* bytes);
 
-/** Bytes of device workspace actzip_cuda_decompress needs to verify a stream's
- *  checksum (none is needed with ACTZIP_DECODE_SKIP_CHECKSUM). */
+/** Bytes of device workspace actzip_cuda_decompress needs for one stream (its
+ *  checksum and the code book of a Huffman or automatic stream; also with
+ *  ACTZIP_DECODE_SKIP_CHECKSUM). */
 ACTZIP_C_API actzip_status actzip_cuda_decode_workspace_bytes(uint64_t* bytes);
 
 /** Enqueues the compression of the device tensor `input` into the device buffer
@@ -318,7 +319,7 @@ ACTZIP_C_API actzip_status actzip_cuda_compress(void* cuda_stream, const void* i
  *  UNSUPPORTED_VERSION, CORRUPT_STREAM, CHECKSUM_MISMATCH, DTYPE_MISMATCH,
  *  BUFFER_TOO_SMALL, decided exactly as on the host) is written to the device word
  *  *device_status. `workspace`: actzip_cuda_decode_workspace_bytes bytes of device
- *  memory, 8-byte aligned (may be NULL with ACTZIP_DECODE_SKIP_CHECKSUM). The
+ *  memory, 8-byte aligned (also with ACTZIP_DECODE_SKIP_CHECKSUM). The
  *  return value reports what is known before launching: ACTZIP_INVALID_ARGUMENT,
  *  ACTZIP_BUFFER_TOO_SMALL (workspace), ACTZIP_CUDA_ERROR. */
 ACTZIP_C_API actzip_status actzip_cuda_decompress(void* cuda_stream, const void* stream, uint64_t stream_size,

@@ -43,12 +43,25 @@ namespace actzip {
 inline cudaError_t last_cuda_error() noexcept { return detail::last_cuda_error_slot(); }
 
 //! Bytes of device workspace `compress` needs on the CUDA executor for a tensor of
-//! `shape`: 40 bytes plus 8 bytes per 4096-element chunk (0.05 % of a float
-//! tensor of 1 MiB or more). Returns 0 for an invalid shape.
-inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape) noexcept {
+//! `shape` compressed with the parameters `p`: for the bitplane codec 40 bytes plus
+//! 8 bytes per 4096-element chunk (0.05 % of a float tensor of 1 MiB or more); for
+//! huffman and automatic 19816 bytes more (the symbol histogram and the code book:
+//! at most 12.5 % of the input from about 156 KiB of input on). Returns 0 for an
+//! invalid shape.
+inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape, const params& p) noexcept {
   std::uint64_t count = 0;
   if (detail::check_shape(shape, &count) != status::success) return 0;
-  return sizeof(unsigned long long) + detail::gpu::task_workspace_bytes(make_chunk_geometry(shape).count);
+  return sizeof(unsigned long long) + detail::gpu::task_workspace_bytes(make_chunk_geometry(shape).count, p.codec);
+}
+
+//! Bytes of device workspace `compress` needs on the CUDA executor for a tensor of
+//! `shape` with any parameters (the Huffman codec's, the largest): 19856 bytes plus
+//! 8 bytes per 4096-element chunk. It also holds the decoding workspace of one
+//! stream (decode_workspace_bytes(e)). Returns 0 for an invalid shape.
+inline std::uint64_t workspace_bytes(const exec::cuda_t& e, const extents& shape) noexcept {
+  params any;
+  any.codec = codec::huffman;
+  return workspace_bytes(e, shape, any);
 }
 
 //! Bytes of device workspace compress_batch needs for `items` (0 if an item is invalid).
@@ -58,15 +71,18 @@ std::uint64_t workspace_bytes(const exec::cuda_t&, const compress_item<T>* items
 }
 
 //! Bytes of device workspace `decompress` (and decompress_batch) needs on the CUDA
-//! executor for `streams` streams when it verifies checksums: 16 bytes a stream.
+//! executor for `streams` streams, with or without checksum verification: 11392
+//! bytes a stream (the checksum, and the code book of a Huffman or automatic
+//! stream with its decoding table).
 inline std::uint64_t decode_workspace_bytes(const exec::cuda_t&, std::size_t streams = 1) noexcept {
-  return sizeof(detail::gpu::checksum_slot) * std::uint64_t(streams);
+  return detail::gpu::decode_slots_bytes(std::uint64_t(streams));
 }
 
 //! Compresses the device tensor `input` of `shape` into the device buffer `output`
 //! (4-byte aligned, capacity at least max_compressed_bytes<T>(shape)) and writes the
 //! stream's size to the device word `*compressed_bytes`. `workspace` is device
-//! memory of workspace_bytes(e, shape) bytes, 8-byte aligned. Asynchronous: returns
+//! memory of workspace_bytes(e, shape, p) bytes (workspace_bytes(e, shape) is
+//! always enough), 8-byte aligned. Asynchronous: returns
 //! once the work is enqueued on e.stream; no allocation, no synchronization, no
 //! host copy, so it can be captured in a CUDA graph. The stream is byte for byte
 //! the one exec::serial writes. Errors (detected before anything is enqueued):
@@ -89,8 +105,9 @@ template <class T>
 }
 
 //! Compresses `count` device tensors of any shapes (one element type) in one
-//! sequence of launches (three kernels per 16 tensors: value ranges, chunks,
-//! checksums; after one memset of the workspace), each into its own output;
+//! sequence of launches (per 16 tensors: value ranges, for Huffman and automatic
+//! tensors symbol histograms and code books, chunks, checksums; after one memset of
+//! the workspace), each into its own output;
 //! `items` is host memory. Workspace: workspace_bytes(e, items, count). Same
 //! guarantees and errors as compress.
 template <class T>
@@ -104,9 +121,10 @@ template <class T>
 //! into the device buffer `output` of `output_count` elements. Asynchronous, no
 //! allocation, no synchronization, graph-capturable. The header is read on the
 //! device, and the stream's checksum is verified on the device before any chunk is
-//! decoded (unless `options.verify_checksum` is false), which needs `workspace`:
-//! decode_workspace_bytes(e) bytes of device memory, 8-byte aligned (it may be null
-//! when not verifying). The stream's status is written to the device word
+//! decoded (unless `options.verify_checksum` is false). `workspace`:
+//! decode_workspace_bytes(e) bytes of device memory, 8-byte aligned, with or
+//! without verification (the checksum, and a Huffman or automatic stream's code
+//! book, parsed on the device). The stream's status is written to the device word
 //! `*device_status`: success, or not_a_stream, unsupported_version, corrupt_stream,
 //! checksum_mismatch, dtype_mismatch, buffer_too_small, exactly as the host
 //! executors decide it. A hostile stream never makes the kernels read or write out
@@ -128,7 +146,7 @@ template <class T>
 }
 
 //! Decompresses `count` device streams in one sequence of launches (three kernels
-//! per 16 streams: status reset, checksums, chunks); `items` is host memory.
+//! per 16 streams: status reset and code books, checksums, chunks); `items` is host memory.
 //! Workspace: decode_workspace_bytes(e, count). Same guarantees as decompress.
 template <class T>
 [[nodiscard]] status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, std::size_t count,
@@ -216,7 +234,7 @@ template <class T>
 device_buffer compress(const exec::cuda_t& e, const T* input, const extents& shape, const params& p) {
   const std::uint64_t capacity = max_compressed_bytes<T>(shape);
   if (capacity == 0) detail::raise(shape.valid() ? status::size_overflow : status::invalid_argument, "compress: shape");
-  const std::uint64_t workspace = workspace_bytes(e, shape);  // a multiple of 8
+  const std::uint64_t workspace = workspace_bytes(e, shape, p);  // a multiple of 8
   device_buffer scratch(capacity, e.stream);
   unsigned char* base = scratch.as<unsigned char>();
   device_buffer tail(workspace + sizeof(std::uint64_t), e.stream);  // the workspace, then the size word
@@ -305,20 +323,20 @@ device_buffer decompress(const exec::cuda_t& e, const void* stream, std::uint64_
 template <class T>
 void compress_async(const exec::cuda_t& e, const T* input, const extents& shape, const params& p, void* output,
                     std::uint64_t output_capacity, std::uint64_t* compressed_bytes) {
-  device_buffer workspace(workspace_bytes(e, shape), e.stream);
+  device_buffer workspace(workspace_bytes(e, shape, p), e.stream);
   detail::throw_if_failed_cuda(compress(e, input, shape, p, output, output_capacity, compressed_bytes,
                                         workspace.data(), workspace.size()),
                                "compress_async");
 }
 
 //! Enqueues the decompression of a device stream; its status lands in the device
-//! word `*device_status` once e.stream reaches it. The checksum workspace is
+//! word `*device_status` once e.stream reaches it. The decoding workspace is
 //! allocated and freed in stream order. Asynchronous: never waits. Throws
 //! actzip::error for invalid arguments or a failed launch.
 template <class T>
 void decompress_async(const exec::cuda_t& e, const void* stream, std::uint64_t stream_size, T* output,
                       std::uint64_t output_count, status* device_status, const decode_options& options = {}) {
-  device_buffer workspace(options.verify_checksum ? decode_workspace_bytes(e) : 0, e.stream);
+  device_buffer workspace(decode_workspace_bytes(e), e.stream);
   detail::throw_if_failed_cuda(decompress(e, stream, stream_size, output, output_count, device_status,
                                           workspace.data(), workspace.size(), options),
                                "decompress_async");

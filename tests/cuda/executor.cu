@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // The CUDA executor against the host: every stream the GPU writes (core layer,
-// batches, CUDA graphs, several streams at once, the convenience layer) must equal
-// the one exec::serial writes byte for byte, and every device decode must equal the
-// host decode bit for bit and keep the error bound on every element. Also covers
-// device-side decoding of truncated and corrupted streams (same status as the host
-// decoder), synchronous argument errors, workspace sizes, and a 5 GiB round trip
-// checked on the device. Without a GPU it prints a message and exits 77 (skipped).
+// batches, CUDA graphs, several streams at once, the convenience layer), with each
+// codec (bitplane, huffman, automatic), must equal the one exec::serial writes byte
+// for byte, and every device decode must equal the host decode bit for bit and keep
+// the error bound on every element. Also covers device-side decoding of truncated
+// and corrupted streams (same status as the host decoder), synchronous argument
+// errors, workspace sizes, the Huffman corner cases (all-zero and empty tensors, a
+// one-symbol code book, chunks of every kind in one automatic stream), and a 5 GiB
+// round trip per codec checked on the device. Without a GPU it prints a message and
+// exits 77 (skipped).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "../test_support.hpp"
 
@@ -199,10 +202,10 @@ T min_subnormal() {
   else return std::numeric_limits<T>::denorm_min();
 }
 
-enum class input_kind { smooth, noise, random_bits, relu, adversarial, constant, zeros };
-constexpr input_kind all_inputs[] = {input_kind::smooth, input_kind::noise,    input_kind::random_bits,
+enum class input_kind { smooth, noise, random_bits, relu, adversarial, constant, zeros, rows_apart, slabs_apart };
+constexpr input_kind all_inputs[] = {input_kind::smooth, input_kind::noise,       input_kind::random_bits,
                                      input_kind::relu,   input_kind::adversarial, input_kind::constant,
-                                     input_kind::zeros};
+                                     input_kind::zeros,  input_kind::rows_apart,  input_kind::slabs_apart};
 
 const char* name_of(input_kind k) {
   switch (k) {
@@ -213,6 +216,10 @@ const char* name_of(input_kind k) {
     case input_kind::adversarial: return "adversarial";
     case input_kind::constant: return "constant";
     case input_kind::zeros: return "zeros";
+    case input_kind::rows_apart:
+      return "rows apart";
+    case input_kind::slabs_apart:
+      return "slabs apart";
   }
   return "?";
 }
@@ -270,6 +277,25 @@ std::vector<T> make_input(input_kind kind, const extents& shape, double eb_hint,
     case input_kind::zeros:
       for (auto& x : v) x = actzip_test::from_double<T>(0.0);
       break;
+    case input_kind::rows_apart:
+    case input_kind::slabs_apart: {
+      // Smooth along the last dimension, with unrelated offsets from one row (or one
+      // slab of the first dimension) to the next: the Huffman chunks' rows and
+      // lorenzo_2d predictors beat lorenzo_3d there.
+      if (n == 0) break;
+      const std::uint64_t d2 = shape[shape.rank() - 1];
+      const std::uint64_t slab = shape.rank() == 3 ? shape[1] * shape[2] : d2;
+      const std::uint64_t stride = kind == input_kind::rows_apart ? d2 : slab;
+      const double scale = 200 * eb_hint;
+      double offset = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (i % stride == 0) offset = g.uniform(-1, 1) * 100 * scale;
+        v[i] =
+            actzip_test::from_double<T>(offset + scale * (std::sin(0.05 * static_cast<double>(i % d2)) +
+                                                          0.3 * std::cos(0.02 * static_cast<double>((i / d2) % 97))));
+      }
+      break;
+    }
   }
   return v;
 }
@@ -279,10 +305,25 @@ double eb_hint(const params& p) {
   return p.error_bound.mode == bound_mode::absolute && p.error_bound.value > 0 ? p.error_bound.value : 1e-3;
 }
 
-params make_params(bound b, bool preserve_sign) {
+params make_params(bound b, bool preserve_sign, codec c = codec::bitplane) {
   params p{b};
   p.preserve_sign = preserve_sign;
+  p.codec = c;
   return p;
+}
+
+using actzip_test::all_codecs;
+
+const char* codec_name(codec c) {
+  switch (c) {
+    case codec::bitplane:
+      return "bitplane";
+    case codec::huffman:
+      return "huffman";
+    case codec::automatic:
+      return "automatic";
+  }
+  return "?";
 }
 
 // ---- host reference and device round trips ------------------------------------------
@@ -314,7 +355,7 @@ std::vector<std::byte> device_compress(cudaStream_t s, const T* d_in, const exte
   CHECK_CUDA(cudaMemsetAsync(d_stream->get(), stream_fill, capacity, s));
   dev_array<std::uint64_t> d_size(1);
   CHECK_CUDA(cudaMemsetAsync(d_size.get(), 0xff, sizeof(std::uint64_t), s));
-  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape, p);  // exactly what this codec needs
   REQUIRE(workspace > 0);
   dev_array<unsigned char> d_workspace(workspace);
   CHECK_CUDA(cudaMemsetAsync(d_workspace.get(), 0xC3, workspace, s));  // compress clears what it needs
@@ -335,6 +376,7 @@ status device_decompress(cudaStream_t s, const void* d_stream, std::uint64_t str
   CHECK_CUDA(cudaMemsetAsync(d_out.get(), output_fill, d_out.bytes(), s));
   dev_array<status> d_status(1);
   dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
+  CHECK_CUDA(cudaMemsetAsync(d_decode_ws.get(), 0xC3, d_decode_ws.bytes(), s));  // decompress sets what it reads
   CHECK_CUDA(cudaMemsetAsync(d_status.get(), 0x7f, sizeof(status), s));  // not a status: must be overwritten
   const status launched = actzip::decompress(exec::cuda.on(s), d_stream, stream_size, d_out.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes());
   REQUIRE(launched == status::success);
@@ -402,19 +444,26 @@ TEST_CASE_TEMPLATE("device streams equal the host's byte for byte and decode bit
     for (const bound b : matrix_bounds) {
       for (const bool sign : {false, true}) {
         for (const input_kind kind : all_inputs) {
-          const params p = make_params(b, sign);
-          const std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
-          CAPTURE(type_name<T>());
-          CAPTURE(shape.rank());
-          CAPTURE(shape[0]);
-          CAPTURE(shape[1]);
-          CAPTURE(shape[2]);
-          CAPTURE(b.value);
-          CAPTURE(static_cast<int>(b.mode));
-          CAPTURE(sign);
-          CAPTURE(name_of(kind));
-          check_against_host(s, input, shape, p);
-          ++cases;
+          // Bitplane with and without preserve_sign; huffman and automatic with one of
+          // the two, alternating with the input kind and the rank.
+          const bool coded_sign = (static_cast<unsigned>(kind) + shape.rank()) % 2 == 0;
+          for (const codec c : all_codecs) {
+            if (c != codec::bitplane && sign != coded_sign) continue;
+            const params p = make_params(b, sign, c);
+            const std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
+            CAPTURE(type_name<T>());
+            CAPTURE(codec_name(c));
+            CAPTURE(shape.rank());
+            CAPTURE(shape[0]);
+            CAPTURE(shape[1]);
+            CAPTURE(shape[2]);
+            CAPTURE(b.value);
+            CAPTURE(static_cast<int>(b.mode));
+            CAPTURE(sign);
+            CAPTURE(name_of(kind));
+            check_against_host(s, input, shape, p);
+            ++cases;
+          }
         }
       }
     }
@@ -429,13 +478,16 @@ TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of prede
   for (const extents& shape : shapes) {
     for (const bound b : {actzip::rel(1e-3), actzip::abs(1e-2), actzip::rel(1e-6)}) {
       for (const input_kind kind : {input_kind::smooth, input_kind::relu, input_kind::adversarial}) {
-        const params p = make_params(b, kind == input_kind::relu);
-        std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
-        CAPTURE(type_name<T>());
-        CAPTURE(shape.rank());
-        CAPTURE(b.value);
-        CAPTURE(name_of(kind));
-        check_against_host(s, input, shape, p);
+        for (const codec c : all_codecs) {
+          const params p = make_params(b, kind == input_kind::relu, c);
+          std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
+          CAPTURE(type_name<T>());
+          CAPTURE(codec_name(c));
+          CAPTURE(shape.rank());
+          CAPTURE(b.value);
+          CAPTURE(name_of(kind));
+          check_against_host(s, input, shape, p);
+        }
       }
     }
   }
@@ -446,7 +498,163 @@ TEST_CASE("a 16 Mi-element float tensor: 4096 chunks") {
   const extents shape{std::uint64_t{1} << 24};
   std::vector<float> input = actzip_test::smooth_field<float>(shape, 5);
   for (std::size_t i = 0; i < input.size(); i += 4099) input[i] = 0.0f;
-  check_against_host(s, input, shape, params{actzip::rel(1e-4)});
+  for (const codec c : all_codecs) {
+    CAPTURE(codec_name(c));
+    check_against_host(s, input, shape, make_params(actzip::rel(1e-4), false, c));
+  }
+}
+
+// ---- 1b. Huffman corner cases ------------------------------------------------------
+
+namespace {
+
+//! What a (host) stream holds: its chunks by kind, and its code book.
+struct stream_kinds {
+  std::uint64_t empty = 0, raw = 0, bitplane = 0, huffman = 0;
+  std::uint32_t code_symbols = 0;                      //!< symbols with a code word
+  std::uint32_t code_bytes = 0;                        //!< size of the serialised code book
+  std::uint64_t predictor_used[predictor_count] = {};  //!< Huffman chunks by predictor
+};
+
+stream_kinds kinds_of(const std::vector<std::byte>& z) {
+  stream_kinds k;
+  header h;
+  REQUIRE(actzip::inspect(z.data(), z.size(), &h) == status::success);
+  const auto* in = reinterpret_cast<const unsigned char*>(z.data());
+  const unsigned char* table = in + header_bytes;
+  const unsigned char* payload = table + chunk_offset_bytes * h.chunk_count;
+  if (h.codec != codec::bitplane) {
+    std::vector<huffman_code> code(1);
+    REQUIRE(parse_huffman_code(payload, h.payload_bytes, code[0], &k.code_bytes) == status::success);
+    for (unsigned symbol = 0; symbol < huffman_symbol_count; ++symbol) k.code_symbols += code[0].length[symbol] != 0;
+  }
+  const chunk_geometry g = make_chunk_geometry(h.shape);
+  for (std::uint64_t c = 0; c < h.chunk_count; ++c) {
+    const std::uint64_t begin = load_le64(table + chunk_offset_bytes * c);
+    const std::uint64_t end = c + 1 < h.chunk_count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
+    chunk_view view;
+    REQUIRE(parse_stream_chunk(h.codec, payload + begin, end - begin, g.chunk_box(c).extent.count(),
+                               dtype_size(h.dtype), &view) == status::success);
+    switch (view.type) {
+      case chunk_view::kind::empty:
+        ++k.empty;
+        break;
+      case chunk_view::kind::raw:
+        ++k.raw;
+        break;
+      case chunk_view::kind::encoded:
+        ++k.bitplane;
+        break;
+      case chunk_view::kind::huffman:
+        ++k.huffman;
+        ++k.predictor_used[static_cast<unsigned>(view.huffman_predictor)];
+        break;
+    }
+  }
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("Huffman corner cases: zeros, empty tensors, one symbol, every chunk kind", T,
+                   ACTZIP_ELEMENT_TYPES) {
+  cuda_stream s;
+  CAPTURE(type_name<T>());
+  SUBCASE("all-zero tensors: an empty code book and no chunk bytes") {
+    for (const extents& shape : {extents{10000}, extents{130, 70}, extents{20, 33, 18}}) {
+      const std::vector<T> zeros(static_cast<std::size_t>(shape.size()), actzip_test::from_double<T>(0.0));
+      for (const codec c : {codec::huffman, codec::automatic}) {
+        for (const bound b : {actzip::abs(1e-3), actzip::rel(1e-3), actzip::abs(0.0)}) {
+          CAPTURE(codec_name(c));
+          CAPTURE(shape.rank());
+          const params p = make_params(b, false, c);
+          const stream_kinds k = kinds_of(actzip::compress(exec::serial, zeros.data(), shape, p));
+          CHECK(k.code_symbols == 0);
+          CHECK(k.code_bytes == 4);
+          CHECK(k.empty == make_chunk_geometry(shape).count);
+          check_against_host(s, zeros, shape, p);
+        }
+      }
+    }
+  }
+  SUBCASE("empty tensors: the code book is the whole payload") {
+    for (const extents& shape : {extents{0}, extents{0, 7}, extents{3, 0, 5}}) {
+      for (const codec c : {codec::huffman, codec::automatic}) {
+        CAPTURE(codec_name(c));
+        CAPTURE(shape.rank());
+        const params p = make_params(actzip::rel(1e-3), true, c);
+        const stream_kinds k = kinds_of(actzip::compress(exec::serial, static_cast<const T*>(nullptr), shape, p));
+        CHECK(k.code_bytes == 4);
+        check_against_host(s, std::vector<T>(), shape, p);
+      }
+    }
+  }
+  SUBCASE("a one-symbol code book: a ramp of constant deltas") {
+    // q_i = 3 (i + 1) with a bound of 0.5: every delta is 3, one symbol (zig-zag 6)
+    // with a 1-bit code word; exact in every element type (integers up to 240).
+    std::vector<T> ramp(80);
+    for (std::size_t i = 0; i < ramp.size(); ++i)
+      ramp[i] = actzip_test::from_double<T>(3.0 * static_cast<double>(i + 1));
+    for (const codec c : {codec::huffman, codec::automatic}) {
+      CAPTURE(codec_name(c));
+      const params p = make_params(actzip::abs(0.5), false, c);
+      const stream_kinds k = kinds_of(actzip::compress(exec::serial, ramp.data(), extents{80}, p));
+      REQUIRE(k.code_symbols == 1);
+      CHECK(k.huffman == 1);
+      check_against_host(s, ramp, extents{80}, p);
+    }
+  }
+  SUBCASE("Huffman chunks with every predictor") {
+    const extents shapes[] = {extents{130, 200}, extents{40, 35, 50}};
+    std::uint64_t used[predictor_count] = {};
+    std::uint64_t seed = 500;
+    for (const extents& shape : shapes) {
+      for (const input_kind kind : {input_kind::smooth, input_kind::rows_apart, input_kind::slabs_apart}) {
+        for (const codec c : {codec::huffman, codec::automatic}) {
+          CAPTURE(codec_name(c));
+          CAPTURE(name_of(kind));
+          CAPTURE(shape.rank());
+          const params p = make_params(actzip::abs(1e-3), false, c);
+          const std::vector<T> input = make_input<T>(kind, shape, eb_hint(p), seed++);
+          const stream_kinds k = kinds_of(actzip::compress(exec::serial, input.data(), shape, p));
+          for (unsigned m = 0; m < predictor_count; ++m) used[m] += k.predictor_used[m];
+          check_against_host(s, input, shape, p);
+        }
+      }
+    }
+    MESSAGE(type_name<T>() << ": Huffman chunks by predictor: lorenzo_3d " << used[0] << ", lorenzo_2d " << used[1]
+                           << ", rows " << used[2]);
+    for (unsigned m = 0; m < predictor_count; ++m) CHECK(used[m] > 0);
+  }
+  SUBCASE("automatic: Huffman, bitplane, raw and empty chunks in one stream") {
+    // 64 x 448: four smooth chunks, one of integer noise, one of NaN, one of zeros.
+    const extents shape{64, 448};
+    std::vector<T> v = actzip_test::smooth_field<T>(shape, 3, 100.0);
+    actzip_test::rng g(4);
+    for (std::size_t row = 0; row < 64; ++row) {
+      for (std::size_t col = 256; col < 448; ++col) {
+        T& x = v[row * 448 + col];
+        if (col < 320)
+          x = actzip_test::from_double<T>(std::round(g.uniform(-1000, 1000)));
+        else if (col < 384)
+          x = actzip_test::from_double<T>(std::nan(""));
+        else
+          x = actzip_test::from_double<T>(0.0);
+      }
+    }
+    const params p = make_params(actzip::abs(0.5), false, codec::automatic);
+    const stream_kinds k = kinds_of(actzip::compress(exec::serial, v.data(), shape, p));
+    CHECK(k.huffman > 0);
+    CHECK(k.bitplane > 0);
+    CHECK(k.raw > 0);
+    CHECK(k.empty > 0);
+    check_against_host(s, v, shape, p);
+    // The same tensor in a Huffman stream: its bitplane chunks become Huffman or raw.
+    const params ph = make_params(actzip::abs(0.5), false, codec::huffman);
+    const stream_kinds kh = kinds_of(actzip::compress(exec::serial, v.data(), shape, ph));
+    CHECK(kh.bitplane == 0);
+    check_against_host(s, v, shape, ph);
+  }
 }
 
 // ---- 2. batches ---------------------------------------------------------------------
@@ -467,7 +675,9 @@ TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by
   std::vector<compress_item<T>> items(count);
   for (std::size_t i = 0; i < count; ++i) {
     shape_of[i] = shapes[(i * 7) % (sizeof shapes / sizeof shapes[0])];
-    params_of[i] = make_params(matrix_bounds[i % (sizeof matrix_bounds / sizeof matrix_bounds[0])], i % 3 == 1);
+    // Codecs mixed inside every launch group (16 tensors a launch).
+    params_of[i] = make_params(matrix_bounds[i % (sizeof matrix_bounds / sizeof matrix_bounds[0])], i % 3 == 1,
+                               all_codecs[(i / 5) % 3]);
     const input_kind kind = all_inputs[(i / 2) % (sizeof all_inputs / sizeof all_inputs[0])];
     inputs[i] = make_input<T>(kind, shape_of[i], eb_hint(params_of[i]), 1000 + i);
     refs[i] = host_round_trip(inputs[i], shape_of[i], params_of[i]);
@@ -556,13 +766,17 @@ TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by
 
 // ---- 3. CUDA graphs ------------------------------------------------------------------
 
-TEST_CASE("compress and decompress captured in a CUDA graph replay with new inputs") {
+namespace {
+
+//! Captures compress + decompress with codec `c` in a graph and replays it with new inputs.
+void graph_replays(codec c) {
+  CAPTURE(codec_name(c));
   cuda_stream s;
   const extents shape{37, 70, 90};
   const std::size_t count = static_cast<std::size_t>(shape.size());
-  const params p{actzip::rel(1e-3)};
+  const params p = make_params(actzip::rel(1e-3), false, c);
   const std::uint64_t capacity = max_compressed_bytes<float>(shape);
-  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape, p);
   dev_array<float> d_in(count), d_back(count);
   dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
   dev_array<std::uint64_t> d_size(1);
@@ -611,6 +825,12 @@ TEST_CASE("compress and decompress captured in a CUDA graph replay with new inpu
   }
   (void)cudaGraphExecDestroy(instance);
   CHECK(all_ok);
+}
+
+}  // namespace
+
+TEST_CASE("compress and decompress captured in a CUDA graph replay with new inputs") {
+  for (const codec c : all_codecs) graph_replays(c);
 }
 
 // ---- 4. 5 GiB -------------------------------------------------------------------------
@@ -676,7 +896,7 @@ unsigned grid_for_device() {
 
 }  // namespace
 
-TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
+TEST_CASE("a 5 GiB float tensor round trip with each codec, checked on the device") {
   const extents shape{1283, 1021, 1025};  // 5.0 GiB; no extent divides the chunk shape
   const std::uint64_t count = shape.size();
   const std::uint64_t bytes = count * sizeof(float);
@@ -700,58 +920,91 @@ TEST_CASE("a 5 GiB float tensor round trip, checked on the device") {
   const unsigned grid = grid_for_device();
   synthetic_field<<<grid, 256, 0, s>>>(d_in.get(), count, shape[1], shape[2]);
   CHECK_CUDA(cudaGetLastError());
-  CHECK_CUDA(cudaMemsetAsync(d_back.get(), 0xff, d_back.bytes(), s));  // NaN: unwritten elements are violations
-  CHECK_CUDA(cudaMemsetAsync(d_counts.get(), 0, d_counts.bytes(), s));
 
   cudaEvent_t marks[3];
   for (cudaEvent_t& e : marks) CHECK_CUDA(cudaEventCreate(&e));
-  const params p{actzip::rel(1e-3)};
-  CHECK_CUDA(cudaEventRecord(marks[0], s));
-  REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
-                           d_workspace.get(), workspace) == status::success);
-  CHECK_CUDA(cudaEventRecord(marks[1], s));
-  const std::uint64_t size = read_word(d_size.get(), s);
-  REQUIRE(size >= header_bytes);
-  REQUIRE(size <= capacity);
-  REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), size, d_back.get(), count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) ==
-          status::success);
-  CHECK_CUDA(cudaEventRecord(marks[2], s));
-  CHECK(read_status(d_status.get(), s) == status::success);
-  float compress_ms = 0, decompress_ms = 0;
-  CHECK_CUDA(cudaEventElapsedTime(&compress_ms, marks[0], marks[1]));
-  CHECK_CUDA(cudaEventElapsedTime(&decompress_ms, marks[1], marks[2]));
+  for (const codec c : all_codecs) {
+    CAPTURE(codec_name(c));
+    CHECK_CUDA(cudaMemsetAsync(d_back.get(), 0xff, d_back.bytes(), s));  // NaN: unwritten elements are violations
+    CHECK_CUDA(cudaMemsetAsync(d_counts.get(), 0, d_counts.bytes(), s));
+    const params p = make_params(actzip::rel(1e-3), false, c);
+    CHECK_CUDA(cudaEventRecord(marks[0], s));
+    REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
+                             d_workspace.get(), workspace) == status::success);
+    CHECK_CUDA(cudaEventRecord(marks[1], s));
+    const std::uint64_t size = read_word(d_size.get(), s);
+    REQUIRE(size >= header_bytes);
+    REQUIRE(size <= capacity);
+    REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), size, d_back.get(), count, d_status.get(),
+                               d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
+    CHECK_CUDA(cudaEventRecord(marks[2], s));
+    CHECK(read_status(d_status.get(), s) == status::success);
+    float compress_ms = 0, decompress_ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&compress_ms, marks[0], marks[1]));
+    CHECK_CUDA(cudaEventElapsedTime(&decompress_ms, marks[1], marks[2]));
+
+    // The header: copied to the host and parsed there, and through the convenience inspect.
+    const std::vector<std::byte> head = download_bytes(d_stream.get(), header_bytes, s);
+    header h;
+    REQUIRE(actzip::inspect(head.data(), size, &h) == status::success);
+    CHECK(h.element_count == count);
+    CHECK(h.shape == shape);
+    CHECK(h.dtype == dtype::float32);
+    CHECK(h.codec == c);
+    CHECK(h.total_bytes == size);
+    CHECK(h.chunk_count == make_chunk_geometry(shape).count);
+    CHECK(h.has_value_range);
+    CHECK(h.absolute_bound > 0);
+    const header h2 = actzip::inspect(exec::cuda.on(s), d_stream.get(), size);
+    CHECK(h2.element_count == count);
+    CHECK(h2.absolute_bound == h.absolute_bound);
+
+    count_violations<<<grid, 256, 0, s>>>(d_in.get(), d_back.get(), count, h.absolute_bound, d_counts.get());
+    CHECK_CUDA(cudaGetLastError());
+    const std::vector<unsigned long long> counts = download(d_counts.get(), 2, s);
+    CHECK(counts[0] == 0);
+    CHECK(counts[1] == 0);
+    MESSAGE("5 GiB float rel 1e-3, " << codec_name(c) << ": ratio " << h.ratio() << ", compress " << compress_ms
+                                     << " ms (" << static_cast<double>(bytes) / (compress_ms * 1e6)
+                                     << " GB/s), decompress " << decompress_ms << " ms ("
+                                     << static_cast<double>(bytes) / (decompress_ms * 1e6) << " GB/s), violations "
+                                     << counts[0]);
+  }
   for (cudaEvent_t e : marks) (void)cudaEventDestroy(e);
-
-  // The header: copied to the host and parsed there, and through the convenience inspect.
-  const std::vector<std::byte> head = download_bytes(d_stream.get(), header_bytes, s);
-  header h;
-  REQUIRE(actzip::inspect(head.data(), size, &h) == status::success);
-  CHECK(h.element_count == count);
-  CHECK(h.shape == shape);
-  CHECK(h.dtype == dtype::float32);
-  CHECK(h.total_bytes == size);
-  CHECK(h.chunk_count == make_chunk_geometry(shape).count);
-  CHECK(h.has_value_range);
-  CHECK(h.absolute_bound > 0);
-  const header h2 = actzip::inspect(exec::cuda.on(s), d_stream.get(), size);
-  CHECK(h2.element_count == count);
-  CHECK(h2.absolute_bound == h.absolute_bound);
-
-  count_violations<<<grid, 256, 0, s>>>(d_in.get(), d_back.get(), count, h.absolute_bound, d_counts.get());
-  CHECK_CUDA(cudaGetLastError());
-  const std::vector<unsigned long long> counts = download(d_counts.get(), 2, s);
-  CHECK(counts[0] == 0);
-  CHECK(counts[1] == 0);
-  MESSAGE("5 GiB float rel 1e-3: ratio " << h.ratio() << ", compress " << compress_ms << " ms ("
-                                         << static_cast<double>(bytes) / (compress_ms * 1e6) << " GB/s), decompress "
-                                         << decompress_ms << " ms, violations " << counts[0]);
 }
 
 // ---- 5. corrupted streams on the device ---------------------------------------------
 
 namespace {
 
-using actzip_test::small_streams;  // encoded, sign-preserving, raw and empty chunks
+using actzip_test::small_streams;  // encoded, sign-preserving, raw and empty chunks; every codec
+
+//! small_streams, and two more with Huffman chunks of several segments: a Huffman
+//! stream of two chunks (four segments, then one) and an automatic one whose chunks
+//! are Huffman, bitplane and raw.
+template <class T>
+std::vector<std::vector<std::byte>> corruption_inputs() {
+  std::vector<std::vector<std::byte>> out = small_streams<T>();
+  {
+    std::vector<T> v = actzip_test::smooth_field<T>(extents{4500}, 7, 1.0);
+    v[100] = actzip_test::from_double<T>(std::nan(""));
+    v[4200] = actzip_test::from_double<T>(1e30);
+    out.push_back(
+        actzip::compress(exec::serial, v.data(), extents{4500}, make_params(actzip::abs(1e-3), false, codec::huffman)));
+  }
+  {  // three chunks of 20 x 64, 20 x 64 and 20 x 12: smooth, noise, random bits
+    const extents shape{20, 140};
+    std::vector<T> v = actzip_test::smooth_field<T>(shape, 8, 1.0);
+    actzip_test::rng g(9);
+    for (std::size_t row = 0; row < 20; ++row)
+      for (std::size_t col = 64; col < 140; ++col)
+        v[row * 140 + col] =
+            col < 128 ? actzip_test::from_double<T>(g.uniform(-1, 1)) : actzip_test::bit_cast_random<T>(g);
+    out.push_back(
+        actzip::compress(exec::serial, v.data(), shape, make_params(actzip::abs(1e-2), false, codec::automatic)));
+  }
+  return out;
+}
 
 //! One altered copy of a stream.
 struct variant {
@@ -825,9 +1078,8 @@ std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& varia
 TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T, ACTZIP_ELEMENT_TYPES) {
   cuda_stream s;
   std::uint64_t refused = 0, total = 0;
-  for (const std::vector<std::byte>& good : small_streams<T>()) {
+  for (const std::vector<std::byte>& good : corruption_inputs<T>()) {
     const header h = actzip::inspect(good.data(), good.size());
-    if (h.codec != actzip::codec::bitplane) continue;  // decoded on the host executors only
     const std::uint64_t count = h.element_count;
     std::vector<variant> variants;
     variants.push_back(variant{good, good.size(), 0});
@@ -895,9 +1147,11 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
   const std::vector<float> input = actzip_test::smooth_field<float>(shape, 3);
   const dev_array<float> d_in = upload(input, s);
   const std::uint64_t capacity = max_compressed_bytes<float>(shape);
-  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape, p);   // exactly the bitplane codec's
+  const std::uint64_t any_workspace = workspace_bytes(exec::cuda, shape);  // any codec's
+  REQUIRE(any_workspace > workspace);
   dev_array<unsigned char> d_out(capacity + 8);
-  dev_array<unsigned long long> d_workspace(workspace / 8 + 2);
+  dev_array<unsigned long long> d_workspace(any_workspace / 8 + 2);
   dev_array<std::uint64_t> d_size(1);
   const std::uint64_t sentinel = 0x1111111111111111ull;
   CHECK_CUDA(cudaMemsetAsync(d_size.get(), 0x11, sizeof(std::uint64_t), s));
@@ -931,21 +1185,44 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
                    workspace) == status::invalid_argument);
     params bad_codec = p;
     bad_codec.codec = static_cast<codec>(7);
-    CHECK(compress(e, d_in.get(), shape, bad_codec, out, capacity, d_size.get(), ws, workspace) ==
-          status::unsupported);
-    for (const codec host_only : {codec::huffman, codec::automatic}) {  // host executors only
-      bad_codec.codec = host_only;
-      CHECK(compress(e, d_in.get(), shape, bad_codec, out, capacity, d_size.get(), ws, workspace) ==
-            status::unsupported);
-    }
+    CHECK(compress(e, d_in.get(), shape, bad_codec, out, capacity, d_size.get(), ws, workspace) == status::unsupported);
     CHECK(compress_batch(e, static_cast<const compress_item<float>*>(nullptr), 3, ws, workspace) ==
           status::invalid_argument);
+    // Huffman and automatic need the histogram and the code book: more than bitplane.
+    for (const codec c : {codec::huffman, codec::automatic}) {
+      const params coded = make_params(p.error_bound, false, c);
+      const std::uint64_t coded_workspace = workspace_bytes(exec::cuda, shape, coded);
+      CHECK(coded_workspace > workspace);
+      CHECK(coded_workspace <= any_workspace);
+      CHECK(compress(e, d_in.get(), shape, coded, out, capacity, d_size.get(), ws, workspace) ==
+            status::buffer_too_small);
+      CHECK(compress(e, d_in.get(), shape, coded, out, capacity, d_size.get(), ws, coded_workspace - 1) ==
+            status::buffer_too_small);
+      compress_item<float> items[2];
+      for (compress_item<float>& item : items) {
+        item.input = d_in.get();
+        item.shape = shape;
+        item.output = out;
+        item.output_capacity = capacity;
+        item.compressed_bytes = d_size.get();
+      }
+      items[0].p = p;
+      items[1].p = coded;
+      CHECK(workspace_bytes(exec::cuda, items, 2) == workspace + coded_workspace - sizeof(unsigned long long));
+    }
     // None of these enqueued anything: the size word still holds its sentinel.
     CHECK(read_word(d_size.get(), s) == sentinel);
     CHECK(cudaGetLastError() == cudaSuccess);
     // And the same arguments with everything right do work.
     REQUIRE(compress(e, d_in.get(), shape, p, out, capacity, d_size.get(), ws, workspace) == status::success);
     CHECK(read_word(d_size.get(), s) != sentinel);
+    for (const codec c : {codec::huffman, codec::automatic}) {
+      const params coded = make_params(p.error_bound, false, c);
+      CHECK_CUDA(cudaMemsetAsync(d_size.get(), 0x11, sizeof(std::uint64_t), s));
+      REQUIRE(compress(e, d_in.get(), shape, coded, out, capacity, d_size.get(), ws,
+                       workspace_bytes(exec::cuda, shape, coded)) == status::success);
+      CHECK(read_word(d_size.get(), s) != sentinel);
+    }
   }
 
   SUBCASE("decompress") {
@@ -967,6 +1244,17 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
     CHECK(decompress(e, d_z.get(), z.size(), misaligned, count, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
     CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 2, d_decode_ws.get(), d_decode_ws.bytes()) == status::invalid_argument);
     CHECK(decompress_batch(e, static_cast<const decompress_item<float>*>(nullptr), 0, d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
+    // The decoding workspace (checksum and code book) is needed with and without verification.
+    for (const bool verify : {true, false}) {
+      const decode_options options{verify};
+      CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, d_status.get(), nullptr, d_decode_ws.bytes(),
+                       options) == status::buffer_too_small);
+      CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, d_status.get(), d_decode_ws.get(),
+                       d_decode_ws.bytes() - 1, options) == status::buffer_too_small);
+      CHECK(decompress(e, d_z.get(), z.size(), d_back.get(), count, d_status.get(), d_decode_ws.get(), 0, options) ==
+            status::buffer_too_small);
+    }
+    CHECK(decode_workspace_bytes(exec::cuda, 3) == 3 * decode_workspace_bytes(exec::cuda, 1));
     CHECK(static_cast<int>(untouched) == 0x7f7f7f7f);
     CHECK(read_status(d_status.get(), s) == untouched);  // nothing was enqueued
     CHECK(cudaGetLastError() == cudaSuccess);
@@ -977,16 +1265,21 @@ TEST_CASE("argument errors are returned synchronously and nothing is enqueued") 
   SUBCASE("empty tensors need no input or output pointers") {
     const extents empty{0, 9};
     const std::uint64_t empty_capacity = max_compressed_bytes<float>(empty);
-    const std::uint64_t empty_workspace = workspace_bytes(exec::cuda, empty);
-    REQUIRE(compress(e, static_cast<const float*>(nullptr), empty, p, out, empty_capacity, d_size.get(), ws,
-                     empty_workspace) == status::success);
-    const std::uint64_t size = read_word(d_size.get(), s);
-    const std::vector<std::byte> z = download_bytes(out, static_cast<std::size_t>(size), s);
-    CHECK(z == actzip::compress(exec::serial, static_cast<const float*>(nullptr), empty, p));
-    dev_array<status> d_status(1);
-    dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
-    REQUIRE(decompress(e, out, size, static_cast<float*>(nullptr), 0, d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
-    CHECK(read_status(d_status.get(), s) == status::success);
+    for (const codec c : all_codecs) {
+      CAPTURE(codec_name(c));
+      const params pc = make_params(p.error_bound, false, c);
+      const std::uint64_t empty_workspace = workspace_bytes(exec::cuda, empty, pc);
+      REQUIRE(compress(e, static_cast<const float*>(nullptr), empty, pc, out, empty_capacity, d_size.get(), ws,
+                       empty_workspace) == status::success);
+      const std::uint64_t size = read_word(d_size.get(), s);
+      const std::vector<std::byte> z = download_bytes(out, static_cast<std::size_t>(size), s);
+      CHECK(z == actzip::compress(exec::serial, static_cast<const float*>(nullptr), empty, pc));
+      dev_array<status> d_status(1);
+      dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
+      REQUIRE(decompress(e, out, size, static_cast<float*>(nullptr), 0, d_status.get(), d_decode_ws.get(),
+                         d_decode_ws.bytes()) == status::success);
+      CHECK(read_status(d_status.get(), s) == status::success);
+    }
   }
 }
 
@@ -1001,16 +1294,47 @@ TEST_CASE("workspace sizes") {
   CHECK(workspace_bytes(exec::cuda, extents{4096, 4096}) * 100 <= input_bytes);
   CHECK(workspace_bytes(exec::cuda, extents{0}) > 0);  // an empty tensor still has a size word
   CHECK(workspace_bytes(exec::cuda, extents{1, 2, 3, 4}) == 0);
+
+  // Per codec, as cuda.cuh and docs/CUDA.md state them: bitplane 40 bytes plus 8 a
+  // chunk; huffman and automatic 19816 bytes more; decoding 11392 bytes a stream.
+  const params bitplane = make_params(actzip::abs(1e-3), false, codec::bitplane);
+  const params huffman = make_params(actzip::abs(1e-3), false, codec::huffman);
+  const params automatic = make_params(actzip::abs(1e-3), false, codec::automatic);
+  const extents small{10};
+  CHECK(workspace_bytes(exec::cuda, small, bitplane) == 48);
+  CHECK(workspace_bytes(exec::cuda, small, huffman) == 48 + 19816);
+  CHECK(workspace_bytes(exec::cuda, small, automatic) == 48 + 19816);
+  CHECK(workspace_bytes(exec::cuda, small) == workspace_bytes(exec::cuda, small, huffman));
+  CHECK(workspace_bytes(exec::cuda, big, bitplane) == 40 + 8 * 4096);
+  CHECK(workspace_bytes(exec::cuda, extents{1, 2, 3, 4}, huffman) == 0);
+  CHECK(decode_workspace_bytes(exec::cuda) == 11392);
+  CHECK(decode_workspace_bytes(exec::cuda, 5) == 5 * 11392);
+  // The compression workspace of any tensor holds the decoding workspace of one stream.
+  CHECK(workspace_bytes(exec::cuda, extents{0}) >= decode_workspace_bytes(exec::cuda));
+  // Targets: bitplane <= 1 % of the input from 1 MiB of floats on, Huffman <= 12.5 %
+  // from 39872 floats (156 KiB) on.
+  for (const std::uint64_t n : {std::uint64_t{1} << 18, std::uint64_t{1} << 22, std::uint64_t{1} << 24}) {
+    CHECK(workspace_bytes(exec::cuda, extents{n}, bitplane) * 100 <= n * sizeof(float));
+    CHECK(workspace_bytes(exec::cuda, extents{n}, huffman) * 8 <= n * sizeof(float));
+  }
+  CHECK(workspace_bytes(exec::cuda, extents{39872}, huffman) * 8 <= 39872 * sizeof(float));
+  CHECK(workspace_bytes(exec::cuda, extents{39871}, huffman) * 8 > 39871 * sizeof(float));
+  CHECK(workspace_bytes(exec::cuda, extents{200, 200}, automatic) * 8 <= 200 * 200 * sizeof(float));
+  CHECK(workspace_bytes(exec::cuda, extents{35, 35, 35}, automatic) * 8 <= 35 * 35 * 35 * sizeof(float));
 }
 
 // ---- 7. convenience layer -------------------------------------------------------------
 
-TEST_CASE("the convenience layer on the device") {
+namespace {
+
+//! The convenience layer with codec `c`: streams, decodes and errors as on the host.
+void convenience_layer(codec c) {
+  CAPTURE(codec_name(c));
   cuda_stream s;
   const auto e = exec::cuda.on(s);
   const extents shape{33, 64, 65};
   const std::uint64_t count = shape.size();
-  const params p{actzip::rel(1e-3)};
+  const params p = make_params(actzip::rel(1e-3), false, c);
   std::vector<float> input = actzip_test::smooth_field<float>(shape, 21);
   input[5] = std::nanf("");
   const host_reference<float> ref = host_round_trip(input, shape, p);
@@ -1067,13 +1391,18 @@ TEST_CASE("the convenience layer on the device") {
   }
 
   {  // errors thrown as actzip::error
-    // A payload byte whose corruption the host decoder reports as corrupt_stream
-    // (the header stays valid, so the error comes from the device decode).
+    // A payload byte (from the middle of the payload on) whose corruption the host
+    // decoder reports as corrupt_stream, with the checksum sealed again over the
+    // damaged bytes (the header and the checksum stay valid, so the error comes from
+    // the device decode).
     std::vector<std::byte> bad;
     std::vector<float> scratch(static_cast<std::size_t>(count));
-    for (std::size_t i = header_bytes + chunk_offset_bytes * ref.h.chunk_count; i < ref.stream.size() && bad.empty(); ++i) {
+    const std::size_t payload = header_bytes + chunk_offset_bytes * ref.h.chunk_count;
+    for (std::size_t i = payload + (ref.stream.size() - payload) / 2; i < ref.stream.size() && bad.empty(); ++i) {
       std::vector<std::byte> candidate = ref.stream;
       candidate[i] ^= std::byte{0xff};
+      store_le64(reinterpret_cast<unsigned char*>(candidate.data()) + checksum_field_offset,
+                 detail::stream_checksum(exec::serial, candidate.data(), ref.h.total_bytes));
       header ch;
       if (actzip::inspect(candidate.data(), candidate.size(), &ch) == status::success &&
           actzip::decompress(exec::serial, candidate.data(), candidate.size(), scratch.data(), count) ==
@@ -1130,6 +1459,12 @@ TEST_CASE("the convenience layer on the device") {
   }
 }
 
+}  // namespace
+
+TEST_CASE("the convenience layer on the device") {
+  for (const codec c : all_codecs) convenience_layer(c);
+}
+
 // ---- 8. several streams at once ------------------------------------------------------
 
 namespace {
@@ -1155,7 +1490,7 @@ struct pending_round_trip {
     d_in = dev_array<T>(input.size());
     d_back = dev_array<T>(input.size());
     d_stream = dev_array<unsigned char>(capacity);
-    d_workspace = dev_array<unsigned char>(workspace_bytes(exec::cuda, shape));
+    d_workspace = dev_array<unsigned char>(workspace_bytes(exec::cuda, shape, p));
     d_size = dev_array<std::uint64_t>(1);
     d_status = dev_array<status>(1);
     d_decode_ws = dev_array<unsigned char>(decode_workspace_bytes(exec::cuda, 1));
@@ -1185,7 +1520,7 @@ struct pending_round_trip {
 
 }  // namespace
 
-TEST_CASE("four streams compressing at once give the host's streams") {
+TEST_CASE("four streams compressing at once give the host's streams, with every codec") {
   cuda_stream streams[4];
   pending_round_trip<float> a(extents{1u << 22}, params{actzip::rel(1e-3)}, input_kind::smooth, 31);
   pending_round_trip<double> b(extents{1000, 2001}, make_params(actzip::abs(1e-4), true), input_kind::relu, 32);
@@ -1193,18 +1528,34 @@ TEST_CASE("four streams compressing at once give the host's streams") {
   pending_round_trip<actzip::bfloat16> d(extents{3000, 1111}, params{actzip::abs(1e-2)}, input_kind::noise, 34);
   pending_round_trip<float> a2(extents{77, 300, 180}, make_params(actzip::rel(1e-5), true), input_kind::adversarial, 35);
   pending_round_trip<float> on_default(extents{123457}, params{actzip::abs(1e-3)}, input_kind::smooth, 36);
+  pending_round_trip<float> h1(extents{1u << 21}, make_params(actzip::rel(1e-3), false, codec::huffman),
+                               input_kind::smooth, 37);
+  pending_round_trip<double> h2(extents{700, 999}, make_params(actzip::abs(1e-4), true, codec::automatic),
+                                input_kind::relu, 38);
+  pending_round_trip<actzip::half> h3(extents{90, 150, 170}, make_params(actzip::rel(1e-2), false, codec::huffman),
+                                      input_kind::adversarial, 39);
+  pending_round_trip<actzip::bfloat16> h4(extents{2000, 1111}, make_params(actzip::abs(1e-2), false, codec::automatic),
+                                          input_kind::noise, 40);
   CHECK_CUDA(cudaDeviceSynchronize());
   a.enqueue(streams[0]);
   b.enqueue(streams[1]);
   c.enqueue(streams[2]);
   d.enqueue(streams[3]);
   a2.enqueue(streams[0]);
+  h1.enqueue(streams[1]);
+  h2.enqueue(streams[2]);
+  h3.enqueue(streams[3]);
+  h4.enqueue(streams[0]);
   on_default.enqueue(nullptr);  // exec::cuda.on(nullptr): the default stream
   a.verify(streams[0]);
   b.verify(streams[1]);
   c.verify(streams[2]);
   d.verify(streams[3]);
   a2.verify(streams[0]);
+  h1.verify(streams[1]);
+  h2.verify(streams[2]);
+  h3.verify(streams[3]);
+  h4.verify(streams[0]);
   on_default.verify(nullptr);
 }
 

@@ -12,6 +12,7 @@
 #include <actzip/exec/cuda/common.cuh>
 #include <actzip/exec/cuda/compress.cuh>
 #include <actzip/exec/cuda/decompress.cuh>
+#include <actzip/exec/cuda/huffman.cuh>
 
 #include <cuda_runtime.h>
 
@@ -58,11 +59,26 @@ inline status check_cuda(cudaError_t e) noexcept {
   return status::cuda_error;
 }
 
-//! Workspace of one tensor: its range slot, its checksum slot and one look-back
-//! word per chunk (at least one).
-inline std::uint64_t task_workspace_bytes(std::uint64_t chunks) noexcept {
+//! Workspace of one tensor's look-back state: its range slot, its checksum slot and
+//! one look-back word per chunk (at least one).
+inline std::uint64_t lookback_workspace_bytes(std::uint64_t chunks) noexcept {
   return sizeof(range_slot) + sizeof(checksum_slot) + sizeof(unsigned long long) * (chunks == 0 ? 1 : chunks);
 }
+
+//! Workspace of one tensor compressed with codec `c`: the look-back state, and for
+//! Huffman and automatic tensors the histogram and the code book.
+inline std::uint64_t task_workspace_bytes(std::uint64_t chunks, codec c) noexcept {
+  return lookback_workspace_bytes(chunks) + (c != codec::bitplane ? sizeof(huffman_compress_slot) : 0);
+}
+
+//! Decoding workspace of `streams` streams.
+inline std::uint64_t decode_slots_bytes(std::uint64_t streams) noexcept {
+  return sizeof(stream_decode_slot) * streams;
+}
+// The compression workspace of any tensor (workspace_bytes(exec, shape)) also holds
+// the decoding workspace of one stream, so a caller may reuse it for decompression.
+static_assert(sizeof(huffman_compress_slot) >= sizeof(stream_decode_slot),
+              "compression workspace >= decoding workspace");
 
 //! Grid width per stream of the checksum kernel: enough blocks for `words` words,
 //! at most the resident blocks shared among `streams` streams.
@@ -83,7 +99,6 @@ status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexce
   std::uint64_t count = 0;
   if (status s = check_shape(item.shape, &count); s != status::success) return s;
   if (status s = check_params(item.p); s != status::success) return s;
-  if (item.p.codec != codec::bitplane) return status::unsupported;  // the CUDA executor encodes bitplane streams
   if (item.input == nullptr && count != 0) return status::invalid_argument;
   if (reinterpret_cast<std::uintptr_t>(item.input) % alignof(T) != 0) return status::invalid_argument;
   if (item.output == nullptr || item.compressed_bytes == nullptr) return status::invalid_argument;
@@ -91,7 +106,7 @@ status check_item(const compress_item<T>& item, std::uint64_t* workspace) noexce
   const std::uint64_t most = max_compressed_bytes<T>(item.shape);
   if (most == 0) return status::size_overflow;
   if (item.output_capacity < most) return status::buffer_too_small;
-  *workspace += task_workspace_bytes(make_chunk_geometry(item.shape).count);
+  *workspace += task_workspace_bytes(make_chunk_geometry(item.shape).count, item.p.codec);
   return status::success;
 }
 
@@ -136,6 +151,8 @@ struct range_kernel_tag {};
 template <class T>
 struct compress_kernel_tag {};
 template <class T>
+struct histogram_kernel_tag {};
+template <class T>
 struct decompress_kernel_tag {};
 template <class T>
 struct store_checksum_kernel_tag {};
@@ -154,11 +171,15 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
   if (workspace == nullptr || workspace_size < needed) return status::buffer_too_small;
   if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
 
-  unsigned compress_blocks = 0, range_blocks = 0, checksum_blocks = 0;
+  bool any_huffman = false;
+  for (std::size_t i = 0; i < count; ++i) any_huffman = any_huffman || items[i].p.codec != codec::bitplane;
+  unsigned compress_blocks = 0, range_blocks = 0, checksum_blocks = 0, histogram_blocks = 0;
   status occupancy = resident_blocks<compress_kernel_tag<T>>(compress_kernel<T>, &compress_blocks);
   if (occupancy == status::success) occupancy = resident_blocks<range_kernel_tag<T>>(range_kernel<T>, &range_blocks);
   if (occupancy == status::success)
     occupancy = resident_blocks<store_checksum_kernel_tag<T>>(store_checksum_kernel<T>, &checksum_blocks);
+  if (occupancy == status::success && any_huffman)
+    occupancy = resident_blocks<histogram_kernel_tag<T>>(histogram_kernel<T>, &histogram_blocks);
   if (occupancy != status::success) return occupancy;
   if (status s = check_cuda(cudaMemsetAsync(workspace, 0, needed, e.stream)); s != status::success) return s;
 
@@ -169,6 +190,7 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
     launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
     launch.ticket_counter = counters + group;
     std::uint64_t tickets = 0, largest_relative = 0, largest_stream = 0;
+    bool huffman = false;
     for (unsigned j = 0; j < launch.count; ++j) {
       const compress_item<T>& item = items[first + j];
       compress_task<T>& task = launch.task[j];
@@ -182,11 +204,16 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
       task.range = reinterpret_cast<range_slot*>(region);
       task.checksum = reinterpret_cast<checksum_slot*>(region + sizeof(range_slot));
       task.states = reinterpret_cast<unsigned long long*>(region + sizeof(range_slot) + sizeof(checksum_slot));
+      task.huffman =
+          item.p.codec != codec::bitplane
+              ? reinterpret_cast<huffman_compress_slot*>(region + lookback_workspace_bytes(task.geometry.count))
+              : nullptr;
+      huffman = huffman || task.huffman != nullptr;
       const std::uint64_t most = max_compressed_bytes<T>(item.shape);
       largest_stream = most > largest_stream ? most : largest_stream;
       task.first_ticket = tickets;
       tickets += task.geometry.count == 0 ? 1 : task.geometry.count;
-      region += task_workspace_bytes(task.geometry.count);
+      region += task_workspace_bytes(task.geometry.count, item.p.codec);
       if (item.p.error_bound.mode == bound_mode::relative && task.element_count > largest_relative)
         largest_relative = task.element_count;
     }
@@ -196,6 +223,13 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
       const std::uint64_t per_task = (range_blocks + launch.count - 1) / launch.count;
       const unsigned grid_x = static_cast<unsigned>(wanted < per_task ? wanted : (per_task > 0 ? per_task : 1));
       range_kernel<T><<<dim3(grid_x, launch.count), block_threads, 0, e.stream>>>(launch);
+      if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+    }
+    if (huffman) {  // the symbol histograms, then one code book per Huffman or automatic tensor
+      const unsigned histogram_grid = static_cast<unsigned>(tickets < histogram_blocks ? tickets : histogram_blocks);
+      histogram_kernel<T><<<histogram_grid, block_threads, 0, e.stream>>>(launch);
+      if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
+      build_code_kernel<T><<<launch.count, block_threads, 0, e.stream>>>(launch);
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     }
     const unsigned grid = static_cast<unsigned>(tickets < compress_blocks ? tickets : compress_blocks);
@@ -215,11 +249,10 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
   static_assert(sizeof(decompress_launch<T>) <= 4096, "kernel parameters stay below 4 KiB");
   if (count == 0) return status::success;
   if (items == nullptr) return status::invalid_argument;
-  if (options.verify_checksum) {
-    if (workspace == nullptr || workspace_size < sizeof(checksum_slot) * std::uint64_t(count))
-      return status::buffer_too_small;
-    if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
-  }
+  // The checksum slots and the code books: needed whether or not checksums are
+  // verified, since the codec of a stream is known only on the device.
+  if (workspace == nullptr || workspace_size < decode_slots_bytes(count)) return status::buffer_too_small;
+  if (reinterpret_cast<std::uintptr_t>(workspace) % 8 != 0) return status::invalid_argument;
   for (std::size_t i = 0; i < count; ++i) {
     const decompress_item<T>& item = items[i];
     if (item.stream == nullptr || item.device_status == nullptr) return status::invalid_argument;
@@ -234,7 +267,7 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
     if (status s = resident_blocks<verify_checksum_kernel_tag<T>>(verify_checksum_kernel<T>, &checksum_blocks);
         s != status::success)
       return s;
-  auto* slots = static_cast<checksum_slot*>(workspace);
+  auto* slots = static_cast<stream_decode_slot*>(workspace);
   for (std::size_t first = 0; first < count; first += tasks_per_launch) {
     decompress_launch<T> launch{};
     launch.count = static_cast<unsigned>(count - first < tasks_per_launch ? count - first : tasks_per_launch);
@@ -242,15 +275,20 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
     std::uint64_t largest_stream = 0;
     for (unsigned j = 0; j < launch.count; ++j) {
       const decompress_item<T>& item = items[first + j];
-      launch.task[j] = decompress_task<T>{static_cast<const unsigned char*>(item.stream), item.stream_size, item.output,
-                                          item.output_count, item.device_status,
-                                          options.verify_checksum ? slots + first + j : nullptr};
+      stream_decode_slot& slot = slots[first + j];
+      launch.task[j] = decompress_task<T>{static_cast<const unsigned char*>(item.stream),
+                                          item.stream_size,
+                                          item.output,
+                                          item.output_count,
+                                          item.device_status,
+                                          options.verify_checksum ? &slot.checksum : nullptr,
+                                          &slot.code};
       largest_stream = item.stream_size > largest_stream ? item.stream_size : largest_stream;
       const std::uint64_t chunks =
           item.stream_size > header_bytes ? (item.stream_size - header_bytes) / chunk_offset_bytes : 0;
       most_chunks = chunks > most_chunks ? chunks : most_chunks;
     }
-    reset_status_kernel<T><<<1, 32, 0, e.stream>>>(launch);
+    decode_setup_kernel<T><<<launch.count, block_threads, 0, e.stream>>>(launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     if (options.verify_checksum) {
       const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);

@@ -5,7 +5,8 @@
 // per-launch task tables passed by value as kernel parameters, and aligned element
 // loads and stores. Every section of a stream starts 4-byte aligned when the
 // stream does, so device code reads and writes whole words (GPUs are
-// little-endian, which is the stream's byte order).
+// little-endian, which is the stream's byte order). Also the workspace slots of the
+// Huffman code book (one per Huffman or automatic tensor, one per decoded stream).
 #pragma once
 
 #include <actzip/core/bits.hpp>
@@ -15,6 +16,7 @@
 #include <actzip/format/geometry.hpp>
 #include <actzip/params.hpp>
 #include <actzip/stages/bitplane.hpp>
+#include <actzip/stages/huffman.hpp>
 
 #include <cstdint>
 
@@ -52,6 +54,34 @@ inline constexpr unsigned checksum_verdict_unknown = 0;   //!< not computed (no 
 inline constexpr unsigned checksum_verdict_match = 1;     //!< the stored checksum matches
 inline constexpr unsigned checksum_verdict_mismatch = 2;  //!< the stored checksum does not match
 
+//! Workspace of one Huffman or automatic tensor during compression: the symbol
+//! counts of the stream (zero before histogram_kernel, which adds every chunk's),
+//! and the code book build_code_kernel makes from them for compress_kernel.
+struct huffman_compress_slot {
+  unsigned long long histogram[huffman_symbol_count];
+  huffman_code code;
+};
+
+inline constexpr std::uint32_t code_state_none = 0;     //!< no code book (a bitplane stream, or a bad header)
+inline constexpr std::uint32_t code_state_valid = 1;    //!< the code book parsed
+inline constexpr std::uint32_t code_state_corrupt = 2;  //!< parse_huffman_code refused the code book
+
+//! The code book of one stream being decoded, parsed by decode_setup_kernel.
+struct stream_code_slot {
+  std::uint32_t state;  //!< code_state_*
+  std::uint32_t bytes;  //!< size of the serialised code book (code_state_valid)
+  huffman_code code;    //!< the code book with its decoding table (code_state_valid)
+};
+
+//! Decoding workspace of one stream.
+struct stream_decode_slot {
+  checksum_slot checksum;
+  stream_code_slot code;
+};
+
+static_assert(sizeof(huffman_compress_slot) % 8 == 0 && sizeof(stream_decode_slot) % 8 == 0,
+              "workspace slots keep 8-byte alignment");
+
 //! One tensor of a compression launch.
 template <class T>
 struct compress_task {
@@ -61,6 +91,7 @@ struct compress_task {
   range_slot* range;                //!< workspace: the value range
   unsigned long long* states;       //!< workspace: one look-back word per chunk
   checksum_slot* checksum;          //!< workspace: the stream's checksum
+  huffman_compress_slot* huffman;   //!< workspace: histogram and code book (null for bitplane)
   chunk_geometry geometry;
   extents shape;
   params p;
@@ -86,6 +117,7 @@ struct decompress_task {
   std::uint64_t output_count;
   status* device_status;
   checksum_slot* checksum;  //!< workspace slot; null when the checksum is not verified
+  stream_code_slot* code;   //!< workspace slot: the stream's code book
 };
 
 //! Up to tasks_per_launch streams decompressed by one launch.
@@ -133,6 +165,22 @@ __device__ inline void store_u16(unsigned char* at, std::uint32_t value) {
 //! Loads a 16-bit value from a 2-byte aligned address.
 __device__ inline std::uint32_t load_u16(const unsigned char* at) {
   return *reinterpret_cast<const std::uint16_t*>(at);
+}
+
+//! Copies `bytes` (a multiple of 4) from `from` to `to`, 4-byte aligned, with the
+//! whole block.
+__device__ inline void copy_words_block(void* to, const void* from, std::uint32_t bytes) {
+  auto* out = static_cast<std::uint32_t*>(to);
+  const auto* in = static_cast<const std::uint32_t*>(from);
+  for (std::uint32_t w = threadIdx.x; w < bytes / 4; w += blockDim.x) out[w] = in[w];
+}
+
+//! The task of a launch that ticket `ticket` belongs to.
+template <class Launch>
+__device__ inline unsigned task_of_ticket(const Launch& launch, unsigned long long ticket) {
+  unsigned t = 0;
+  while (t + 1 < launch.count && launch.task[t + 1].first_ticket <= ticket) ++t;
+  return t;
 }
 
 //! Sets *word to `s` unless an error is already recorded there.

@@ -5,25 +5,40 @@
 // range_kernel: the finite value range of each relative-bound tensor (grid-stride
 // loads, warp reductions, one pair of 64-bit atomics per warp on order keys).
 //
+// histogram_kernel (Huffman and automatic tensors): blocks take chunks
+// grid-stride, prepare them as compress_kernel does (quantization, the predictor,
+// its codes), and count the Huffman symbols of every chunk that is not stored as
+// nothing, one thread per segment, into a shared histogram that is added to the
+// tensor's histogram in the workspace when the block moves on to another tensor
+// (count_chunk_symbols on the host).
+// build_code_kernel (huffman.cuh) then makes the code book.
+//
 // compress_kernel: one 256-thread block per chunk, chunks handed out by a ticket
 // counter. Element i of the chunk goes to thread i % 256, so warp w holds groups of
 // 32 consecutive elements. The block quantizes with the shared strict check,
 // forms Lorenzo deltas from shared memory (lorenzo_delta_at), takes each group's
 // width with a warp OR-reduction, scans the groups' widths, non-zero flags and
-// lossless counts, sizes the chunk with the shared layout function, learns its
-// offset from the decoupled look-back, and writes the same bytes as encode_chunk:
-// the bitplanes come straight from __ballot_sync. The block of a tensor's last
-// chunk writes the header and the stream's size.
+// lossless counts; for Huffman and automatic tensors it picks the chunk's
+// predictor, forms its codes and sizes each segment's bit stream (one thread per
+// segment). plan_chunk decides the chunk's kind and size exactly as choose_chunk
+// does. The block learns its offset from the decoupled
+// look-back (after the code book, for Huffman and automatic tensors) and writes
+// the same bytes as write_chunk: the bitplanes come straight from __ballot_sync,
+// the Huffman segments are written side by side into the zeroed bit stream. The
+// block of a tensor's last chunk writes the header and the stream's size.
 #pragma once
 
 #include <actzip/core/bits.hpp>
 #include <actzip/core/dtype.hpp>
+#include <actzip/exec/cuda/chunk_plan.hpp>
 #include <actzip/exec/cuda/common.cuh>
+#include <actzip/exec/cuda/huffman.cuh>
 #include <actzip/exec/cuda/lookback.cuh>
 #include <actzip/format/chunk.hpp>
 #include <actzip/format/geometry.hpp>
 #include <actzip/format/header.hpp>
 #include <actzip/stages/bitplane.hpp>
+#include <actzip/stages/huffman.hpp>
 #include <actzip/stages/lorenzo.hpp>
 #include <actzip/stages/quantize.hpp>
 
@@ -96,15 +111,58 @@ __device__ inline header task_header(const compress_task<T>& task,
   return h;
 }
 
+//! The stages every codec shares (prepare_chunk on the host), run by the whole
+//! block for chunk `box` of `task`: quantization with the shared strict check (bit
+//! i of keep[g] set when element 32 g + i is stored losslessly), the quantization
+//! indices in values[], then Lorenzo deltas and zig-zag codes: the code of element
+//! k * block_threads + tid in code[k] (0 past the chunk's end), the bit width of
+//! group g in width[g]. Ends with a barrier.
+template <class T, class C>
+__device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task, const quantizer<C>& qz,
+                                                    const chunk_geometry::box& box, std::uint32_t* values,
+                                                    std::uint32_t* keep, std::uint32_t* width,
+                                                    std::uint32_t (&code)[items_per_thread]) {
+  const unsigned tid = threadIdx.x, lane = tid % 32;
+  const chunk_geometry& g = task.geometry;
+  const box_extents e = box.extent;
+  const std::uint32_t n = e.count();
+  // Quantize: element i = k * 256 + tid; the keep flags of a group come from one ballot.
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    std::uint32_t q = 0;
+    bool lossless = false;
+    if (i < n)
+      q = static_cast<std::uint32_t>(quantize_element(task.input[box_element_index(g, box, i)], qz, &lossless));
+    values[i] = q;
+    const unsigned kept = __ballot_sync(full_mask, lossless);
+    if (lane == 0 && i / 32 < max_groups) keep[i / 32] = kept;
+  }
+  __syncthreads();
+
+  // Lorenzo deltas, zig-zag codes (kept in registers) and group widths.
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    code[k] = i < n ? zigzag_encode(lorenzo_delta_at(values, e, i)) : 0u;
+    const unsigned w = bit_width(__reduce_or_sync(full_mask, code[k]));
+    if (lane == 0) width[i / 32] = w;
+  }
+  __syncthreads();
+}
+
 //! Shared memory of compress_kernel.
 struct compress_shared {
   using group_scan = cub::BlockScan<unsigned long long, block_threads>;
   std::uint32_t values[max_chunk_elements];  //!< quantization indices of the chunk
+  //! Huffman and automatic tensors: the zig-zagged deltas of the chunk's predictor,
+  //! which the segment threads read.
+  std::uint32_t coded[max_chunk_elements];
   std::uint32_t keep[max_groups];            //!< per group: bit i set when element i is lossless
   std::uint32_t plane_offset[max_groups];    //!< per group: first plane word (exclusive scan of widths)
   std::uint32_t keep_rank[max_groups];       //!< per group: lossless values before it
   std::uint32_t group_rank[max_groups];      //!< per group: non-zero groups before it
   std::uint32_t width[max_groups];           //!< per group: bit width
+  std::uint32_t segment_bits[huffman_max_segments];  //!< per Huffman segment: bits of its bit stream
+  std::uint32_t cost[predictor_count];               //!< predictor_cost of each predictor tried
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
@@ -114,6 +172,29 @@ struct compress_shared {
 // Each stays below 2^16 for a chunk of 4096 elements, so one 64-bit sum scans all three.
 inline constexpr unsigned scan_lossless_shift = 16;
 inline constexpr unsigned scan_nonzero_shift = 32;
+
+//! Stores the losslessly kept element `i` of group `group` (lane `lane` of its warp)
+//! at its rank in the positions and values sections of layout `l`, if it is one.
+template <class T>
+__device__ __forceinline__ void store_lossless(const compress_task<T>& task, const chunk_geometry::box& box,
+                                               const compress_shared& sh, const encoded_chunk_layout& l,
+                                               unsigned char* out, std::uint32_t group, unsigned lane,
+                                               std::uint32_t i) {
+  const std::uint32_t keep = sh.keep[group];
+  if ((keep >> lane) & 1u) {
+    const std::uint32_t rank = sh.keep_rank[group] + population_count(keep & ((1u << lane) - 1u));
+    store_u16(out + l.indices + 2 * rank, i);
+    store_element_aligned(out + l.values + sizeof(T) * rank, task.input[box_element_index(task.geometry, box, i)]);
+  }
+}
+
+//! The zero padding after the lossless positions and values of layout `l` (thread 0).
+template <class T>
+__device__ __forceinline__ void store_lossless_padding(const encoded_chunk_layout& l, unsigned char* out,
+                                                       std::uint32_t lossless) {
+  if (lossless % 2 != 0) store_u16(out + l.indices + 2 * lossless, 0);
+  if (sizeof(T) == 2 && lossless % 2 != 0) store_u16(out + l.values + 2 * lossless, 0);
+}
 
 template <class T>
 __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_constant__ compress_launch<T> launch) {
@@ -126,20 +207,22 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
     __syncthreads();
     const unsigned long long ticket = sh.ticket;
     if (ticket >= launch.total_tickets) return;
-    unsigned t = 0;
-    while (t + 1 < launch.count && launch.task[t + 1].first_ticket <= ticket) ++t;
-    const compress_task<T>& task = launch.task[t];
+    const compress_task<T>& task = launch.task[task_of_ticket(launch, ticket)];
     const std::uint64_t chunk = ticket - task.first_ticket;
     const chunk_geometry& g = task.geometry;
 
     quantizer<C> qz;
     header h = task_header(task, &qz);
     std::uint64_t payload_start = header_bytes + chunk_offset_bytes * g.count;
+    // Huffman and automatic tensors: the code book (built by build_code_kernel) opens
+    // the payload, and the chunks follow it.
+    const huffman_code* book = task.huffman != nullptr ? &task.huffman->code : nullptr;
+    const std::uint32_t code_bytes = book != nullptr ? huffman_code_bytes(book->stored_lengths) : 0u;
 
-    if (g.count == 0) {  // an empty tensor: the header is the whole stream
+    if (g.count == 0) {  // an empty tensor: the header (and the code book) is the whole stream
       if (tid == 0) {
-        h.payload_bytes = 0;
-        h.total_bytes = payload_start;
+        h.payload_bytes = code_bytes;
+        h.total_bytes = payload_start + h.payload_bytes;
         write_header(h, task.output);
         *task.compressed_bytes = h.total_bytes;
       }
@@ -152,27 +235,15 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
     const std::uint32_t n = e.count();
     const std::uint32_t groups = chunk_group_count(n);
 
-    // Quantize: element i = k * 256 + tid; the keep flags of a group come from one ballot.
-    for (unsigned k = 0; k < items_per_thread; ++k) {
-      const std::uint32_t i = k * block_threads + tid;
-      std::uint32_t q = 0;
-      bool lossless = false;
-      if (i < n) q = static_cast<std::uint32_t>(quantize_element(task.input[box_element_index(g, box, i)], qz, &lossless));
-      sh.values[i] = q;
-      const unsigned keep = __ballot_sync(full_mask, lossless);
-      if (lane == 0 && i / 32 < max_groups) sh.keep[i / 32] = keep;
-    }
-    __syncthreads();
-
-    // Lorenzo deltas, zig-zag codes (kept in registers) and group widths.
     std::uint32_t code[items_per_thread];
-    for (unsigned k = 0; k < items_per_thread; ++k) {
-      const std::uint32_t i = k * block_threads + tid;
-      code[k] = i < n ? zigzag_encode(lorenzo_delta_at(sh.values, e, i)) : 0u;
-      const unsigned width = bit_width(__reduce_or_sync(full_mask, code[k]));
-      if (lane == 0) sh.width[i / 32] = width;
+    prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width, code);
+    // Huffman and automatic tensors: the predictor of a Huffman chunk and its codes,
+    // in shared memory for the segment threads.
+    predictor chosen = predictor::lorenzo_3d;
+    if (book != nullptr) {
+      chosen = choose_predictor_block(sh.values, e, code, sh.cost);
+      huffman_codes_block(sh.values, e, chosen, code, sh.coded);
     }
-    __syncthreads();
 
     // One scan over the groups: plane words, lossless values and non-zero groups before each.
     unsigned long long packed = 0;
@@ -193,15 +264,24 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
     const std::uint32_t lossless = static_cast<std::uint32_t>((total >> scan_lossless_shift) & 0xffffu);
     const std::uint32_t nonzero = static_cast<std::uint32_t>(total >> scan_nonzero_shift);
 
-    // The chunk's size, exactly as encode_chunk decides it.
-    const encoded_chunk_layout l = make_encoded_layout(n, nonzero, plane_words, lossless, sizeof(T));
-    const std::uint32_t raw_size = raw_chunk_bytes(n, sizeof(T));
-    const bool empty = nonzero == 0 && lossless == 0;
-    const bool raw = !empty && l.total > raw_size;
-    const std::uint32_t size = empty ? 0u : (raw ? raw_size : l.total);
+    // The Huffman size of each segment (not needed for a chunk stored as nothing).
+    const bool huffman_sized = book != nullptr && book->stored_lengths != 0 && (nonzero != 0 || lossless != 0);
+    if (huffman_sized) {
+      __syncthreads();  // the codes in sh.coded
+      const std::uint32_t segment = segment_of_thread(tid, n);
+      if (segment < huffman_max_segments) sh.segment_bits[segment] = size_segment(*book, sh.coded, n, segment);
+      __syncthreads();
+    }
+    // The chunk's kind and size, exactly as choose_chunk decides them. (A chunk is
+    // stored as nothing when its indices are all zero and nothing is lossless: then
+    // and only then every delta is zero, under any predictor, so the Lorenzo groups'
+    // widths decide it for the Huffman codec too.)
+    const chunk_plan plan =
+        plan_chunk(task.p.codec, n, sizeof(T), nonzero, plane_words, lossless, huffman_sized, sh.segment_bits);
+    const std::uint32_t size = plan.bytes;
 
     if (tid < 32) {
-      const unsigned long long offset = lookback_exclusive_prefix(task.states, chunk, size);
+      const unsigned long long offset = code_bytes + lookback_exclusive_prefix(task.states, chunk, size);
       if (tid == 0) {
         sh.offset = offset;
         unsigned char* table = task.output + header_bytes + chunk_offset_bytes * chunk;
@@ -218,14 +298,15 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
     __syncthreads();
     unsigned char* out = task.output + payload_start + sh.offset;
 
-    if (raw) {
+    if (plan.type == chunk_view::kind::raw) {
       if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = chunk_raw_flag;
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
         if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[box_element_index(g, box, i)]);
       }
       if (sizeof(T) == 2 && tid == 0 && n % 2 != 0) store_u16(out + 4 + 2 * n, 0);
-    } else if (!empty) {
+    } else if (plan.type == chunk_view::kind::encoded) {
+      const encoded_chunk_layout l = make_encoded_layout(n, nonzero, plane_words, lossless, sizeof(T));
       if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = lossless;
       const std::uint32_t bitmap_words = chunk_bitmap_words(groups);
       if (tid < bitmap_words) {
@@ -250,19 +331,92 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
         if (lane < width)
           reinterpret_cast<std::uint32_t*>(out + l.planes)[sh.plane_offset[group] + lane] = mine;
         // Losslessly stored values: positions and values at their rank.
-        const std::uint32_t keep = sh.keep[group];
-        if ((keep >> lane) & 1u) {
-          const std::uint32_t rank = sh.keep_rank[group] + population_count(keep & ((1u << lane) - 1u));
-          store_u16(out + l.indices + 2 * rank, i);
-          store_element_aligned(out + l.values + sizeof(T) * rank, task.input[box_element_index(g, box, i)]);
-        }
+        store_lossless(task, box, sh, l, out, group, lane, i);
       }
-      if (tid == 0) {
-        if (lossless % 2 != 0) store_u16(out + l.indices + 2 * lossless, 0);
-        if (sizeof(T) == 2 && lossless % 2 != 0) store_u16(out + l.values + 2 * lossless, 0);
+      if (tid == 0) store_lossless_padding<T>(l, out, lossless);
+    } else if (plan.type == chunk_view::kind::huffman) {
+      const encoded_chunk_layout l = make_huffman_layout(n, plan.stream_bits, lossless, sizeof(T));
+      const std::uint32_t segments = huffman_segment_count(n);
+      if (tid == 0)
+        *reinterpret_cast<std::uint32_t*>(out) =
+            chunk_huffman_flag | static_cast<std::uint32_t>(chosen) << 16 | lossless;
+      if (tid < segments) store_u16(out + l.widths + 2 * tid, sh.segment_bits[tid]);
+      if (tid == 0 && segments % 2 != 0) store_u16(out + l.widths + 2 * segments, 0);
+      // The bit stream: zeroed, then each segment's thread stores its words (ORing
+      // the ones it shares with its neighbours); the zero bits after the stream's
+      // end are the padding.
+      auto* words = reinterpret_cast<std::uint32_t*>(out + l.planes);
+      for (std::uint32_t w = tid; w < (l.indices - l.planes) / 4; w += block_threads) words[w] = 0;
+      __syncthreads();
+      const std::uint32_t segment = segment_of_thread(tid, n);
+      if (segment < huffman_max_segments) write_segment(*book, sh.coded, n, segment, sh.segment_bits, words);
+      for (unsigned k = 0; k < items_per_thread; ++k) {
+        const std::uint32_t i = k * block_threads + tid;
+        const std::uint32_t group = i / 32;
+        if (group < groups) store_lossless(task, box, sh, l, out, group, lane, i);
       }
+      if (tid == 0) store_lossless_padding<T>(l, out, lossless);
     }
     __syncthreads();  // shared memory is reused by the next ticket
+  }
+}
+
+//! Shared memory of histogram_kernel.
+struct histogram_shared {
+  std::uint32_t values[max_chunk_elements];  //!< quantization indices
+  std::uint32_t coded[max_chunk_elements];   //!< the zig-zagged deltas of the chunk's predictor
+  std::uint32_t keep[max_groups];
+  std::uint32_t width[max_groups];
+  std::uint32_t cost[predictor_count];
+  std::uint32_t counts[huffman_symbol_count];  //!< the block's counts for the current tensor
+};
+
+//! Chunks a block counts into its shared histogram before adding it to the tensor's
+//! (at most 4096 symbols a chunk: the shared counts stay below 2^28).
+inline constexpr std::uint32_t histogram_flush_chunks = 1u << 16;
+
+template <class T>
+__global__ void __launch_bounds__(block_threads) histogram_kernel(const __grid_constant__ compress_launch<T> launch) {
+  using C = typename dtype_traits<T>::compute_type;
+  __shared__ histogram_shared sh;
+  const unsigned tid = threadIdx.x;
+  for (std::uint32_t k = tid; k < huffman_symbol_count; k += block_threads) sh.counts[k] = 0;
+  std::uint32_t pending = 0;  // chunks counted since the last flush (the same in every thread)
+  for (unsigned long long ticket = blockIdx.x; ticket < launch.total_tickets; ticket += gridDim.x) {
+    const unsigned t = task_of_ticket(launch, ticket);
+    const compress_task<T>& task = launch.task[t];
+    const std::uint64_t chunk = ticket - task.first_ticket;
+    if (task.huffman != nullptr && chunk < task.geometry.count) {
+      quantizer<C> qz;
+      (void)task_header(task, &qz);
+      const chunk_geometry::box box = task.geometry.chunk_box(chunk);
+      const std::uint32_t n = box.extent.count();
+      std::uint32_t code[items_per_thread];
+      prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width, code);
+      const predictor chosen = choose_predictor_block(sh.values, box.extent, code, sh.cost);
+      huffman_codes_block(sh.values, box.extent, chosen, code, sh.coded);
+      bool stored = false;  // the chunk is stored as something: a non-zero code or a lossless value
+      for (unsigned k = 0; k < items_per_thread; ++k) stored = stored || sh.coded[k * block_threads + tid] != 0;
+      if (tid < chunk_group_count(n)) stored = stored || sh.keep[tid] != 0;
+      if (__syncthreads_or(stored) != 0) {  // also the barrier after the codes' stores
+        const std::uint32_t segment = segment_of_thread(tid, n);
+        if (segment < huffman_max_segments) count_segment_symbols(sh.coded, n, segment, sh.counts);
+      }
+      ++pending;
+    }
+    __syncthreads();  // the counts are complete, and sh.values is free for the next chunk
+    const unsigned long long next = ticket + gridDim.x;
+    const bool moves_on = next >= launch.total_tickets || task_of_ticket(launch, next) != t;
+    if (pending != 0 && (moves_on || pending == histogram_flush_chunks)) {
+      for (std::uint32_t k = tid; k < huffman_symbol_count; k += block_threads) {
+        if (sh.counts[k] != 0) {
+          atomicAdd(&task.huffman->histogram[k], static_cast<unsigned long long>(sh.counts[k]));
+          sh.counts[k] = 0;
+        }
+      }
+      pending = 0;
+      // The next chunk's counts come after the barriers of its preparation.
+    }
   }
 }
 

@@ -2,22 +2,28 @@
 //
 // The decompression kernels of the CUDA executor. The header is parsed on the
 // device (by every block, from the same 128 bytes), so no host round trip is
-// needed; blocks then take chunks grid-stride. A chunk is validated with the
-// shared parser steps (format/chunk.hpp) before any byte it describes is read:
-// the prologue by one thread, the width bytes one group per thread, the layout,
-// then the positions one per thread. Any failure records an error status in device
-// memory and leaves the chunk; nothing is read or written out of bounds. Decoding:
-// warps rebuild groups from their planes with shuffles, a segmented block scan and
-// two column passes undo the Lorenzo deltas, and the shared reconstruct() writes
-// the values; lossless values are written last.
+// needed; the code book of a Huffman or automatic stream was parsed before by
+// decode_setup_kernel (huffman.cuh). Blocks then take chunks grid-stride. A chunk
+// is validated with the shared parser steps (format/chunk.hpp) before any byte it
+// describes is read: for a bitplane chunk the prologue by one thread, the width
+// bytes one group per thread, the layout, then the positions one per thread; a
+// Huffman chunk by one thread with parse_huffman_chunk. Any failure records an
+// error status in device memory and leaves the chunk; nothing is read or written
+// out of bounds. Decoding: warps rebuild groups from their planes with shuffles,
+// or one thread per segment decodes a Huffman segment (decode_huffman_segment);
+// then a segmented block scan and two column passes undo the Lorenzo deltas (for a
+// Huffman chunk its predictor's: predictor_inverse), and the shared reconstruct()
+// writes the values; lossless values are written last.
 #pragma once
 
 #include <actzip/core/bits.hpp>
 #include <actzip/core/dtype.hpp>
 #include <actzip/exec/cuda/common.cuh>
+#include <actzip/exec/cuda/huffman.cuh>
 #include <actzip/format/chunk.hpp>
 #include <actzip/format/geometry.hpp>
 #include <actzip/format/header.hpp>
+#include <actzip/stages/lorenzo.hpp>
 #include <actzip/stages/quantize.hpp>
 
 #include <cub/block/block_scan.cuh>
@@ -58,10 +64,13 @@ struct decompress_shared {
   double absolute_bound;
   int preserve_sign;
   int header_status;
+  int codec;                 //!< the stream's codec
+  std::uint32_t code_bytes;  //!< size of its code book (0 for bitplane streams): the first chunk offset
   unsigned long long payload_bytes;
   // The chunk being decoded.
   int bad;
   int kind;
+  int predictor_code;  //!< Huffman chunks: the predictor
   std::uint32_t lossless;
   std::uint32_t nonzero;
   encoded_chunk_layout layout;
@@ -78,30 +87,35 @@ __device__ inline unsigned long long load_u64_words(const unsigned char* at) {
 //! Parses and checks a stream's header into the shared fields (one thread; kept out
 //! of line so that its registers do not count against the decoding loop).
 __device__ __noinline__ status read_stream_header(decompress_shared& sh, const unsigned char* stream,
-                                                  std::uint64_t stream_size, std::uint64_t output_count,
-                                                  dtype type, const checksum_slot* checksum) {
+                                                  std::uint64_t stream_size, std::uint64_t output_count, dtype type,
+                                                  const checksum_slot* checksum, const stream_code_slot* code) {
   header h;
   status s = parse_header(stream, stream_size, &h);
   if (s == status::success && h.dtype != type) s = status::dtype_mismatch;
-  // This executor decodes bitplane streams; Huffman and automatic ones are decoded on the host.
-  if (s == status::success && h.codec != codec::bitplane) s = status::unsupported;
   if (s == status::success && h.element_count > output_count) s = status::buffer_too_small;
   // Verified like the host does: after the header, before any chunk.
   if (s == status::success && checksum != nullptr && h.has_checksum() &&
       checksum->verdict != checksum_verdict_match)
     s = status::checksum_mismatch;
+  // Then the code book (decode_setup_kernel parsed it from the same header).
+  if (s == status::success && h.codec != codec::bitplane && code->state != code_state_valid) s = status::corrupt_stream;
   if (s == status::success) {
     sh.geometry = make_chunk_geometry(h.shape);
     sh.absolute_bound = h.absolute_bound;
     sh.preserve_sign = h.preserve_sign ? 1 : 0;
     sh.payload_bytes = h.payload_bytes;
+    sh.codec = static_cast<int>(h.codec);
+    sh.code_bytes = h.codec != codec::bitplane ? code->bytes : 0u;
   }
   sh.header_status = static_cast<int>(s);
   return s;
 }
 
-//! Checks chunk `chunk`'s offsets and prologue into the shared fields (one thread,
-//! out of line like read_stream_header).
+//! Checks chunk `chunk`'s offsets (the first one is the end of the code book, as
+//! check_offset_table has it) and prologue into the shared fields: for a Huffman
+//! chunk of a Huffman or automatic stream the whole chunk (parse_huffman_chunk),
+//! else the bitplane prologue, refusing a bitplane chunk in a Huffman stream
+//! (parse_stream_chunk). One thread, out of line like read_stream_header.
 __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const unsigned char* table,
                                                  const unsigned char* payload, std::uint64_t chunk,
                                                  std::uint64_t chunk_count, std::uint32_t n, unsigned value_size) {
@@ -109,12 +123,19 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
   const unsigned long long begin = load_u64_words(table + chunk_offset_bytes * chunk);
   const unsigned long long end =
       chunk + 1 < chunk_count ? load_u64_words(table + chunk_offset_bytes * (chunk + 1)) : payload_bytes;
-  bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == 0);
+  bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == sh.code_bytes);
+  const auto stream_codec = static_cast<codec>(sh.codec);
   chunk_view view;
   std::uint32_t nonzero = 0;
-  if (ok) ok = parse_chunk_prologue(payload + begin, end - begin, n, value_size, &view, &nonzero) == status::success;
+  if (ok && stream_codec != codec::bitplane && is_huffman_chunk(payload + begin, end - begin)) {
+    ok = parse_huffman_chunk(payload + begin, end - begin, n, value_size, &view) == status::success;
+  } else if (ok) {
+    ok = parse_chunk_prologue(payload + begin, end - begin, n, value_size, &view, &nonzero) == status::success;
+    if (ok && stream_codec == codec::huffman && view.type == chunk_view::kind::encoded) ok = false;
+  }
   sh.bad = ok ? 0 : 1;
   sh.kind = static_cast<int>(view.type);
+  sh.predictor_code = static_cast<int>(view.huffman_predictor);
   sh.lossless = view.lossless_count;
   sh.nonzero = nonzero;
   sh.layout = view.layout;
@@ -123,6 +144,94 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
   if (ok && view.type == chunk_view::kind::encoded)
     for (std::uint32_t w = 0; w < chunk_bitmap_words(view.group_count); ++w)
       sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
+}
+
+//! Records corrupt_stream for the stream after a barrier (every thread has read
+//! sh.bad before the next chunk rewrites it). Called by the whole block.
+template <class T>
+__device__ inline void refuse_chunk_block(const decompress_task<T>& task) {
+  __syncthreads();
+  if (threadIdx.x == 0) record_status(task.device_status, status::corrupt_stream);
+}
+
+//! The end of decoding a chunk whose zig-zag-decoded deltas are in sh.values[0, n):
+//! the inverse of predictor `m` (predictor_inverse; lorenzo_3d for bitplane
+//! chunks), reconstruction, then the `lossless` values of the positions and values
+//! sections of layout `l` of the chunk at `base`. Called by the whole block; ends
+//! with a barrier.
+template <class T>
+__device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<T>& task, const chunk_geometry& g,
+                                   const chunk_geometry::box& box,
+                                   const quantizer<typename dtype_traits<T>::compute_type>& qz,
+                                   const unsigned char* base, const encoded_chunk_layout& l, std::uint32_t lossless,
+                                   predictor m) {
+  const unsigned tid = threadIdx.x;
+  const box_extents e = box.extent;
+  const std::uint32_t n = e.count();
+  T* out = task.output;
+
+  // The other predictors chain the first elements of the rows (rows) or of the
+  // planes (lorenzo_2d) first, as predictor_inverse does: one thread, at most 256 rows.
+  if (m == predictor::rows) {
+    if (tid == 0)
+      for (std::uint32_t r = 1; r < e.e0 * e.e1; ++r) sh.values[r * e.e2] += sh.values[(r - 1) * e.e2];
+    __syncthreads();
+  } else if (m == predictor::lorenzo_2d) {
+    const std::uint32_t plane = e.e1 * e.e2;
+    if (tid == 0)
+      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0) sh.values[i0 * plane] += sh.values[(i0 - 1) * plane];
+    __syncthreads();
+  }
+
+  // Then prefix sums along rows (a segmented scan over the chunk, 16 consecutive
+  // elements a thread), along columns (lorenzo_3d, lorenzo_2d) and along slabs
+  // (lorenzo_3d).
+  {
+    segment_sum items[items_per_thread];
+    for (unsigned j = 0; j < items_per_thread; ++j) {
+      const std::uint32_t i = tid * items_per_thread + j;
+      items[j] = i < n ? segment_sum{sh.values[i], i % e.e2 == 0 ? 1u : 0u} : segment_sum{0u, 1u};
+    }
+    decompress_shared::row_scan(sh.scan.rows).InclusiveScan(items, items, segment_sum_op{});
+    for (unsigned j = 0; j < items_per_thread; ++j) {
+      const std::uint32_t i = tid * items_per_thread + j;
+      if (i < n) sh.values[i] = items[j].value;
+    }
+  }
+  __syncthreads();
+  if (m != predictor::rows && e.e1 > 1) {
+    for (std::uint32_t line = tid; line < e.e0 * e.e2; line += block_threads) {
+      const std::uint32_t first = (line / e.e2) * e.e1 * e.e2 + line % e.e2;
+      std::uint32_t sum = sh.values[first];
+      for (std::uint32_t i1 = 1; i1 < e.e1; ++i1) {
+        sum += sh.values[first + i1 * e.e2];
+        sh.values[first + i1 * e.e2] = sum;
+      }
+    }
+    __syncthreads();
+  }
+  if (m == predictor::lorenzo_3d && e.e0 > 1) {
+    const std::uint32_t plane = e.e1 * e.e2;
+    for (std::uint32_t line = tid; line < plane; line += block_threads) {
+      std::uint32_t sum = sh.values[line];
+      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0) {
+        sum += sh.values[line + i0 * plane];
+        sh.values[line + i0 * plane] = sum;
+      }
+    }
+    __syncthreads();
+  }
+
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    if (i < n) out[box_element_index(g, box, i)] = reconstruct<T>(static_cast<std::int32_t>(sh.values[i]), qz);
+  }
+  __syncthreads();  // the lossless values overwrite what other threads wrote above
+  for (std::uint32_t k = tid; k < lossless; k += block_threads) {
+    const std::uint32_t position = load_u16(base + l.indices + 2 * k);
+    out[box_element_index(g, box, position)] = load_element_aligned<T>(base + l.values + sizeof(T) * k);
+  }
+  __syncthreads();
 }
 
 //! Decodes chunk `chunk` of the stream described by sh.geometry into task.output,
@@ -140,11 +249,7 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
 
   if (tid == 0) read_chunk_prologue(sh, table, payload, chunk, g.count, n, sizeof(T));
   __syncthreads();
-  if (sh.bad != 0) {
-    __syncthreads();  // every thread has read sh.bad before the next chunk rewrites it
-    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
-    return;
-  }
+  if (sh.bad != 0) return refuse_chunk_block(task);
   const unsigned char* base = payload + sh.begin;
   const auto kind = static_cast<chunk_view::kind>(sh.kind);
 
@@ -164,6 +269,26 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     }
     __syncthreads();
     return;
+  }
+  if (kind == chunk_view::kind::huffman) {  // validated whole by read_chunk_prologue
+    chunk_view view;
+    view.base = base;
+    view.type = kind;
+    view.group_count = groups;
+    view.lossless_count = sh.lossless;
+    view.layout = sh.layout;
+    const std::uint32_t segment = segment_of_thread(tid, n);
+    if (segment < huffman_max_segments && !decode_segment(task.code->code, view, n, segment, sh.values))
+      atomicOr(&sh.bad, 1);
+    __syncthreads();
+    if (sh.bad != 0) return refuse_chunk_block(task);
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      if (i < n) sh.values[i] = zigzag_decode(sh.values[i]);
+    }
+    __syncthreads();
+    return finish_chunk_block(sh, task, g, box, qz, base, view.layout, view.lossless_count,
+                              static_cast<predictor>(sh.predictor_code));
   }
 
   // Width bytes: group g's byte sits at its rank among the non-zero groups.
@@ -194,11 +319,7 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
       sh.bad = 1;
   }
   __syncthreads();
-  if (sh.bad != 0) {
-    __syncthreads();
-    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
-    return;
-  }
+  if (sh.bad != 0) return refuse_chunk_block(task);
 
   // Every section now lies inside the chunk. Check the positions and the padding
   // while the planes are decoded.
@@ -225,60 +346,8 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     sh.values[i] = zigzag_decode(code);
   }
   __syncthreads();
-  if (sh.bad != 0) {
-    __syncthreads();
-    if (tid == 0) record_status(task.device_status, status::corrupt_stream);
-    return;
-  }
-
-  // Lorenzo inverse: prefix sums along rows (a segmented scan over the chunk, 16
-  // consecutive elements a thread), then along columns, then along slabs.
-  {
-    segment_sum items[items_per_thread];
-    for (unsigned j = 0; j < items_per_thread; ++j) {
-      const std::uint32_t i = tid * items_per_thread + j;
-      items[j] = i < n ? segment_sum{sh.values[i], i % e.e2 == 0 ? 1u : 0u} : segment_sum{0u, 1u};
-    }
-    decompress_shared::row_scan(sh.scan.rows).InclusiveScan(items, items, segment_sum_op{});
-    for (unsigned j = 0; j < items_per_thread; ++j) {
-      const std::uint32_t i = tid * items_per_thread + j;
-      if (i < n) sh.values[i] = items[j].value;
-    }
-  }
-  __syncthreads();
-  if (e.e1 > 1) {
-    for (std::uint32_t line = tid; line < e.e0 * e.e2; line += block_threads) {
-      const std::uint32_t first = (line / e.e2) * e.e1 * e.e2 + line % e.e2;
-      std::uint32_t sum = sh.values[first];
-      for (std::uint32_t i1 = 1; i1 < e.e1; ++i1) {
-        sum += sh.values[first + i1 * e.e2];
-        sh.values[first + i1 * e.e2] = sum;
-      }
-    }
-    __syncthreads();
-  }
-  if (e.e0 > 1) {
-    const std::uint32_t plane = e.e1 * e.e2;
-    for (std::uint32_t line = tid; line < plane; line += block_threads) {
-      std::uint32_t sum = sh.values[line];
-      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0) {
-        sum += sh.values[line + i0 * plane];
-        sh.values[line + i0 * plane] = sum;
-      }
-    }
-    __syncthreads();
-  }
-
-  for (unsigned k = 0; k < items_per_thread; ++k) {
-    const std::uint32_t i = k * block_threads + tid;
-    if (i < n) out[box_element_index(g, box, i)] = reconstruct<T>(static_cast<std::int32_t>(sh.values[i]), qz);
-  }
-  __syncthreads();  // the lossless values overwrite what other threads wrote above
-  for (std::uint32_t k = tid; k < lossless; k += block_threads) {
-    const std::uint32_t position = load_u16(base + view.layout.indices + 2 * k);
-    out[box_element_index(g, box, position)] = load_element_aligned<T>(base + view.layout.values + sizeof(T) * k);
-  }
-  __syncthreads();
+  if (sh.bad != 0) return refuse_chunk_block(task);
+  finish_chunk_block(sh, task, g, box, qz, base, view.layout, lossless, predictor::lorenzo_3d);
 }
 
 template <class T>
@@ -290,7 +359,7 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
     const decompress_task<T>& task = launch.task[t];
     if (tid == 0) {
       const status s = read_stream_header(sh, task.stream, task.stream_size, task.output_count, dtype_traits<T>::code,
-                                          task.checksum);
+                                          task.checksum, task.code);
       if (s != status::success && blockIdx.x == 0) record_status(task.device_status, s);
     }
     __syncthreads();
@@ -303,17 +372,6 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
         decode_chunk_block<T>(sh, task, g, qz, table, payload, chunk);
     }
     __syncthreads();  // the next stream's header overwrites the shared fields
-  }
-}
-
-//! Sets every stream's status word to success, and clears its checksum slot,
-//! before the checksum and decompression kernels run.
-template <class T>
-__global__ void reset_status_kernel(const __grid_constant__ decompress_launch<T> launch) {
-  if (threadIdx.x < launch.count) {
-    const decompress_task<T>& task = launch.task[threadIdx.x];
-    *task.device_status = status::success;
-    if (task.checksum != nullptr) *task.checksum = checksum_slot{0, 0, checksum_verdict_unknown};
   }
 }
 
