@@ -256,31 +256,37 @@ TEST_CASE("symbols: zero runs, direct values and bit-length classes round-trip t
     }
     if (trial == 1) std::fill(z.begin(), z.end(), 0u);                              // one run of 1024
     if (trial == 2) z[0] = 0xffffffffu, z[1] = 1023, z[2] = 1024, z[3] = 1u << 31;  // class edges
-    std::vector<std::uint64_t> counts(huffman_symbol_count, 0);
-    huffman_tokens(z.data(), n, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
-      REQUIRE(symbol < huffman_symbol_count);
-      REQUIRE((extra_bits == 32 || extra < (std::uint64_t(1) << extra_bits)));
-      ++counts[symbol];
-    });
-    auto code = std::make_unique<huffman_code>();
-    auto scratch = std::make_unique<huffman_build_scratch>();
-    make_huffman_code(counts.data(), *code, *scratch);
-    const std::uint32_t bits = detail::huffman_segment_bits(*code, z.data(), n);
-    std::vector<unsigned char> stream((bits + 7) / 8 + 8, 0);
-    bit_writer w{stream.data()};
-    huffman_tokens(z.data(), n, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
-      w.put(code->word[symbol], code->length[symbol]);
-      if (extra_bits != 0) w.put(extra, extra_bits);
-    });
-    w.flush();
-    CHECK(w.next == (bits + 7) / 8);
-    std::vector<std::uint32_t> back(n, 7);
-    CAPTURE(trial);
-    REQUIRE(decode_huffman_segment(*code, stream.data(), w.next, 0, bits, n, back.data()));
-    CHECK(std::equal(back.begin(), back.end(), z.begin()));
-    // Too few elements' worth of bits, or bits left over, are refused.
-    CHECK(!decode_huffman_segment(*code, stream.data(), w.next, 0, bits - 1, n, back.data()));
-    if (n > 1) CHECK(!decode_huffman_segment(*code, stream.data(), w.next, 0, bits, n - 1, back.data()));
+    for (unsigned choice = 0; choice < huffman_min_run_choices; ++choice) {
+      // Every min_run an encoder may choose: short runs as single zeros.
+      const std::uint32_t min_run = huffman_min_run_choice(choice);
+      std::vector<std::uint64_t> counts(huffman_symbol_count, 0);
+      huffman_tokens(z.data(), n, min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+        REQUIRE(symbol < huffman_symbol_count);
+        REQUIRE((extra_bits == 32 || extra < (std::uint64_t(1) << extra_bits)));
+        ++counts[symbol];
+      });
+      auto code = std::make_unique<huffman_code>();
+      auto scratch = std::make_unique<huffman_build_scratch>();
+      make_huffman_code(counts.data(), *code, *scratch);
+      code->min_run = min_run;
+      const std::uint32_t bits = detail::huffman_segment_bits(*code, z.data(), n);
+      std::vector<unsigned char> stream((bits + 7) / 8 + 8, 0);
+      bit_writer w{stream.data()};
+      huffman_tokens(z.data(), n, min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+        w.put(code->word[symbol], code->length[symbol]);
+        if (extra_bits != 0) w.put(extra, extra_bits);
+      });
+      w.flush();
+      CHECK(w.next == (bits + 7) / 8);
+      std::vector<std::uint32_t> back(n, 7);
+      CAPTURE(trial);
+      CAPTURE(min_run);
+      REQUIRE(decode_huffman_segment(*code, stream.data(), w.next, 0, bits, n, back.data()));
+      CHECK(std::equal(back.begin(), back.end(), z.begin()));
+      // Too few elements' worth of bits, or bits left over, are refused.
+      CHECK(!decode_huffman_segment(*code, stream.data(), w.next, 0, bits - 1, n, back.data()));
+      if (n > 1) CHECK(!decode_huffman_segment(*code, stream.data(), w.next, 0, bits, n - 1, back.data()));
+    }
   }
 }
 
@@ -477,4 +483,84 @@ TEST_CASE("chunks pick the predictor that fits their data") {
     v[i] = static_cast<std::uint32_t>(
         static_cast<std::int32_t>(7 * (i / 256) + 5 * ((i / 16) % 16) + 3 * (i % 16) + ((i / 256) * ((i / 16) % 16))));
   CHECK(choose_predictor(v.data(), e) == predictor::lorenzo_3d);
+}
+
+TEST_CASE("the stream statistics give every min_run's counts, and the cheapest min_run is chosen") {
+  actzip_test::rng g(23);
+  int runs_won = 0, singles_won = 0;
+  for (int trial = 0; trial < 40; ++trial) {
+    // Segments of small values with zero runs: short runs dominate in the early
+    // trials, long ones in the late ones.
+    const std::uint32_t n = huffman_segment_elements;
+    std::vector<std::uint32_t> z(n);
+    for (std::uint32_t i = 0; i < n;) {
+      const std::uint32_t run = static_cast<std::uint32_t>(g.next() % (1 + 3 * trial));
+      for (std::uint32_t k = 0; k < run && i < n; ++k) z[i++] = 0;
+      if (i < n) z[i++] = static_cast<std::uint32_t>(1 + g.next() % (trial % 3 == 0 ? 2 : 6));
+    }
+    std::vector<std::uint64_t> statistics(huffman_statistics_slots, 0);
+    huffman_statistics(z.data(), n, [&](unsigned slot) {
+      REQUIRE(slot < huffman_statistics_slots);
+      ++statistics[slot];
+    });
+    auto scratch = std::make_unique<huffman_build_scratch>();
+    std::uint64_t cheapest = 0;
+    std::uint32_t cheapest_run = 0;
+    for (unsigned choice = 0; choice < huffman_min_run_choices; ++choice) {
+      // The counts huffman_tokens gives for this min_run, and the bits they cost.
+      const std::uint32_t min_run = huffman_min_run_choice(choice);
+      std::vector<std::uint64_t> counts(huffman_symbol_count, 0);
+      huffman_tokens(z.data(), n, min_run, [&](unsigned symbol, std::uint32_t, unsigned) { ++counts[symbol]; });
+      std::vector<std::uint64_t> derived(statistics);
+      const std::vector<std::uint64_t> long_runs(statistics.begin(), statistics.begin() + huffman_run_symbols);
+      detail::apply_min_run(derived.data(), long_runs.data(), min_run);
+      CHECK(std::equal(counts.begin(), counts.end(), derived.begin()));
+      auto code = std::make_unique<huffman_code>();
+      make_huffman_code(counts.data(), *code, *scratch);
+      code->min_run = min_run;
+      const std::uint64_t bits = detail::huffman_segment_bits(*code, z.data(), n);
+      if (choice == 0 || bits < cheapest) cheapest = bits, cheapest_run = min_run;
+    }
+    auto code = std::make_unique<huffman_code>();
+    make_stream_code(statistics.data(), *code, *scratch);
+    CAPTURE(trial);
+    CHECK(code->min_run == cheapest_run);
+    CHECK(detail::huffman_segment_bits(*code, z.data(), n) == cheapest);
+    (code->min_run == 1 ? runs_won : singles_won) += 1;
+  }
+  // Both kinds occur: single zeros win where runs are short, runs where they are long.
+  MESSAGE("min_run 1 in " << runs_won << " trials, above 1 in " << singles_won);
+  CHECK(runs_won > 0);
+  CHECK(singles_won > 0);
+}
+
+TEST_CASE_TEMPLATE("a smooth field at a loose bound codes short zero runs as single zeros", T, ACTZIP_ELEMENT_TYPES) {
+  // A wind-like field: smooth in its planes, unrelated from plane to plane; at rel
+  // 1e-2 its deltas are mostly 0 and +-1, the zeros in short runs.
+  const extents shape{24, 73, 144};
+  std::vector<T> v(24 * 73 * 144);
+  actzip_test::rng g(5);
+  for (std::size_t p = 0; p < 24; ++p) {
+    const double a = g.uniform(0.5, 2), b = g.uniform(0, 6.3), c = g.uniform(0.5, 2);
+    for (std::size_t i = 0; i < 73; ++i)
+      for (std::size_t j = 0; j < 144; ++j)
+        v[(p * 73 + i) * 144 + j] = actzip_test::from_double<T>(
+            10 * std::sin(a * 0.05 * static_cast<double>(i) + b) * std::cos(c * 0.04 * static_cast<double>(j)));
+  }
+  const chunk_geometry geometry = make_chunk_geometry(shape);
+  using C = typename dtype_traits<T>::compute_type;
+  const quantizer<C> qz = make_quantizer<C>(0.2, false);  // rel 1e-2 of the range 20
+  auto code = std::make_unique<huffman_code>();
+  detail::build_stream_code(exec::serial, v.data(), geometry, qz, *code);
+  MESSAGE("min_run " << code->min_run);
+  CHECK(code->min_run > 1);
+  // The stream with that choice round-trips within the bound, the same from every executor.
+  params p{actzip::abs(0.2)};
+  p.codec = codec::huffman;
+  const std::vector<std::byte> z = compress_with(v, shape, p, codec::huffman);
+  const std::vector<T> back = decompress<T>(exec::serial, z.data(), z.size());
+  CHECK(actzip_test::check(v, back, inspect(z.data(), z.size()).absolute_bound).violations == 0);
+#if ACTZIP_HAS_OPENMP
+  CHECK(compress(exec::omp, v.data(), shape, p) == z);
+#endif
 }

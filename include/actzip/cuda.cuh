@@ -45,8 +45,8 @@ inline cudaError_t last_cuda_error() noexcept { return detail::last_cuda_error_s
 //! Bytes of device workspace `compress` needs on the CUDA executor for a tensor of
 //! `shape` compressed with the parameters `p`: for the bitplane codec 40 bytes plus
 //! 8 bytes per 4096-element chunk (0.05 % of a float tensor of 1 MiB or more); for
-//! huffman and automatic 19816 bytes more (the symbol histogram and the code book:
-//! at most 12.5 % of the input from about 156 KiB of input on). Returns 0 for an
+//! huffman and automatic 20064 bytes more (the symbol statistics and the code book:
+//! at most 12.5 % of the input from about 158 KiB of input on). Returns 0 for an
 //! invalid shape.
 inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape, const params& p) noexcept {
   std::uint64_t count = 0;
@@ -55,7 +55,7 @@ inline std::uint64_t workspace_bytes(const exec::cuda_t&, const extents& shape, 
 }
 
 //! Bytes of device workspace `compress` needs on the CUDA executor for a tensor of
-//! `shape` with any parameters (the Huffman codec's, the largest): 19856 bytes plus
+//! `shape` with any parameters (the Huffman codec's, the largest): 20104 bytes plus
 //! 8 bytes per 4096-element chunk. It also holds the decoding workspace of one
 //! stream (decode_workspace_bytes(e)). Returns 0 for an invalid shape.
 inline std::uint64_t workspace_bytes(const exec::cuda_t& e, const extents& shape) noexcept {

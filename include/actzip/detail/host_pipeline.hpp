@@ -82,24 +82,24 @@ inline std::uint64_t chunk_size_workspace(const exec::omp_t&, std::uint64_t chun
 }
 #endif
 
-//! The Huffman code book of a stream: the symbol histogram of every chunk that is
+//! The Huffman code book of a stream: the symbol statistics of every chunk that is
 //! not stored as nothing (each chunk counted on its own, then added; the sums do
-//! not depend on the order), then make_huffman_code.
+//! not depend on the order), then make_stream_code.
 template <class Exec, class T, class C>
 void build_stream_code(const Exec& executor, const T* input, const chunk_geometry& geometry, const quantizer<C>& qz,
                        huffman_code& code) {
-  std::atomic<std::uint64_t> totals[huffman_symbol_count];
+  std::atomic<std::uint64_t> totals[huffman_statistics_slots];
   for (auto& t : totals) t.store(0, std::memory_order_relaxed);
   exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-    for (unsigned k = 0; k < huffman_symbol_count; ++k) s.symbols[k] = 0;
+    for (unsigned k = 0; k < huffman_statistics_slots; ++k) s.symbols[k] = 0;
     if (!count_chunk_symbols(input, geometry, c, qz, s)) return;
-    for (unsigned k = 0; k < huffman_symbol_count; ++k)
+    for (unsigned k = 0; k < huffman_statistics_slots; ++k)
       if (s.symbols[k] != 0) totals[k].fetch_add(s.symbols[k], std::memory_order_relaxed);
   });
-  std::uint64_t counts[huffman_symbol_count];
-  for (unsigned k = 0; k < huffman_symbol_count; ++k) counts[k] = totals[k].load(std::memory_order_relaxed);
+  std::uint64_t counts[huffman_statistics_slots];
+  for (unsigned k = 0; k < huffman_statistics_slots; ++k) counts[k] = totals[k].load(std::memory_order_relaxed);
   huffman_build_scratch scratch;
-  make_huffman_code(counts, code, scratch);
+  make_stream_code(counts, code, scratch);
 }
 
 template <class Exec, class T>

@@ -30,7 +30,7 @@ struct chunk_scratch {
   T lossless_value[max_chunk_elements];                  //!< those values
   unsigned char width[max_chunk_elements / group_size];  //!< bit width of each group
   unsigned char keep[max_chunk_elements];                //!< 1 where a value is stored losslessly
-  std::uint32_t symbols[huffman_symbol_count];           //!< a chunk's Huffman symbol counts
+  std::uint32_t symbols[huffman_statistics_slots];       //!< a chunk's Huffman statistics
   std::uint32_t index[max_chunk_elements];               //!< Huffman: the quantization indices
   std::uint32_t coded[max_chunk_elements];               //!< Huffman: zig-zagged deltas of its predictor
 };
@@ -186,7 +186,7 @@ ACTZIP_HD std::uint32_t huffman_segment_bits(const huffman_code& code, const std
                                              std::uint32_t count) noexcept {
   std::uint32_t bits = 0;
   bool coded = true;
-  huffman_tokens(z, count, [&](unsigned symbol, std::uint32_t, unsigned extra_bits) {
+  huffman_tokens(z, count, code.min_run, [&](unsigned symbol, std::uint32_t, unsigned extra_bits) {
     coded = coded && code.length[symbol] != 0;
     bits += code.length[symbol] + extra_bits;
   });
@@ -312,7 +312,7 @@ ACTZIP_HD std::uint32_t write_chunk(const T* data, const chunk_geometry& g, std:
     for (std::uint32_t k = 0; k < segments; ++k) {
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-      huffman_tokens(s.coded + first, count, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+      huffman_tokens(s.coded + first, count, code->min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
         w.put(code->word[symbol], code->length[symbol]);
         if (extra_bits != 0) w.put(extra, extra_bits);
       });
@@ -366,8 +366,8 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
   return write_chunk(data, g, chunk, lossless, s, c, code, out);
 }
 
-//! Adds the Huffman symbols of chunk `chunk` of `data` to s.symbols (which the
-//! caller clears) and returns true; returns false, adding nothing, for a chunk that
+//! Adds the Huffman statistics (huffman_statistics) of chunk `chunk` of `data` to
+//! s.symbols (which the caller clears) and returns true; returns false, adding nothing, for a chunk that
 //! is stored as nothing (every code zero, nothing lossless).
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::uint64_t chunk,
@@ -381,7 +381,7 @@ ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::
   for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
     const std::uint32_t first = k * huffman_segment_elements;
     const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-    huffman_tokens(s.coded + first, count, [&](unsigned symbol, std::uint32_t, unsigned) { ++s.symbols[symbol]; });
+    huffman_statistics(s.coded + first, count, [&](unsigned slot) { ++s.symbols[slot]; });
   }
   return true;
 }

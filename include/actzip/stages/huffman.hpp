@@ -48,11 +48,32 @@ ACTZIP_HD std::uint32_t huffman_segment_count(std::uint32_t n) noexcept {
   return (n + huffman_segment_elements - 1) / huffman_segment_elements;
 }
 
+//! Zero runs a stream's encoder may write as single zeros: a maximal run shorter
+//! than the code book's min_run is written as that many runs of one zero (symbol 0
+//! each), a longer one as one run symbol. The decoder needs no flag for it (a run
+//! symbol may follow another), so min_run is the encoder's choice alone; on data
+//! whose zeros come in short runs between small values (smooth fields at loose
+//! bounds) single zeros code smaller, because a run symbol is always followed by a
+//! value, which an order-0 code cannot exploit. make_stream_code tries these.
+inline constexpr unsigned huffman_min_run_choices = 5;
+//! The k-th min_run make_stream_code tries (k < huffman_min_run_choices): 1 (every
+//! run one symbol), 4, 8, 16, 32.
+ACTZIP_HD std::uint32_t huffman_min_run_choice(unsigned k) noexcept { return k == 0 ? 1u : 4u << (k - 1); }
+//! Maximal zero runs shorter than this are counted by length in a stream's
+//! statistics (the largest min_run tried).
+inline constexpr std::uint32_t huffman_short_run_limit = 32;
+//! Slots of a stream's symbol statistics (huffman_statistics): the counts of the
+//! huffman_symbol_count symbols, where the run symbols count only runs of at least
+//! huffman_short_run_limit zeros, then the counts of maximal runs of L zeros for
+//! L = 1 .. huffman_short_run_limit - 1 (slot huffman_symbol_count + L - 1).
+inline constexpr unsigned huffman_statistics_slots = huffman_symbol_count + huffman_short_run_limit - 1;
+
 //! Calls emit(symbol, extra, extra_bits) for each symbol of the zig-zagged deltas
-//! z[0, n) of one segment: a run of zeros is one run symbol, a value below
+//! z[0, n) of one segment: a maximal run of zeros is one run symbol (or, when
+//! shorter than `min_run`, that many runs of one zero), a value below
 //! huffman_direct_limit its own symbol, anything larger a class symbol.
 template <class Emit>
-ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, Emit&& emit) {
+ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, std::uint32_t min_run, Emit&& emit) {
   std::uint32_t i = 0;
   while (i < n) {
     const std::uint32_t v = z[i];
@@ -60,8 +81,12 @@ ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, Emit&& em
       std::uint32_t j = i + 1;
       while (j < n && z[j] == 0) ++j;
       const std::uint32_t length = j - i;
-      const unsigned b = bit_width(length) - 1;
-      emit(b, length - (1u << b), b);
+      if (length < min_run) {
+        for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
+      } else {
+        const unsigned b = bit_width(length) - 1;
+        emit(b, length - (1u << b), b);
+      }
       i = j;
     } else if (v < huffman_direct_limit) {
       emit(huffman_run_symbols - 1 + v, 0u, 0u);
@@ -74,10 +99,36 @@ ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, Emit&& em
   }
 }
 
+//! Calls add(slot) once for each statistics slot (see huffman_statistics_slots)
+//! the zig-zagged deltas z[0, n) of one segment add to: each maximal zero run
+//! shorter than huffman_short_run_limit counts in its length's slot, every other
+//! symbol as huffman_tokens emits it.
+template <class Add>
+ACTZIP_HD void huffman_statistics(const std::uint32_t* z, std::uint32_t n, Add&& add) {
+  std::uint32_t i = 0;
+  while (i < n) {
+    const std::uint32_t v = z[i];
+    if (v == 0) {
+      std::uint32_t j = i + 1;
+      while (j < n && z[j] == 0) ++j;
+      const std::uint32_t length = j - i;
+      add(length < huffman_short_run_limit ? huffman_symbol_count + length - 1 : bit_width(length) - 1);
+      i = j;
+    } else {
+      add(v < huffman_direct_limit ? huffman_run_symbols - 1 + v : huffman_first_class_symbol - 11 + bit_width(v));
+      ++i;
+    }
+  }
+}
+
 //! A canonical Huffman code book: code lengths, the code words (bit-reversed, as
 //! they go into the LSB-first bit stream) and the decoding table.
 struct huffman_code {
   std::uint32_t stored_lengths;  //!< lengths stored in the stream (last used symbol + 1; 0: no code)
+  //! Encoding: zero runs shorter than this are written as single zeros (see
+  //! huffman_min_run_choices); not stored, as decoding does not need it (1 after
+  //! parse_huffman_code and make_huffman_code).
+  std::uint32_t min_run;
   unsigned char length[huffman_symbol_count];  //!< code length of each symbol (0: not in the code)
   std::uint16_t word[huffman_symbol_count];    //!< code word, bit-reversed
   //! Decoding table indexed by the next 12 bits of the stream: symbol | length << 11
@@ -220,10 +271,66 @@ ACTZIP_HD bool finish_huffman_code(huffman_code& code) noexcept {
 //! no symbol gives the empty code book (stored_lengths 0), which no chunk can use.
 ACTZIP_HD void make_huffman_code(const std::uint64_t* counts, huffman_code& code, huffman_build_scratch& s) noexcept {
   build_huffman_lengths(counts, code.length, s);
+  code.min_run = 1;
   code.stored_lengths = 0;
   for (unsigned k = 0; k < huffman_symbol_count; ++k)
     if (code.length[k] != 0) code.stored_lengths = k + 1;
   if (code.stored_lengths != 0) finish_huffman_code(code);
+}
+
+namespace detail {
+
+//! Turns stream statistics (huffman_statistics_slots counts) into the symbol counts
+//! of the stream coded with `min_run`, in place: the run symbols' counts (slots
+//! 0..10) become those of runs of at least huffman_short_run_limit zeros (`long_runs`)
+//! plus the short runs, each either single zeros or one run symbol.
+ACTZIP_HD void apply_min_run(std::uint64_t* statistics, const std::uint64_t* long_runs, std::uint32_t min_run) noexcept {
+  for (unsigned b = 0; b < huffman_run_symbols; ++b) statistics[b] = long_runs[b];
+  for (std::uint32_t length = 1; length < huffman_short_run_limit; ++length) {
+    const std::uint64_t runs = statistics[huffman_symbol_count + length - 1];
+    if (length < min_run) statistics[0] += runs * length;
+    else statistics[bit_width(length) - 1] += runs;
+  }
+}
+
+//! Bits of every symbol of a stream with symbol counts `counts` and code lengths
+//! `length`: code words and extra bits.
+ACTZIP_HD std::uint64_t huffman_stream_bits(const std::uint64_t* counts, const unsigned char* length) noexcept {
+  std::uint64_t bits = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) {
+    const unsigned extra = k < huffman_run_symbols ? k : k >= huffman_first_class_symbol ? k - huffman_first_class_symbol + 10 : 0u;
+    bits += counts[k] * (length[k] + extra);
+  }
+  return bits;
+}
+
+}  // namespace detail
+
+//! Builds the code book of a stream from its statistics (huffman_statistics_slots
+//! counts, summed over its chunks with huffman_statistics), choosing its min_run:
+//! for each of huffman_min_run_choices, the counts that min_run gives and their
+//! code lengths (build_huffman_lengths); the one whose symbols take the fewest bits
+//! wins, the first on a tie. Deterministic and integer-only, so that every executor
+//! chooses the same. Overwrites statistics[0, huffman_run_symbols) with the chosen
+//! counts.
+ACTZIP_HD void make_stream_code(std::uint64_t* statistics, huffman_code& code, huffman_build_scratch& s) noexcept {
+  std::uint64_t long_runs[huffman_run_symbols];
+  for (unsigned b = 0; b < huffman_run_symbols; ++b) long_runs[b] = statistics[b];
+  std::uint32_t best = 1;
+  std::uint64_t best_bits = 0;
+  for (unsigned k = 0; k < huffman_min_run_choices; ++k) {
+    const std::uint32_t min_run = huffman_min_run_choice(k);
+    detail::apply_min_run(statistics, long_runs, min_run);
+    build_huffman_lengths(statistics, code.length, s);
+    const std::uint64_t bits = detail::huffman_stream_bits(statistics, code.length);
+    if (k == 0 || bits < best_bits) {
+      best = min_run;
+      best_bits = bits;
+    }
+  }
+  detail::apply_min_run(statistics, long_runs, best);
+  make_huffman_code(statistics, code, s);
+  code.min_run = best;
 }
 
 namespace detail {
@@ -275,6 +382,7 @@ ACTZIP_HD status parse_huffman_code(const unsigned char* in, std::uint64_t size,
   if (!padding_clear)
     return refuse(fault, corrupt, "code book padding is not zero", used_bytes - (stored % 2));
   code.stored_lengths = stored;
+  code.min_run = 1;
   *bytes = total;
   if (stored == 0) return status::success;
   if (code.length[stored - 1] == 0) return refuse(fault, corrupt, "the code book's last length is zero", 4 + (stored - 1) / 2);

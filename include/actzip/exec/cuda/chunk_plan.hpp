@@ -123,7 +123,7 @@ template <class Store>
 ACTZIP_HD void write_huffman_segment(const huffman_code& code, const std::uint32_t* z, std::uint32_t count,
                                      std::uint64_t first_bit, Store store) noexcept {
   segment_word_writer<Store> w(store, first_bit);
-  huffman_tokens(z, count, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+  huffman_tokens(z, count, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
     w.put(code.word[symbol], code.length[symbol]);
     if (extra_bits != 0) w.put(extra, extra_bits);
   });

@@ -55,10 +55,11 @@ inline constexpr unsigned checksum_verdict_match = 1;     //!< the stored checks
 inline constexpr unsigned checksum_verdict_mismatch = 2;  //!< the stored checksum does not match
 
 //! Workspace of one Huffman or automatic tensor during compression: the symbol
-//! counts of the stream (zero before histogram_kernel, which adds every chunk's),
-//! and the code book build_code_kernel makes from them for compress_kernel.
+//! statistics of the stream (huffman_statistics_slots counts, zero before
+//! histogram_kernel, which adds every chunk's), and the code book build_code_kernel
+//! makes from them for compress_kernel.
 struct huffman_compress_slot {
-  unsigned long long histogram[huffman_symbol_count];
+  unsigned long long histogram[huffman_statistics_slots];
   huffman_code code;
 };
 

@@ -7,8 +7,9 @@
 //
 // histogram_kernel (Huffman and automatic tensors): blocks take chunks
 // grid-stride, prepare them as compress_kernel does (quantization, the predictor,
-// its codes), and count the Huffman symbols of every chunk that is not stored as
-// nothing, one thread per segment, into a shared histogram that is added to the
+// its codes), and count the Huffman statistics (huffman_statistics: symbols and
+// short zero runs) of every chunk that is not stored as nothing, one thread per
+// segment, into a shared histogram that is added to the
 // tensor's histogram in the workspace when the block moves on to another tensor
 // (count_chunk_symbols on the host).
 // build_code_kernel (huffman.cuh) then makes the code book.
@@ -368,11 +369,11 @@ struct histogram_shared {
   std::uint32_t keep[max_groups];
   std::uint32_t width[max_groups];
   std::uint32_t cost[predictor_count];
-  std::uint32_t counts[huffman_symbol_count];  //!< the block's counts for the current tensor
+  std::uint32_t counts[huffman_statistics_slots];  //!< the block's statistics for the current tensor
 };
 
 //! Chunks a block counts into its shared histogram before adding it to the tensor's
-//! (at most 4096 symbols a chunk: the shared counts stay below 2^28).
+//! (at most 4096 symbols or runs a chunk: the shared counts stay below 2^28).
 inline constexpr std::uint32_t histogram_flush_chunks = 1u << 16;
 
 template <class T>
@@ -380,7 +381,7 @@ __global__ void __launch_bounds__(block_threads) histogram_kernel(const __grid_c
   using C = typename dtype_traits<T>::compute_type;
   __shared__ histogram_shared sh;
   const unsigned tid = threadIdx.x;
-  for (std::uint32_t k = tid; k < huffman_symbol_count; k += block_threads) sh.counts[k] = 0;
+  for (std::uint32_t k = tid; k < huffman_statistics_slots; k += block_threads) sh.counts[k] = 0;
   std::uint32_t pending = 0;  // chunks counted since the last flush (the same in every thread)
   for (unsigned long long ticket = blockIdx.x; ticket < launch.total_tickets; ticket += gridDim.x) {
     const unsigned t = task_of_ticket(launch, ticket);
@@ -408,7 +409,7 @@ __global__ void __launch_bounds__(block_threads) histogram_kernel(const __grid_c
     const unsigned long long next = ticket + gridDim.x;
     const bool moves_on = next >= launch.total_tickets || task_of_ticket(launch, next) != t;
     if (pending != 0 && (moves_on || pending == histogram_flush_chunks)) {
-      for (std::uint32_t k = tid; k < huffman_symbol_count; k += block_threads) {
+      for (std::uint32_t k = tid; k < huffman_statistics_slots; k += block_threads) {
         if (sh.counts[k] != 0) {
           atomicAdd(&task.huffman->histogram[k], static_cast<unsigned long long>(sh.counts[k]));
           sh.counts[k] = 0;

@@ -10,8 +10,8 @@
 // block, so that they run side by side rather than one after another inside a warp.
 //
 // build_code_kernel: one block per Huffman or automatic tensor, after
-// histogram_kernel (compress.cuh) has summed the symbol counts of every chunk:
-// one thread builds the code book with make_huffman_code in shared memory, the
+// histogram_kernel (compress.cuh) has summed the statistics of every chunk: one
+// thread builds the code book with make_stream_code in shared memory, the
 // block copies it to the tensor's workspace slot for compress_kernel, and the
 // serialised code book goes to the start of the payload.
 //
@@ -105,12 +105,12 @@ __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices
   }
 }
 
-//! Adds the symbols of segment `segment` of the zig-zag codes z[0, n) to the
+//! Adds the statistics of segment `segment` of the zig-zag codes z[0, n) to the
 //! shared counts (what count_chunk_symbols adds for that segment). One thread.
 __device__ __noinline__ void count_segment_symbols(const std::uint32_t* z, std::uint32_t n, std::uint32_t segment,
                                                    std::uint32_t* counts) {
-  huffman_tokens(z + segment * huffman_segment_elements, huffman_segment_length(n, segment),
-                 [&](unsigned symbol, std::uint32_t, unsigned) { atomicAdd(counts + symbol, 1u); });
+  huffman_statistics(z + segment * huffman_segment_elements, huffman_segment_length(n, segment),
+                     [&](unsigned slot) { atomicAdd(counts + slot, 1u); });
 }
 
 //! Bits of segment `segment` of the zig-zag codes z[0, n) with `code`, or 0 when it
@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(block_threads) build_code_kernel(const __grid_
   if (task.huffman == nullptr) return;  // a bitplane tensor
   if (threadIdx.x == 0) {
     static_assert(sizeof(unsigned long long) == sizeof(std::uint64_t), "64-bit counts");
-    make_huffman_code(reinterpret_cast<const std::uint64_t*>(task.huffman->histogram), sh.code, sh.scratch);
+    make_stream_code(reinterpret_cast<std::uint64_t*>(task.huffman->histogram), sh.code, sh.scratch);
   }
   __syncthreads();
   copy_words_block(&task.huffman->code, &sh.code, sizeof(huffman_code));
