@@ -87,7 +87,7 @@ void compare_chunks(const std::vector<T>& data, const extents& shape, const para
     predictor m = predictor::lorenzo_3d;
     const std::uint32_t lossless = p.codec == codec::bitplane
                                        ? prepare_chunk(data.data(), g, c, qz, *s)
-                                       : prepare_huffman_chunk(data.data(), g, c, qz, *s, true, &m);
+                                       : prepare_huffman_chunk(data.data(), g, c, qz, *s, &m);
     // The counts a thread block gathers: group widths, non-zero groups, bitplanes,
     // and each segment's bits.
     std::uint32_t nonzero = 0, plane_words = 0;

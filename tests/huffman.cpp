@@ -446,8 +446,12 @@ TEST_CASE("every predictor is inverted exactly on every box shape") {
       const predictor m = static_cast<predictor>(k);
       for (std::uint32_t i = 0; i < e.count(); ++i) v[i] = static_cast<std::uint32_t>(g.next());
       for (std::uint32_t i = 0; i < e.count(); ++i) d[i] = predictor_delta_at(v.data(), e, i, m);
-      predictor_inverse(d.data(), e, m);
+      // The whole-row form gives the same deltas.
+      std::vector<std::uint32_t> rows(e.count());
+      predictor_forward(v.data(), rows.data(), e, m);
       CAPTURE(k);
+      CHECK(std::equal(rows.begin(), rows.end(), d.begin()));
+      predictor_inverse(d.data(), e, m);
       CHECK(std::equal(d.begin(), d.begin() + e.count(), v.begin()));
     }
   }
@@ -563,4 +567,45 @@ TEST_CASE_TEMPLATE("a smooth field at a loose bound codes short zero runs as sin
 #if ACTZIP_HAS_OPENMP
   CHECK(compress(exec::omp, v.data(), shape, p) == z);
 #endif
+}
+
+TEST_CASE("a Huffman chunk's predictor and codes are choose_predictor's") {
+  // prepare_huffman_chunk chooses with whole-row differences; choose_predictor and
+  // predictor_delta_at are the element-by-element definition.
+  actzip_test::rng g(29);
+  for (const extents shape : {extents{40, 37, 35}, extents{100, 90}, extents{9000}}) {
+    std::uint64_t count = 0;
+    REQUIRE(shape.element_count(&count));
+    std::vector<float> v(count);
+    std::map<int, int> picked;
+    for (int trial = 0; trial < 3; ++trial) {
+      // Smooth, smooth in planes only, and smooth along rows only.
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        const double a = static_cast<double>(i % 35), b = static_cast<double>((i / 35) % 37);
+        const double plane = static_cast<double>(i / (35 * 37));
+        v[i] = static_cast<float>(trial == 0   ? std::sin(0.1 * a) + std::cos(0.2 * b) + 0.1 * plane
+                                  : trial == 1 ? std::sin(0.1 * a + 0.2 * b + 5 * plane)
+                                               : std::sin(0.1 * a + 3 * b + 5 * plane) + g.uniform(-1e-4, 1e-4));
+      }
+      const chunk_geometry geometry = make_chunk_geometry(shape);
+      const quantizer<float> qz = make_quantizer<float>(1e-3, false);
+      auto s = std::make_unique<chunk_scratch<float>>();
+      for (std::uint64_t c = 0; c < geometry.count; ++c) {
+        const box_extents e = geometry.chunk_box(c).extent;
+        predictor m;
+        prepare_huffman_chunk(v.data(), geometry, c, qz, *s, &m);
+        const predictor expected = predictors_for(e) > 1 ? choose_predictor(s->index, e) : predictor::lorenzo_3d;
+        CHECK(m == expected);
+        ++picked[static_cast<int>(m)];
+        bool same = true;
+        for (std::uint32_t i = 0; i < e.count(); ++i)
+          same = same && s->coded[i] == zigzag_encode(predictor_delta_at(s->index, e, i, m)) &&
+                 s->values[i] == zigzag_encode(lorenzo_delta_at(s->index, e, i));
+        CHECK(same);
+      }
+    }
+    for (const auto& kv : picked) MESSAGE("rank " << shape.rank() << ": predictor " << kv.first << " in " << kv.second << " chunks");
+    // On the 3-D tensor each predictor wins somewhere.
+    if (shape.rank() == 3) CHECK(picked.size() == predictor_count);
+  }
 }

@@ -22,7 +22,7 @@
 
 namespace actzip {
 
-//! Per-thread scratch memory for one chunk (about 52 KiB plus 4 KiB per element byte).
+//! Per-thread scratch memory for one chunk (about 68 KiB plus 4 KiB per element byte).
 template <class T>
 struct chunk_scratch {
   std::uint32_t values[max_chunk_elements];            //!< indices, then deltas, then zig-zag codes
@@ -33,6 +33,7 @@ struct chunk_scratch {
   std::uint32_t symbols[huffman_statistics_slots];       //!< a chunk's Huffman statistics
   std::uint32_t index[max_chunk_elements];               //!< Huffman: the quantization indices
   std::uint32_t coded[max_chunk_elements];               //!< Huffman: zig-zagged deltas of its predictor
+  std::uint32_t trial[max_chunk_elements];               //!< Huffman: another predictor's, while choosing
 };
 
 namespace detail {
@@ -147,36 +148,60 @@ ACTZIP_HD predictor choose_predictor(const std::uint32_t* indices, box_extents e
   return best;
 }
 
+namespace detail {
+
+//! Sum of the bit widths of z[0, n), without a branch per element: z | 1 has the
+//! width of z except for 0, whose width 1 the zero count takes back.
+ACTZIP_HD std::uint32_t bit_width_sum(const std::uint32_t* z, std::uint32_t n) noexcept {
+  std::uint32_t cost = 0, zeros = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    cost += bit_width(z[i] | 1u);
+    zeros += z[i] == 0;
+  }
+  return cost - zeros;
+}
+
+}  // namespace detail
+
 //! The stages of a Huffman or automatic chunk: quantization (indices in s.index),
-//! the predictor (choose_predictor) and its zig-zagged deltas in s.coded[0, n); with
-//! `bitplane_too`, also prepare_chunk's bitplane codes in s.values. Returns the
-//! lossless count; the predictor goes to *chosen.
+//! the predictor and its zig-zagged deltas in s.coded[0, n), and the 3-D Lorenzo
+//! (bitplane) codes in s.values, zero-padded as prepare_chunk leaves them. The
+//! predictor is choose_predictor's, found with whole-row differences
+//! (predictor_forward) rather than element by element. Returns the lossless count;
+//! the predictor goes to *chosen.
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD std::uint32_t prepare_huffman_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                              const quantizer<C>& qz, chunk_scratch<T>& s, bool bitplane_too,
-                                              predictor* chosen) noexcept {
+                                              const quantizer<C>& qz, chunk_scratch<T>& s, predictor* chosen) noexcept {
   const box_extents e = g.chunk_box(chunk).extent;
   const std::uint32_t n = e.count();
   const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.index);
-  const predictor m = predictors_for(e) > 1 ? choose_predictor(s.index, e) : predictor::lorenzo_3d;
-  *chosen = m;
-  // The bitplane codes are the 3-D Lorenzo ones: computed once, in place, and shared
-  // with the Huffman codes when the chunk chose that predictor.
-  if (bitplane_too || m == predictor::lorenzo_3d) {
-    for (std::uint32_t i = 0; i < n; ++i) s.values[i] = s.index[i];
-    lorenzo_forward(s.values, e);
-    const std::uint32_t groups = detail::chunk_group_count(n);
-    for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
-    for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  predictor_forward(s.index, s.values, e, predictor::lorenzo_3d);
+  const std::uint32_t groups = detail::chunk_group_count(n);
+  for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
+  for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  // Try the other predictors worth trying, keeping the cheapest (the first on a tie).
+  predictor best = predictor::lorenzo_3d;
+  const std::uint32_t* best_codes = s.values;
+  if (predictors_for(e) > 1) {
+    std::uint32_t best_cost = detail::bit_width_sum(s.values, n);
+    for (unsigned k = 1; k < predictors_for(e); ++k) {
+      const predictor m = predictor_choice(e, k);
+      std::uint32_t* codes = best_codes == s.coded ? s.trial : s.coded;
+      predictor_forward(s.index, codes, e, m);
+      for (std::uint32_t i = 0; i < n; ++i) codes[i] = zigzag_encode(codes[i]);
+      const std::uint32_t cost = detail::bit_width_sum(codes, n);
+      if (cost < best_cost) {
+        best = m;
+        best_cost = cost;
+        best_codes = codes;
+      }
+    }
   }
-  if (m == predictor::lorenzo_3d) {
-    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = s.values[i];
-  } else {
-    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = zigzag_encode(predictor_delta_at(s.index, e, i, m));
-  }
+  if (best_codes != s.coded)
+    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = best_codes[i];
+  *chosen = best;
   return lossless;
 }
-
 
 namespace detail {
 
@@ -360,7 +385,7 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
   predictor m = predictor::lorenzo_3d;
   const std::uint32_t lossless = mode == codec::bitplane
                                      ? prepare_chunk(data, g, chunk, qz, s)
-                                     : prepare_huffman_chunk(data, g, chunk, qz, s, mode == codec::automatic, &m);
+                                     : prepare_huffman_chunk(data, g, chunk, qz, s, &m);
   const chunk_choice c = choose_chunk(n, lossless, s, mode, code, m);
   if (out == nullptr) return c.bytes;
   return write_chunk(data, g, chunk, lossless, s, c, code, out);
@@ -374,7 +399,7 @@ ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::
                                    const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
   const std::uint32_t n = g.chunk_box(chunk).extent.count();
   predictor m;
-  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, false, &m);
+  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, &m);
   bool any = lossless != 0;
   for (std::uint32_t i = 0; i < n && !any; ++i) any = s.coded[i] != 0;
   if (!any) return false;

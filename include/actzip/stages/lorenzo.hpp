@@ -186,6 +186,29 @@ ACTZIP_HD std::uint32_t predictor_delta_at(const std::uint32_t* v, box_extents b
   return d;
 }
 
+//! Writes the deltas of predictor `m` of indices `v` (C order over `box`) to `out`
+//! (which must not overlap `v`): out[i] == predictor_delta_at(v, box, i, m) for
+//! every i, computed with whole-row differences instead of element by element.
+ACTZIP_HD void predictor_forward(const std::uint32_t* v, std::uint32_t* out, box_extents box, predictor m) noexcept {
+  const std::uint32_t n = box.count(), plane = box.e1 * box.e2, rows = box.e0 * box.e1;
+  for (std::uint32_t i = 0; i < n; ++i) out[i] = v[i];
+  if (m == predictor::lorenzo_3d) {
+    lorenzo_forward(out, box);
+    return;
+  }
+  if (m == predictor::rows) {
+    for (std::uint32_t r = 0; r < rows; ++r) detail::difference_along_row(out + r * box.e2, box.e2);
+    for (std::uint32_t r = 1; r < rows; ++r) out[r * box.e2] = v[r * box.e2] - v[(r - 1) * box.e2];
+    return;
+  }
+  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
+    std::uint32_t* slab = out + i0 * plane;
+    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::difference_along_row(slab + i1 * box.e2, box.e2);
+    for (std::uint32_t i1 = box.e1; i1-- > 1;) detail::subtract_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
+  }
+  for (std::uint32_t i0 = 1; i0 < box.e0; ++i0) out[i0 * plane] = v[i0 * plane] - v[(i0 - 1) * plane];
+}
+
 //! Inverse of predictor_delta_at over the whole box, in place.
 ACTZIP_HD void predictor_inverse(std::uint32_t* v, box_extents box, predictor m) noexcept {
   if (m == predictor::lorenzo_3d) {
