@@ -114,14 +114,20 @@ ACTZIP_HD void prefix_sum_along_row(std::uint32_t* row, std::uint32_t n) noexcep
 
 }  // namespace detail
 
+namespace detail {
+
+//! Replaces the e1 rows of e2 indices of one plane by their 2-D Lorenzo deltas, in place.
+ACTZIP_HD void lorenzo_forward_plane(std::uint32_t* slab, std::uint32_t e1, std::uint32_t e2) noexcept {
+  for (std::uint32_t i1 = 0; i1 < e1; ++i1) difference_along_row(slab + i1 * e2, e2);
+  for (std::uint32_t i1 = e1; i1-- > 1;) subtract_row(slab + i1 * e2, slab + (i1 - 1) * e2, e2);
+}
+
+}  // namespace detail
+
 //! Replaces indices `v` (C order over `box`) by their Lorenzo deltas, in place.
 ACTZIP_HD void lorenzo_forward(std::uint32_t* v, box_extents box) noexcept {
   const std::uint32_t plane = box.e1 * box.e2;
-  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
-    std::uint32_t* slab = v + i0 * plane;
-    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::difference_along_row(slab + i1 * box.e2, box.e2);
-    for (std::uint32_t i1 = box.e1; i1-- > 1;) detail::subtract_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
-  }
+  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) detail::lorenzo_forward_plane(v + i0 * plane, box.e1, box.e2);
   for (std::uint32_t i0 = box.e0; i0-- > 1;) detail::subtract_row(v + i0 * plane, v + (i0 - 1) * plane, plane);
 }
 
@@ -201,11 +207,7 @@ ACTZIP_HD void predictor_forward(const std::uint32_t* v, std::uint32_t* out, box
     for (std::uint32_t r = 1; r < rows; ++r) out[r * box.e2] = v[r * box.e2] - v[(r - 1) * box.e2];
     return;
   }
-  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) {
-    std::uint32_t* slab = out + i0 * plane;
-    for (std::uint32_t i1 = 0; i1 < box.e1; ++i1) detail::difference_along_row(slab + i1 * box.e2, box.e2);
-    for (std::uint32_t i1 = box.e1; i1-- > 1;) detail::subtract_row(slab + i1 * box.e2, slab + (i1 - 1) * box.e2, box.e2);
-  }
+  for (std::uint32_t i0 = 0; i0 < box.e0; ++i0) detail::lorenzo_forward_plane(out + i0 * plane, box.e1, box.e2);
   for (std::uint32_t i0 = 1; i0 < box.e0; ++i0) out[i0 * plane] = v[i0 * plane] - v[(i0 - 1) * plane];
 }
 
