@@ -68,35 +68,54 @@ inline constexpr std::uint32_t huffman_short_run_limit = 32;
 //! L = 1 .. huffman_short_run_limit - 1 (slot huffman_symbol_count + L - 1).
 inline constexpr unsigned huffman_statistics_slots = huffman_symbol_count + huffman_short_run_limit - 1;
 
+namespace detail {
+
+//! Walks the zig-zagged deltas z[0, n) of one segment: run(length) for each maximal
+//! run of zeros, value(v) for each non-zero value, in order.
+template <class Run, class Value>
+ACTZIP_HD void for_each_run_or_value(const std::uint32_t* z, std::uint32_t n, Run&& run, Value&& value) {
+  std::uint32_t i = 0;
+  while (i < n) {
+    if (z[i] != 0) {
+      value(z[i++]);
+      continue;
+    }
+    std::uint32_t j = i + 1;
+    while (j < n && z[j] == 0) ++j;
+    run(j - i);
+    i = j;
+  }
+}
+
+//! The symbol of a non-zero zig-zagged delta: direct below huffman_direct_limit,
+//! else its bit-length class.
+ACTZIP_HD unsigned value_symbol(std::uint32_t v) noexcept {
+  return v < huffman_direct_limit ? huffman_run_symbols - 1 + v : huffman_first_class_symbol - 11 + bit_width(v);
+}
+
+}  // namespace detail
+
 //! Calls emit(symbol, extra, extra_bits) for each symbol of the zig-zagged deltas
 //! z[0, n) of one segment: a maximal run of zeros is one run symbol (or, when
 //! shorter than `min_run`, that many runs of one zero), a value below
 //! huffman_direct_limit its own symbol, anything larger a class symbol.
 template <class Emit>
 ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, std::uint32_t min_run, Emit&& emit) {
-  std::uint32_t i = 0;
-  while (i < n) {
-    const std::uint32_t v = z[i];
-    if (v == 0) {
-      std::uint32_t j = i + 1;
-      while (j < n && z[j] == 0) ++j;
-      const std::uint32_t length = j - i;
-      if (length < min_run) {
-        for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
-      } else {
-        const unsigned b = bit_width(length) - 1;
-        emit(b, length - (1u << b), b);
-      }
-      i = j;
-    } else if (v < huffman_direct_limit) {
-      emit(huffman_run_symbols - 1 + v, 0u, 0u);
-      ++i;
-    } else {
-      const unsigned k = bit_width(v);
-      emit(huffman_first_class_symbol - 11 + k, v - (1u << (k - 1)), k - 1);
-      ++i;
-    }
-  }
+  detail::for_each_run_or_value(
+      z, n,
+      [&](std::uint32_t length) {
+        if (length < min_run) {
+          for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
+        } else {
+          const unsigned b = bit_width(length) - 1;
+          emit(b, length - (1u << b), b);
+        }
+      },
+      [&](std::uint32_t v) {
+        const unsigned symbol = detail::value_symbol(v);
+        const unsigned extra_bits = symbol < huffman_first_class_symbol ? 0u : bit_width(v) - 1;
+        emit(symbol, extra_bits == 0 ? 0u : v - (1u << extra_bits), extra_bits);
+      });
 }
 
 //! Calls add(slot) once for each statistics slot (see huffman_statistics_slots)
@@ -105,20 +124,12 @@ ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, std::uint
 //! symbol as huffman_tokens emits it.
 template <class Add>
 ACTZIP_HD void huffman_statistics(const std::uint32_t* z, std::uint32_t n, Add&& add) {
-  std::uint32_t i = 0;
-  while (i < n) {
-    const std::uint32_t v = z[i];
-    if (v == 0) {
-      std::uint32_t j = i + 1;
-      while (j < n && z[j] == 0) ++j;
-      const std::uint32_t length = j - i;
-      add(length < huffman_short_run_limit ? huffman_symbol_count + length - 1 : bit_width(length) - 1);
-      i = j;
-    } else {
-      add(v < huffman_direct_limit ? huffman_run_symbols - 1 + v : huffman_first_class_symbol - 11 + bit_width(v));
-      ++i;
-    }
-  }
+  detail::for_each_run_or_value(
+      z, n,
+      [&](std::uint32_t length) {
+        add(length < huffman_short_run_limit ? huffman_symbol_count + length - 1 : bit_width(length) - 1);
+      },
+      [&](std::uint32_t v) { add(detail::value_symbol(v)); });
 }
 
 //! A canonical Huffman code book: code lengths, the code words (bit-reversed, as
