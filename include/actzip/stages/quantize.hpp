@@ -6,11 +6,14 @@
 // |x - x'| <= eb. Values that fail it (NaN, Inf, indices beyond the quantization
 // radius, rounding misses, sign changes under preserve_sign) are stored losslessly by
 // the caller. Every operation here is a single correctly rounded IEEE operation, so
-// host and device produce the same bits.
+// host and device produce the same bits. In device code each one is an inline PTX
+// instruction (core/ieee.hpp), so nvcc's --use_fast_math, -ftz=true, -prec-div=false
+// and -fmad=true change none of them.
 #pragma once
 
 #include <actzip/core/bits.hpp>
 #include <actzip/core/dtype.hpp>
+#include <actzip/core/ieee.hpp>
 
 #include <cfloat>
 #include <cstdint>
@@ -42,52 +45,16 @@ struct quantizer {
 
 namespace detail {
 
-//! a * b, correctly rounded, never fused with a following addition.
-template <class C>
-ACTZIP_HD C multiply_rounded(C a, C b) noexcept {
-#if ACTZIP_DEVICE_CODE
-  if constexpr (sizeof(C) == 4) {
-    return __fmul_rn(a, b);
-  } else {
-    return __dmul_rn(a, b);
-  }
-#else
-  return a * b;
-#endif
-}
-
-//! a - b, correctly rounded, never fused with a preceding multiplication.
-template <class C>
-ACTZIP_HD C subtract_rounded(C a, C b) noexcept {
-#if ACTZIP_DEVICE_CODE
-  if constexpr (sizeof(C) == 4) {
-    return __fsub_rn(a, b);
-  } else {
-    return __dsub_rn(a, b);
-  }
-#else
-  return a - b;
-#endif
-}
-
 //! Rounds to the nearest integer, ties to even (the IEEE default rounding), for any
 //! finite y; NaN and infinities pass through.
 template <class C>
 ACTZIP_HD C round_to_nearest_even(C y) noexcept {
-#if ACTZIP_DEVICE_CODE
-  return rint(y);
-#else
-  // 2^23 (float) or 2^52 (double): adding and subtracting it rounds to an integer.
-  const C shifter = sizeof(C) == 4 ? C(8388608.0) : C(4503599627370496.0);
-  const C signed_shifter = y >= C(0) ? shifter : -shifter;
-  const C rounded = (y + signed_shifter) - signed_shifter;
-  return (y < shifter && y > -shifter) ? rounded : y;  // larger values are integers already (or NaN / Inf)
-#endif
+  return ieee::round_to_integer(y);
 }
 
 //! Largest finite value of C (a macro constant, usable in device code).
 template <class C>
-ACTZIP_HD C largest_finite() noexcept {
+ACTZIP_HD constexpr C largest_finite() noexcept {
   if constexpr (sizeof(C) == 4) {
     return FLT_MAX;
   } else {
@@ -95,14 +62,15 @@ ACTZIP_HD C largest_finite() noexcept {
   }
 }
 
-//! Largest value of type C that is <= v, for a finite or infinite v >= 0.
+//! Largest value of type C that is <= v, for a finite or infinite v >= 0 (a
+//! subnormal when v is one, never flushed to zero).
 template <class C>
 ACTZIP_HD C round_down_to(double v) noexcept {
   if constexpr (sizeof(C) == 8) {
     return v;
   } else {
-    float f = static_cast<float>(v);  // round to nearest
-    if (static_cast<double>(f) > v) f = bit_cast<float>(bit_cast<std::uint32_t>(f) - 1u);
+    float f = ieee::to_float(v);  // round to nearest
+    if (ieee::gt(ieee::to_double(f), v)) f = bit_cast<float>(bit_cast<std::uint32_t>(f) - 1u);
     return f;
   }
 }
@@ -113,7 +81,7 @@ ACTZIP_HD C round_down_to(double v) noexcept {
 //! [value_min, value_max]: relative * (value_max - value_min), rounded the same way
 //! on every executor.
 ACTZIP_HD double absolute_from_relative(double relative, double value_min, double value_max) noexcept {
-  return detail::multiply_rounded(relative, detail::subtract_rounded(value_max, value_min));
+  return detail::ieee::mul(relative, detail::ieee::sub(value_max, value_min));
 }
 
 //! The quantizer for an effective absolute bound `absolute_bound` (finite or not,
@@ -121,14 +89,15 @@ ACTZIP_HD double absolute_from_relative(double relative, double value_min, doubl
 //! its largest finite value, so the quantizer never promises more than was asked.
 template <class C>
 ACTZIP_HD quantizer<C> make_quantizer(double absolute_bound, bool preserve_sign) noexcept {
+  namespace ieee = detail::ieee;
   quantizer<C> qz{};
   C bound = detail::round_down_to<C>(absolute_bound);
-  const C cap = detail::largest_finite<C>() / C(4);
-  if (!(bound <= cap)) bound = cap;  // also catches NaN, which callers have rejected already
+  constexpr C cap = detail::largest_finite<C>() / C(4);  // exact, folded at compile time
+  if (!ieee::le(bound, cap)) bound = cap;                // also catches NaN, which callers have rejected already
   qz.bound = bound;
-  qz.step = bound * C(2);
-  qz.inverse_step = C(1) / qz.step;
-  if (!(qz.inverse_step <= detail::largest_finite<C>())) qz.inverse_step = C(0);  // bound 0 or tiny
+  qz.step = ieee::mul(bound, C(2));
+  qz.inverse_step = ieee::div(C(1), qz.step);
+  if (!ieee::le(qz.inverse_step, detail::largest_finite<C>())) qz.inverse_step = C(0);  // bound 0 or tiny
   qz.preserve_sign = preserve_sign;
   return qz;
 }
@@ -138,12 +107,13 @@ ACTZIP_HD quantizer<C> make_quantizer(double absolute_bound, bool preserve_sign)
 //! sends them to the lossless path. Branch-free, so loops over it vectorise.
 template <class C>
 ACTZIP_HD std::int32_t quantize_index(C x, const quantizer<C>& qz) noexcept {
-  const C radius = C(quantization_radius);
-  C r = detail::round_to_nearest_even(detail::multiply_rounded(x, qz.inverse_step));
-  r = r > radius ? radius : r;
-  r = r < -radius ? -radius : r;
-  r = r == r ? r : C(0);  // NaN
-  return static_cast<std::int32_t>(r);
+  namespace ieee = detail::ieee;
+  constexpr C radius = C(quantization_radius), minus_radius = C(-quantization_radius);
+  C r = detail::round_to_nearest_even(ieee::mul(x, qz.inverse_step));
+  r = ieee::gt(r, radius) ? radius : r;
+  r = ieee::lt(r, minus_radius) ? minus_radius : r;
+  r = ieee::eq(r, r) ? r : C(0);  // NaN
+  return ieee::to_int(r);
 }
 
 namespace detail {
@@ -151,9 +121,13 @@ namespace detail {
 //! rather than short-circuit logic keeps callers' loops free of branches.
 template <class C>
 ACTZIP_HD bool accept(C a, C b, C bound, bool preserve_sign) noexcept {
-  const C difference = subtract_rounded(b, a);
-  const bool inside = ((difference < bound) & (difference > -bound)) | (difference == C(0));
-  const bool sign_kept = (a == C(0)) | ((b != C(0)) & ((a < C(0)) == (b < C(0))));
+  const C difference = ieee::sub(b, a);
+  const bool below = ieee::lt(difference, bound), above = ieee::gt(difference, ieee::neg(bound));
+  const bool exact = ieee::eq(difference, C(0));
+  const bool inside = (below & above) | exact;
+  const bool a_zero = ieee::eq(a, C(0)), b_nonzero = ieee::ne(b, C(0));
+  const bool same_sign = ieee::lt(a, C(0)) == ieee::lt(b, C(0));
+  const bool sign_kept = a_zero | (b_nonzero & same_sign);
   return inside & (sign_kept | !preserve_sign);
 }
 }  // namespace detail
@@ -161,7 +135,7 @@ ACTZIP_HD bool accept(C a, C b, C bound, bool preserve_sign) noexcept {
 //! Reconstruction of index q in the element type T: T(C(q) * 2eb).
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD T reconstruct(std::int32_t q, const quantizer<C>& qz) noexcept {
-  return dtype_traits<T>::from_compute(detail::multiply_rounded(static_cast<C>(q), qz.step));
+  return dtype_traits<T>::from_compute(detail::ieee::mul(detail::ieee::from_int<C>(q), qz.step));
 }
 
 //! True when `reconstructed` may stand for `original`: |original - reconstructed| <=
