@@ -19,6 +19,12 @@
 #
 #   bash bench/gpu.sh [extra actzip-bench-gpu arguments]
 #
+# This needs time (a full build, minutes of nvcc) and a package mirror. For a GPU
+# machine with a few minutes to spare and no package mirror, build the GPU kit
+# elsewhere (bash bench/gpu-kit.sh), carry its folder over and run
+# bash <kit>/gpu-check.sh <results dir> there: tests, sanitizers and the headline
+# benchmarks in under 6 minutes.
+#
 # Environment (all optional):
 #   ACTZIP_GPU_STEPS          comma-separated steps to run (default: all of the above)
 #   ACTZIP_GPU_BUILD_DIR      build directory (default: build-gpu in the repository)
