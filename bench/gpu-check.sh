@@ -41,8 +41,8 @@
 # 330 s (5.5 minutes) in the worst case, plus a few seconds to write the report: the
 # whole check fits in 6 minutes. Each limit is a `timeout -k 5`: SIGTERM, SIGKILL 5 s later.
 #
-# Statuses: ok; FAILED; TIMED OUT; NO GPU (the program printed "no CUDA device: skipped"
-# and exited 77); not run (compute-sanitizer not found); unsupported (compute-sanitizer
+# Statuses: ok; FAILED; TIMED OUT; NO GPU (the program exited 77: "no CUDA device:
+# skipped", or no usable one, with the CUDA error); not run (compute-sanitizer not found); unsupported (compute-sanitizer
 # said "Device not supported" for this machine's GPU: it checked nothing, and the
 # report says so).
 # A doctest step that ran no test case, and a benchmark step that ran no benchmark,
@@ -264,9 +264,11 @@ run_step() {
   timeout -k 5 "$limit" "$@" >"$log" 2>&1 </dev/null
   rc=$?
   secs=$(($(date +%s) - start))
-  if [ "$rc" -eq 77 ] && grep -q 'no CUDA device' "$log"; then
+  if [ "$rc" -eq 77 ]; then
+    # 77: the programs' "no (usable) CUDA device: skipped", with their reason.
     status="NO GPU"
-    note="the program found no usable CUDA device"
+    note="$(grep -m 1 -i 'cuda device' "$log" | cut -c1-200)"
+    note="${note:-exit 77: the program found no usable CUDA device}"
   elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
     status="TIMED OUT"
     note="stopped after ${limit} s"
@@ -388,6 +390,7 @@ info "CUDA (driver)" "${cuda_driver:-${cuda_smi:-unknown}}${cuda_smi:+ (nvidia-s
 info "GPU (nvidia-smi)" "$(smi_value memory.total,clocks.max.sm,clocks.max.memory,power.limit,compute_cap)"
 info "compute-sanitizer" "${sanitizer:-not found (PATH, /usr/local/cuda/bin, /usr/local/cuda-*/bin): memcheck, racecheck and synccheck were not run}$([ -n "$sanitizer" ] && printf ' (%s)' "$("$sanitizer" --version 2>/dev/null | tail -n 1)")"
 info host "$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1), $(nproc 2>/dev/null) cores, $(uname -sr)"
+info glibc "$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //') on this machine; the kit needs $(sed -n 's/^needs glibc: //p' BUILD-INFO | head -n 1)"
 info date "$date_tag"
 info "finished at" "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 info kit "$kit"
@@ -395,12 +398,13 @@ info "kit commit" "$(sed -n 's/^commit: //p' BUILD-INFO | head -n 1)"
 info "kit nvcc" "$(sed -n 's/^nvcc: //p' BUILD-INFO | head -n 1)"
 info "kit architectures" "$(sed -n 's/^CUDA architectures: //p' BUILD-INFO | head -n 1)"
 info script "gpu-check.sh, limits (s): tests $t_tests, tests-5gib $t_5gib, device-compile and quickstart-cuda $t_program each, memcheck $t_memcheck, racecheck $t_racecheck, synccheck $t_synccheck, bench $t_bench; $(($(date +%s) - script_start)) s in all"
-info results "$(basename "$md"), $(basename "$json"); step logs: $archive"
+info results "$(basename "$md")$([ -f "$bench_json" ] && printf ', %s' "$(basename "$json")"); step logs: $archive"
 if [ "$all_no_gpu" = 1 ]; then
+  first_reason="$(awk -F'\t' '$2 == "NO GPU" { print $8; exit }' "$steps_file")"
   if [ "$gpu_seen" = 1 ]; then
-    info verdict "NO USABLE GPU: every program exited 77 (no CUDA device: skipped) although the driver reports ${gpu_name:-a GPU}. Is the driver (CUDA $(probe_value 'driver CUDA')) older than the kit's CUDA runtime ($(sed -n 's/^nvcc: release \([0-9.]*\).*/\1/p' BUILD-INFO | head -n 1))? Nothing was tested."
+    info verdict "NO USABLE GPU: every program exited 77 although the driver reports ${gpu_name:-a GPU} (the first said: ${first_reason}). Is the driver (CUDA $(probe_value 'driver CUDA')) older than the kit's CUDA runtime ($(sed -n 's/^nvcc: release \([0-9.]*\).*/\1/p' BUILD-INFO | head -n 1))? Nothing was tested."
   else
-    info verdict "NO GPU: no CUDA device on this machine; every program exited 77 (no CUDA device: skipped). Nothing was tested."
+    info verdict "NO GPU: no CUDA device on this machine; every program exited 77 (the first said: ${first_reason}). Nothing was tested."
   fi
 fi
 
@@ -492,7 +496,7 @@ for name, title in (("tests", "test_cuda_executor without the GiB cases"), ("tes
     lines = text.splitlines()
     if name.startswith("tests"):
         # doctest's final lines, the failures and the slowest test cases.
-        keep = [l for l in lines if re.match(r"\[doctest\] (test cases|assertions|Status)", l) or "no CUDA device" in l]
+        keep = [l for l in lines if re.match(r"\[doctest\] (test cases|assertions|Status)", l) or "CUDA device" in l]
         # doctest's blocks (between ===== lines) that hold a failure or a message: their
         # TEST CASE line and those lines (--duration=true gives every test case a block).
         problems = []
@@ -534,7 +538,7 @@ for name in ("memcheck", "racecheck", "synccheck"):
         continue
     text = read(s["log"]) or ""
     keep = [l for l in text.splitlines()
-            if re.search(r"SUMMARY|\[doctest\] (test cases|assertions|Status)|no CUDA device|Device not supported|"
+            if re.search(r"SUMMARY|\[doctest\] (test cases|assertions|Status)|CUDA device|Device not supported|"
                          r"Target application returned|Error: |Program hit|Invalid __|Race reported|Barrier error|"
                          r"Saved host backtrace|[Ll]eak", l)]
     out.append(block("\n".join(keep[:30]) if keep else tail(text, 15) or "(no output)"))
