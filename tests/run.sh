@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 
 # python3-torch, libtorch-dev, ninja-build: the PyTorch adapter's test (CPU PyTorch).
+# libboost-context-dev: the fibers of the SIMT emulator that runs the CUDA kernels.
 packages=(cmake g++ make python3 doctest-dev libbenchmark-dev zlib1g-dev libnetcdf-dev
-  python3-torch libtorch-dev ninja-build pybind11-dev)
+  python3-torch libtorch-dev ninja-build pybind11-dev libboost-context-dev)
 bash tests/install-packages.sh "${packages[@]}"
 
 # The CUDA toolkit installs nvcc outside PATH; let CMake find it there.

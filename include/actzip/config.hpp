@@ -4,7 +4,8 @@
 // (__CUDACC__, _OPENMP, __FAST_MATH__, __SSE2__, exceptions). Everything else asks the macros
 // defined here: ACTZIP_HD marks functions shared by host and device code,
 // ACTZIP_HAS_OPENMP and ACTZIP_HAS_CUDA say which executors exist in this
-// translation unit, ACTZIP_HAS_SSE2 whether host SIMD fast paths are compiled.
+// translation unit, ACTZIP_HAS_SSE2 whether host SIMD fast paths are compiled,
+// ACTZIP_LAUNCH launches a kernel (on a GPU, or on the tests' SIMT emulator).
 #pragma once
 
 #if defined(__CUDACC__)
@@ -12,11 +13,31 @@
 #define ACTZIP_HD __host__ __device__ inline
 //! Marks a function callable from device code only.
 #define ACTZIP_DEVICE __device__ inline
-//! 1 when the translation unit is compiled by a CUDA compiler.
+//! 1 when the translation unit is compiled by a CUDA compiler, or by a host compiler
+//! for the test-only SIMT emulator (ACTZIP_SIMT_EMULATION): the CUDA executor exists.
+#define ACTZIP_HAS_CUDA 1
+#elif defined(ACTZIP_SIMT_EMULATION)
+// Test builds only (tests/simt): the CUDA executor compiled by the host compiler,
+// its kernels run on the CPU by the SIMT emulator, which defines the CUDA keywords,
+// intrinsics and runtime. Device code takes the host's arithmetic paths
+// (ACTZIP_DEVICE_CODE stays 0).
+#define ACTZIP_HD inline
+#define ACTZIP_DEVICE inline
 #define ACTZIP_HAS_CUDA 1
 #else
 #define ACTZIP_HD inline
 #define ACTZIP_HAS_CUDA 0
+#endif
+
+//! Launches `kernel` on `grid` blocks of `block` threads, ordered on `stream`, with
+//! the kernel's arguments after them: the triple-chevron launch under a CUDA
+//! compiler, simt::launch under the SIMT emulator. Every kernel launch of the
+//! library goes through it.
+#if defined(ACTZIP_SIMT_EMULATION) && !defined(__CUDACC__)
+#define ACTZIP_LAUNCH(kernel, grid, block, stream, ...) \
+  ::simt::launch(__FILE__, __LINE__, kernel, grid, block, stream, __VA_ARGS__)
+#else
+#define ACTZIP_LAUNCH(kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
 #endif
 
 #if defined(_OPENMP)
@@ -27,7 +48,11 @@
 #endif
 
 // The strict error bound relies on IEEE semantics: NaN and Inf tests, correctly
-// rounded arithmetic, no reassociation. -ffast-math breaks all three.
+// rounded arithmetic, no reassociation. -ffast-math breaks all three. nvcc's
+// --use_fast_math (-ftz=true, -prec-div=false, -fmad=true) defines no macro and needs
+// no check: device code does its floating-point operations through core/ieee.hpp
+// (inline PTX with explicit rounding and no .ftz), which those flags cannot change;
+// test_fast_math_ptx pins this.
 #if defined(__FAST_MATH__)
 #error "actzip needs IEEE floating-point semantics: compile this translation unit without -ffast-math"
 #endif

@@ -222,22 +222,22 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
       const std::uint64_t wanted = (largest_relative + 4ull * block_threads - 1) / (4ull * block_threads);
       const std::uint64_t per_task = (range_blocks + launch.count - 1) / launch.count;
       const unsigned grid_x = static_cast<unsigned>(wanted < per_task ? wanted : (per_task > 0 ? per_task : 1));
-      range_kernel<T><<<dim3(grid_x, launch.count), block_threads, 0, e.stream>>>(launch);
+      ACTZIP_LAUNCH(range_kernel<T>, dim3(grid_x, launch.count), block_threads, e.stream, launch);
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     }
     if (huffman) {  // the symbol histograms, then one code book per Huffman or automatic tensor
       const unsigned histogram_grid = static_cast<unsigned>(tickets < histogram_blocks ? tickets : histogram_blocks);
-      histogram_kernel<T><<<histogram_grid, block_threads, 0, e.stream>>>(launch);
+      ACTZIP_LAUNCH(histogram_kernel<T>, histogram_grid, block_threads, e.stream, launch);
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
-      build_code_kernel<T><<<launch.count, block_threads, 0, e.stream>>>(launch);
+      ACTZIP_LAUNCH(build_code_kernel<T>, launch.count, block_threads, e.stream, launch);
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     }
     const unsigned grid = static_cast<unsigned>(tickets < compress_blocks ? tickets : compress_blocks);
-    compress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
+    ACTZIP_LAUNCH(compress_kernel<T>, grid, block_threads, e.stream, launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     // The sizes are known only on the device: the grid covers the largest possible stream.
     const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);
-    store_checksum_kernel<T><<<dim3(checksum_x, launch.count), block_threads, 0, e.stream>>>(launch);
+    ACTZIP_LAUNCH(store_checksum_kernel<T>, dim3(checksum_x, launch.count), block_threads, e.stream, launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
   }
   return status::success;
@@ -288,15 +288,15 @@ status decompress_batch(const exec::cuda_t& e, const decompress_item<T>* items, 
           item.stream_size > header_bytes ? (item.stream_size - header_bytes) / chunk_offset_bytes : 0;
       most_chunks = chunks > most_chunks ? chunks : most_chunks;
     }
-    decode_setup_kernel<T><<<launch.count, block_threads, 0, e.stream>>>(launch);
+    ACTZIP_LAUNCH(decode_setup_kernel<T>, launch.count, block_threads, e.stream, launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     if (options.verify_checksum) {
       const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);
-      verify_checksum_kernel<T><<<dim3(checksum_x, launch.count), block_threads, 0, e.stream>>>(launch);
+      ACTZIP_LAUNCH(verify_checksum_kernel<T>, dim3(checksum_x, launch.count), block_threads, e.stream, launch);
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     }
     const unsigned grid = static_cast<unsigned>(most_chunks < resident ? most_chunks : resident);
-    decompress_kernel<T><<<grid, block_threads, 0, e.stream>>>(launch);
+    ACTZIP_LAUNCH(decompress_kernel<T>, grid, block_threads, e.stream, launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
   }
   return status::success;
