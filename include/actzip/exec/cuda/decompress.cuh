@@ -278,10 +278,12 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     view.lossless_count = sh.lossless;
     view.layout = sh.layout;
     const std::uint32_t segment = segment_of_thread(tid, n);
-    if (segment < huffman_max_segments && !decode_segment(task.code->code, view, n, segment, sh.values))
-      atomicOr(&sh.bad, 1);
-    __syncthreads();
-    if (sh.bad != 0) return refuse_chunk_block(task);
+    // Every thread learns of a bad segment from the barrier itself: a shared flag
+    // set in this interval could be read before it is set by some threads and after
+    // by others, which would send them to different barriers.
+    const bool segment_bad =
+        segment < huffman_max_segments && !decode_segment(task.code->code, view, n, segment, sh.values);
+    if (__syncthreads_or(segment_bad) != 0) return refuse_chunk_block(task);
     for (unsigned k = 0; k < items_per_thread; ++k) {
       const std::uint32_t i = k * block_threads + tid;
       if (i < n) sh.values[i] = zigzag_decode(sh.values[i]);
@@ -291,23 +293,26 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
                               static_cast<predictor>(sh.predictor_code));
   }
 
-  // Width bytes: group g's byte sits at its rank among the non-zero groups.
+  // Width bytes: group g's byte sits at its rank among the non-zero groups. (Damage
+  // found in this interval reaches every thread through __syncthreads_or, never
+  // through sh.bad, which the threads read above.)
   std::uint32_t width = 0;
+  bool width_bad = false;
   if (tid < groups) {
     const std::uint32_t word = sh.bitmap[tid / 32], bit = tid % 32;
     if ((word >> bit) & 1u) {
       std::uint32_t rank = population_count(word & ((1u << bit) - 1u));
       for (std::uint32_t w = 0; w < tid / 32; ++w) rank += population_count(sh.bitmap[w]);
       width = base[sh.layout.widths + rank];
-      if (!valid_group_width(width)) atomicOr(&sh.bad, 1);
+      width_bad = !valid_group_width(width);
     }
   }
   if (tid < max_groups) sh.width[tid] = width;
   std::uint32_t before = 0, plane_words = 0;
   decompress_shared::width_scan(sh.scan.widths).ExclusiveSum(width, before, plane_words);
   if (tid < max_groups) sh.plane_offset[tid] = before;
-  __syncthreads();
-  if (tid == 0 && sh.bad == 0) {
+  if (__syncthreads_or(width_bad) != 0) return refuse_chunk_block(task);
+  if (tid == 0) {
     chunk_view view;
     view.base = base;
     view.type = chunk_view::kind::encoded;
@@ -330,9 +335,10 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
   view.lossless_count = sh.lossless;
   view.layout = sh.layout;
   const std::uint32_t lossless = view.lossless_count;
+  bool section_bad = false;
   for (std::uint32_t k = tid; k < lossless; k += block_threads)
-    if (!valid_lossless_position(view, k, n)) atomicOr(&sh.bad, 1);
-  if (tid == 0 && !valid_chunk_tail_padding(view, sizeof(T))) atomicOr(&sh.bad, 1);
+    section_bad = section_bad || !valid_lossless_position(view, k, n);
+  if (tid == 0 && !valid_chunk_tail_padding(view, sizeof(T))) section_bad = true;
 
   const std::uint32_t* planes = reinterpret_cast<const std::uint32_t*>(base + view.layout.planes);
   for (unsigned k = 0; k < items_per_thread; ++k) {
@@ -345,8 +351,7 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     for (unsigned b = 0; b < w; ++b) code |= ((__shfl_sync(full_mask, mine, b) >> lane) & 1u) << b;
     sh.values[i] = zigzag_decode(code);
   }
-  __syncthreads();
-  if (sh.bad != 0) return refuse_chunk_block(task);
+  if (__syncthreads_or(section_bad) != 0) return refuse_chunk_block(task);
   finish_chunk_block(sh, task, g, box, qz, base, view.layout, lossless, predictor::lorenzo_3d);
 }
 
