@@ -286,7 +286,12 @@ ACTZIP_HD void make_huffman_code(const std::uint64_t* counts, huffman_code& code
   code.stored_lengths = 0;
   for (unsigned k = 0; k < huffman_symbol_count; ++k)
     if (code.length[k] != 0) code.stored_lengths = k + 1;
-  if (code.stored_lengths != 0) finish_huffman_code(code);
+  if (code.stored_lengths != 0) {
+    finish_huffman_code(code);
+  } else {  // every field defined: the CUDA executor copies the whole code book out
+    for (unsigned k = 0; k < huffman_symbol_count; ++k) code.word[k] = 0;
+    for (unsigned i = 0; i < huffman_table_size; ++i) code.table[i] = 0;
+  }
 }
 
 namespace detail {
