@@ -31,6 +31,7 @@
 
 #include <actzip/core/bits.hpp>
 #include <actzip/core/dtype.hpp>
+#include <actzip/core/ieee.hpp>
 #include <actzip/exec/cuda/chunk_plan.hpp>
 #include <actzip/exec/cuda/common.cuh>
 #include <actzip/exec/cuda/huffman.cuh>
@@ -62,7 +63,7 @@ __global__ void __launch_bounds__(block_threads) range_kernel(const __grid_const
   unsigned long long max_key = 0, min_complement = 0;
   auto take = [&](T x) {
     const C v = dtype_traits<T>::to_compute(x);
-    if (v - v == C(0)) {  // finite
+    if (detail::ieee::eq(detail::ieee::sub(v, v), C(0))) {  // finite (IEEE operations: see core/ieee.hpp)
       const unsigned long long key = order_key(v);
       max_key = key > max_key ? key : max_key;
       min_complement = ~key > min_complement ? ~key : min_complement;
@@ -104,11 +105,12 @@ __device__ inline header task_header(const compress_task<T>& task,
       hi = from_order_key<C>(max_key);
       lo = from_order_key<C>(~task.range->min_key_complement);
     }
-    set_value_range(&h, static_cast<double>(lo), static_cast<double>(hi));
+    // Widened without flushing subnormals, whatever nvcc's flags (core/ieee.hpp).
+    set_value_range(&h, detail::ieee::to_double(lo), detail::ieee::to_double(hi));
     absolute = absolute_from_relative(task.p.error_bound.value, h.value_min, h.value_max);
   }
   *qz = make_quantizer<C>(absolute, task.p.preserve_sign);
-  h.absolute_bound = static_cast<double>(qz->bound);
+  h.absolute_bound = detail::ieee::to_double(qz->bound);
   return h;
 }
 
