@@ -7,9 +7,14 @@
 // the error bound on every element. Also covers device-side decoding of truncated
 // and corrupted streams (same status as the host decoder), synchronous argument
 // errors, workspace sizes, the Huffman corner cases (all-zero and empty tensors, a
-// one-symbol code book, chunks of every kind in one automatic stream), and a 5 GiB
-// round trip per codec checked on the device. Without a GPU it prints a message and
-// exits 77 (skipped).
+// one-symbol code book, chunks of every kind in one automatic stream), the
+// look-back's walk over several windows of predecessors, and a 5 GiB round trip per
+// codec checked on the device.
+//
+// One test body, two back ends: compiled by nvcc it runs on a GPU (and exits 77,
+// skipped, with the CUDA error printed, when there is none); included by
+// executor_emulated.cpp it runs on the CPU under the SIMT emulator of tests/simt,
+// with smaller tensors (ACTZIP_TEST_ON_EMULATOR) and without the multi-GiB case.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include "../test_support.hpp"
 
@@ -30,6 +35,14 @@
 #include <vector>
 
 using namespace actzip;
+
+#if defined(ACTZIP_SIMT_EMULATION)
+#define ACTZIP_TEST_ON_EMULATOR 1
+#else
+#define ACTZIP_TEST_ON_EMULATOR 0
+#endif
+//! True when the kernels run on the SIMT emulator (about a million elements a second).
+constexpr bool on_emulator = ACTZIP_TEST_ON_EMULATOR != 0;
 
 //! Fails the current test with the CUDA error's name unless `call` returns cudaSuccess.
 #define CHECK_CUDA(call)                                                                                   \
@@ -427,6 +440,22 @@ void check_against_host(cudaStream_t s, const std::vector<T>& input, const exten
 const bound matrix_bounds[] = {actzip::abs(1e-1), actzip::abs(1e-3), actzip::abs(1e-6), actzip::abs(0.0),
                                actzip::rel(1e-1), actzip::rel(1e-3), actzip::rel(1e-6)};
 
+//! The bounds of the byte-identity matrix: all of matrix_bounds on a GPU; on the
+//! emulator a loose, a lossless, a typical relative and a tight relative one.
+std::vector<bound> identity_matrix_bounds() {
+  if (on_emulator) return {actzip::abs(1e-1), actzip::abs(0.0), actzip::rel(1e-3), actzip::rel(1e-6)};
+  return std::vector<bound>(std::begin(matrix_bounds), std::end(matrix_bounds));
+}
+
+//! `shape` on a GPU; on the emulator its first extent divided by `divisor` (at least 1).
+extents scaled(const extents& shape, std::uint64_t divisor) {
+  if (!on_emulator) return shape;
+  const std::uint64_t first = shape[0] / divisor;
+  if (shape.rank() == 1) return extents{first > 0 ? first : 1};
+  if (shape.rank() == 2) return extents{first > 0 ? first : 1, shape[1]};
+  return extents{first > 0 ? first : 1, shape[1], shape[2]};
+}
+
 }  // namespace
 
 // ---- 1. byte-identical streams ------------------------------------------------------
@@ -441,7 +470,7 @@ TEST_CASE_TEMPLATE("device streams equal the host's byte for byte and decode bit
   cuda_stream s;
   std::uint64_t cases = 0, seed = 1;
   for (const extents& shape : shapes) {
-    for (const bound b : matrix_bounds) {
+    for (const bound b : identity_matrix_bounds()) {
       for (const bool sign : {false, true}) {
         for (const input_kind kind : all_inputs) {
           // Bitplane with and without preserve_sign; huffman and automatic with one of
@@ -468,15 +497,20 @@ TEST_CASE_TEMPLATE("device streams equal the host's byte for byte and decode bit
       }
     }
   }
-  MESSAGE(type_name<T>() << ": " << cases << " tensors identical to the host");
+  MESSAGE(std::string(type_name<T>()) << ": " << cases << " tensors identical to the host");
 }
 
 TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of predecessors", T, ACTZIP_ELEMENT_TYPES) {
   cuda_stream s;
-  const extents shapes[] = {extents{1000003}, extents{1000, 1001}, extents{97, 130, 129}};
+  // On the emulator: 35, 25 and 60 chunks, still more than one warp of predecessors.
+  const extents shapes[] = {on_emulator ? extents{140003} : extents{1000003},
+                            on_emulator ? extents{300, 301} : extents{1000, 1001},
+                            on_emulator ? extents{40, 50, 70} : extents{97, 130, 129}};
+  const std::vector<bound> bounds = on_emulator ? std::vector<bound>{actzip::rel(1e-3)}
+                                                : std::vector<bound>{actzip::rel(1e-3), actzip::abs(1e-2), actzip::rel(1e-6)};
   std::uint64_t seed = 100;
   for (const extents& shape : shapes) {
-    for (const bound b : {actzip::rel(1e-3), actzip::abs(1e-2), actzip::rel(1e-6)}) {
+    for (const bound b : bounds) {
       for (const input_kind kind : {input_kind::smooth, input_kind::relu, input_kind::adversarial}) {
         for (const codec c : all_codecs) {
           const params p = make_params(b, kind == input_kind::relu, c);
@@ -493,9 +527,9 @@ TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of prede
   }
 }
 
-TEST_CASE("a 16 Mi-element float tensor: 4096 chunks") {
+TEST_CASE("a large 1-D float tensor: 16 Mi elements (4096 chunks), 1 Mi on the emulator") {
   cuda_stream s;
-  const extents shape{std::uint64_t{1} << 24};
+  const extents shape{std::uint64_t{1} << (on_emulator ? 20 : 24)};
   std::vector<float> input = actzip_test::smooth_field<float>(shape, 5);
   for (std::size_t i = 0; i < input.size(); i += 4099) input[i] = 0.0f;
   for (const codec c : all_codecs) {
@@ -622,7 +656,7 @@ TEST_CASE_TEMPLATE("Huffman corner cases: zeros, empty tensors, one symbol, ever
         }
       }
     }
-    MESSAGE(type_name<T>() << ": Huffman chunks by predictor: lorenzo_3d " << used[0] << ", lorenzo_2d " << used[1]
+    MESSAGE(std::string(type_name<T>()) << ": Huffman chunks by predictor: lorenzo_3d " << used[0] << ", lorenzo_2d " << used[1]
                            << ", rows " << used[2]);
     for (unsigned m = 0; m < predictor_count; ++m) CHECK(used[m] > 0);
   }
@@ -834,6 +868,8 @@ TEST_CASE("compress and decompress captured in a CUDA graph replay with new inpu
 }
 
 // ---- 4. 5 GiB -------------------------------------------------------------------------
+// On a GPU only: the emulator runs about a million elements a second.
+#if !ACTZIP_TEST_ON_EMULATOR
 
 namespace {
 
@@ -918,7 +954,7 @@ TEST_CASE("a 5 GiB float tensor round trip with each codec, checked on the devic
   dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
   dev_array<unsigned long long> d_counts(2);
   const unsigned grid = grid_for_device();
-  synthetic_field<<<grid, 256, 0, s>>>(d_in.get(), count, shape[1], shape[2]);
+  ACTZIP_LAUNCH(synthetic_field, grid, 256, s, d_in.get(), count, shape[1], shape[2]);
   CHECK_CUDA(cudaGetLastError());
 
   cudaEvent_t marks[3];
@@ -959,7 +995,7 @@ TEST_CASE("a 5 GiB float tensor round trip with each codec, checked on the devic
     CHECK(h2.element_count == count);
     CHECK(h2.absolute_bound == h.absolute_bound);
 
-    count_violations<<<grid, 256, 0, s>>>(d_in.get(), d_back.get(), count, h.absolute_bound, d_counts.get());
+    ACTZIP_LAUNCH(count_violations, grid, 256, s, d_in.get(), d_back.get(), count, h.absolute_bound, d_counts.get());
     CHECK_CUDA(cudaGetLastError());
     const std::vector<unsigned long long> counts = download(d_counts.get(), 2, s);
     CHECK(counts[0] == 0);
@@ -972,6 +1008,7 @@ TEST_CASE("a 5 GiB float tensor round trip with each codec, checked on the devic
   }
   for (cudaEvent_t e : marks) (void)cudaEventDestroy(e);
 }
+#endif  // !ACTZIP_TEST_ON_EMULATOR
 
 // ---- 5. corrupted streams on the device ---------------------------------------------
 
@@ -1085,20 +1122,30 @@ TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T
     variants.push_back(variant{good, good.size(), 0});
     for (std::size_t len = 0; len < good.size(); ++len)
       variants.push_back(variant{std::vector<std::byte>(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(len)), len, 0});
+    // Every byte flipped with four masks on a GPU; on the emulator with one of them,
+    // taken in turn.
+    const unsigned masks[] = {0xffu, 0x01u, 0x80u, 0x10u};
     for (std::size_t i = 0; i < good.size(); ++i) {
-      for (const unsigned mask : {0xffu, 0x01u, 0x80u, 0x10u}) {
+      for (unsigned m = 0; m < 4; ++m) {
+        if (on_emulator && m != i % 4) continue;
         std::vector<std::byte> bad = good;
-        bad[i] ^= static_cast<std::byte>(mask);
-        variants.push_back(variant{std::move(bad), i, mask});
+        bad[i] ^= static_cast<std::byte>(masks[m]);
+        variants.push_back(variant{std::move(bad), i, masks[m]});
       }
     }
     CAPTURE(type_name<T>());
     CAPTURE(good.size());
-    // With the checksum (most damage is a checksum mismatch) and without it (the
-    // structural checks alone).
-    refused += compare_variants<T>(s, variants, count, decode_options{});
+    // Without the checksum (the structural checks alone) and with it (most damage is
+    // then a checksum mismatch; on the emulator every third variant).
     refused += compare_variants<T>(s, variants, count, decode_options{false});
-    total += 2 * variants.size();
+    total += variants.size();
+    if (on_emulator) {
+      std::vector<variant> some;
+      for (std::size_t k = 0; k < variants.size(); k += 3) some.push_back(variants[k]);
+      variants = std::move(some);
+    }
+    refused += compare_variants<T>(s, variants, count, decode_options{});
+    total += variants.size();
 
     // Whole-stream errors through the single-stream entry point.
     const dev_array<std::byte> d_good = upload(good, s);
@@ -1111,7 +1158,7 @@ TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T
     std::vector<other> other_back;
     CHECK(device_decompress(s, d_good.get(), good.size(), count, &other_back) == status::dtype_mismatch);
   }
-  MESSAGE(type_name<T>() << ": " << total << " variants, " << refused << " refused by both decoders");
+  MESSAGE(std::string(type_name<T>()) << ": " << total << " variants, " << refused << " refused by both decoders");
   CHECK(refused > 0);
 }
 
@@ -1319,7 +1366,7 @@ TEST_CASE("workspace sizes") {
   }
   CHECK(workspace_bytes(exec::cuda, extents{40368}, huffman) * 8 <= 40368 * sizeof(float));
   CHECK(workspace_bytes(exec::cuda, extents{40367}, huffman) * 8 > 40367 * sizeof(float));
-  CHECK(workspace_bytes(exec::cuda, extents{200, 200}, automatic) * 8 <= 200 * 200 * sizeof(float));
+  CHECK(workspace_bytes(exec::cuda, extents{210, 200}, automatic) * 8 <= 210 * 200 * sizeof(float));
   CHECK(workspace_bytes(exec::cuda, extents{35, 35, 35}, automatic) * 8 <= 35 * 35 * 35 * sizeof(float));
 }
 
@@ -1522,20 +1569,25 @@ struct pending_round_trip {
 
 TEST_CASE("four streams compressing at once give the host's streams, with every codec") {
   cuda_stream streams[4];
-  pending_round_trip<float> a(extents{1u << 22}, params{actzip::rel(1e-3)}, input_kind::smooth, 31);
-  pending_round_trip<double> b(extents{1000, 2001}, make_params(actzip::abs(1e-4), true), input_kind::relu, 32);
-  pending_round_trip<actzip::half> c(extents{100, 150, 170}, params{actzip::rel(1e-2)}, input_kind::adversarial, 33);
-  pending_round_trip<actzip::bfloat16> d(extents{3000, 1111}, params{actzip::abs(1e-2)}, input_kind::noise, 34);
-  pending_round_trip<float> a2(extents{77, 300, 180}, make_params(actzip::rel(1e-5), true), input_kind::adversarial, 35);
-  pending_round_trip<float> on_default(extents{123457}, params{actzip::abs(1e-3)}, input_kind::smooth, 36);
-  pending_round_trip<float> h1(extents{1u << 21}, make_params(actzip::rel(1e-3), false, codec::huffman),
+  // On the emulator each first extent is divided by 16.
+  pending_round_trip<float> a(scaled(extents{1u << 22}, 16), params{actzip::rel(1e-3)}, input_kind::smooth, 31);
+  pending_round_trip<double> b(scaled(extents{1000, 2001}, 16), make_params(actzip::abs(1e-4), true), input_kind::relu,
+                               32);
+  pending_round_trip<actzip::half> c(scaled(extents{100, 150, 170}, 16), params{actzip::rel(1e-2)},
+                                     input_kind::adversarial, 33);
+  pending_round_trip<actzip::bfloat16> d(scaled(extents{3000, 1111}, 16), params{actzip::abs(1e-2)}, input_kind::noise,
+                                         34);
+  pending_round_trip<float> a2(scaled(extents{77, 300, 180}, 16), make_params(actzip::rel(1e-5), true),
+                               input_kind::adversarial, 35);
+  pending_round_trip<float> on_default(scaled(extents{123457}, 16), params{actzip::abs(1e-3)}, input_kind::smooth, 36);
+  pending_round_trip<float> h1(scaled(extents{1u << 21}, 16), make_params(actzip::rel(1e-3), false, codec::huffman),
                                input_kind::smooth, 37);
-  pending_round_trip<double> h2(extents{700, 999}, make_params(actzip::abs(1e-4), true, codec::automatic),
+  pending_round_trip<double> h2(scaled(extents{700, 999}, 16), make_params(actzip::abs(1e-4), true, codec::automatic),
                                 input_kind::relu, 38);
-  pending_round_trip<actzip::half> h3(extents{90, 150, 170}, make_params(actzip::rel(1e-2), false, codec::huffman),
-                                      input_kind::adversarial, 39);
-  pending_round_trip<actzip::bfloat16> h4(extents{2000, 1111}, make_params(actzip::abs(1e-2), false, codec::automatic),
-                                          input_kind::noise, 40);
+  pending_round_trip<actzip::half> h3(scaled(extents{90, 150, 170}, 16),
+                                      make_params(actzip::rel(1e-2), false, codec::huffman), input_kind::adversarial, 39);
+  pending_round_trip<actzip::bfloat16> h4(scaled(extents{2000, 1111}, 16),
+                                          make_params(actzip::abs(1e-2), false, codec::automatic), input_kind::noise, 40);
   CHECK_CUDA(cudaDeviceSynchronize());
   a.enqueue(streams[0]);
   b.enqueue(streams[1]);
@@ -1559,13 +1611,116 @@ TEST_CASE("four streams compressing at once give the host's streams, with every 
   on_default.verify(nullptr);
 }
 
+// ---- 9. the look-back's walk and the code book's shared memory -------------------------
+
+namespace {
+
+//! One warp runs the look-back for chunk `chunk` over preset predecessor states;
+//! every lane writes the exclusive prefix it got to prefixes[lane].
+__global__ void lookback_walk(unsigned long long* states, std::uint64_t chunk, unsigned long long size,
+                              unsigned long long* prefixes) {
+  prefixes[threadIdx.x] = detail::gpu::lookback_exclusive_prefix(states, chunk, size);
+}
+
+}  // namespace
+
+TEST_CASE("the look-back walks back over several windows of predecessors") {
+  // With blocks in ticket order every predecessor has published its inclusive
+  // prefix, so the walk never leaves its first window; here the states are preset:
+  // chunk 0 inclusive, the others only their own sizes (aggregates), and optionally
+  // one inclusive prefix further back.
+  using detail::gpu::lookback_aggregate;
+  using detail::gpu::lookback_inclusive;
+  cuda_stream s;
+  actzip_test::rng g(77);
+  for (const std::uint64_t chunk : {std::uint64_t{1}, std::uint64_t{31}, std::uint64_t{32}, std::uint64_t{33},
+                                    std::uint64_t{64}, std::uint64_t{65}, std::uint64_t{100}, std::uint64_t{300}}) {
+    for (const std::uint64_t inclusive_at : {std::uint64_t{0}, chunk / 3, chunk > 40 ? chunk - 40 : 0}) {
+      CAPTURE(chunk);
+      CAPTURE(inclusive_at);
+      std::vector<unsigned long long> states(chunk + 1, 0);
+      std::vector<unsigned long long> sizes(chunk);
+      unsigned long long total = 0;
+      for (std::uint64_t c = 0; c < chunk; ++c) {
+        sizes[c] = 4 * (g.next() % 20000);
+        total += sizes[c];
+        states[c] = lookback_aggregate | sizes[c];
+        if (c == inclusive_at) states[c] = lookback_inclusive | total;
+      }
+      states[0] = lookback_inclusive | sizes[0];
+      if (inclusive_at != 0) {  // the prefix stored at inclusive_at covers chunks 0..inclusive_at
+        unsigned long long upto = 0;
+        for (std::uint64_t c = 0; c <= inclusive_at; ++c) upto += sizes[c];
+        states[inclusive_at] = lookback_inclusive | upto;
+      }
+      const unsigned long long own = 1234;
+      dev_array<unsigned long long> d_states = upload(states, s);
+      dev_array<unsigned long long> d_prefixes(32);
+      ACTZIP_LAUNCH(lookback_walk, 1, 32, s, d_states.get(), chunk, own, d_prefixes.get());
+      CHECK_CUDA(cudaGetLastError());
+      const std::vector<unsigned long long> prefixes = download(d_prefixes.get(), 32, s);
+      const std::vector<unsigned long long> after = download(d_states.get(), states.size(), s);
+      for (unsigned lane = 0; lane < 32; ++lane) REQUIRE(prefixes[lane] == total);
+      CHECK(after[chunk] == (lookback_inclusive | (total + own)));
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("an empty code book leaves no stale shared memory in the workspace", T, ACTZIP_ELEMENT_TYPES) {
+  // The code book is built in shared memory and copied whole to the workspace. A GPU
+  // does not clear shared memory between launches, so an empty code book (an
+  // all-zero tensor) must still define every byte it copies out: compress a tensor
+  // with a full code book first, then the zeros, and read the workspace.
+  cuda_stream s;
+  const extents shape{5000};
+  const params p = make_params(actzip::abs(1e-3), false, codec::huffman);
+  const std::vector<T> noise = make_input<T>(input_kind::noise, shape, 1e-3, 91);
+  const std::vector<T> zeros(static_cast<std::size_t>(shape.size()), actzip_test::from_double<T>(0.0));
+  const std::uint64_t capacity = max_compressed_bytes<T>(shape);
+  const std::uint64_t workspace = workspace_bytes(exec::cuda, shape, p);
+  dev_array<unsigned char> d_stream(capacity), d_workspace(workspace);
+  dev_array<std::uint64_t> d_size(1);
+  for (const std::vector<T>* input : {&noise, &zeros}) {
+    const dev_array<T> d_in = upload(*input, s);
+    CHECK_CUDA(cudaMemsetAsync(d_workspace.get(), 0xC3, workspace, s));
+    REQUIRE(actzip::compress(exec::cuda.on(s), d_in.get(), shape, p, d_stream.get(), capacity, d_size.get(),
+                             d_workspace.get(), workspace) == status::success);
+    const std::vector<std::byte> z = download_bytes(d_stream.get(), static_cast<std::size_t>(read_word(d_size.get(), s)), s);
+    REQUIRE(z == actzip::compress(exec::serial, input->data(), shape, p));
+  }
+  // The workspace: the launch's ticket counter, the tensor's look-back state, then
+  // its histogram and code book.
+  const std::uint64_t chunks = make_chunk_geometry(shape).count;
+  const std::size_t at = sizeof(unsigned long long) + detail::gpu::lookback_workspace_bytes(chunks);
+  REQUIRE(at + sizeof(detail::gpu::huffman_compress_slot) <= workspace);
+  const std::vector<std::byte> bytes = download_bytes(d_workspace.get(), static_cast<std::size_t>(workspace), s);
+  std::vector<detail::gpu::huffman_compress_slot> slot(1);
+  std::memcpy(slot.data(), bytes.data() + at, sizeof(detail::gpu::huffman_compress_slot));
+  const huffman_code& code = slot[0].code;
+  CHECK(code.stored_lengths == 0);
+  std::size_t stale = 0;
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) stale += code.length[k] != 0 || code.word[k] != 0;
+  for (unsigned i = 0; i < huffman_table_size; ++i) stale += code.table[i] != 0;
+  CHECK_MESSAGE(stale == 0, stale << " code book entries left from an earlier launch");
+}
+
 int main(int argc, char** argv) {
   int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("no CUDA device: skipped\n");
+  const cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess || devices == 0) {
+    // Skipped, but never silently: a driver older than the toolkit lands here too.
+    if (e != cudaSuccess)
+      std::printf("no usable CUDA device (cudaGetDeviceCount: %s, %s): skipped\n", cudaGetErrorName(e),
+                  cudaGetErrorString(e));
+    else
+      std::printf("no CUDA device: skipped\n");
     return 77;
   }
   doctest::Context context;
   context.applyCommandLine(argc, argv);
-  return context.run();
+  const int result = context.run();
+#if ACTZIP_TEST_ON_EMULATOR
+  std::printf("%s\n", simt::summary().c_str());
+#endif
+  return result;
 }
