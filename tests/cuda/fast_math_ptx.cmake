@@ -8,11 +8,17 @@
 #     anything .ftz or .approx, div.full, rsqrt/ex2/lg2/sin/cos/tanh, fma/mad on
 #     floats, or add/sub/mul/div on .f32/.f64 without an explicit rounding mode
 #     (ptxas may fuse those into an FMA);
-#   - one of the REQUIRED instructions is missing (so the probe still exercises them);
+#   - one of the REQUIRED instructions is missing (so the probe still exercises them;
+#     MODE=probe, the default);
 #   - the two PTX files differ at all.
+# MODE=forbidden checks only the first and the last point, for whole translation units
+# (src/actzip_c.cu: every kernel of the CUDA executor) whose instruction mix is not the
+# checker's business. NVCC_FLAGS (one string, split like a shell command line) goes to
+# both compilations, e.g. "-DNDEBUG -Xcompiler=-ffp-contract=off".
 #
 #   cmake -DNVCC=<nvcc> -DSOURCE=<file.cu> -DINCLUDE_DIR=<actzip/include> -DWORK_DIR=<dir>
-#         [-DHOST_COMPILER=<c++>] [-DARCH=compute_90] [-DREQUIRED=<instr;...>] -P fast_math_ptx.cmake
+#         [-DHOST_COMPILER=<c++>] [-DARCH=compute_90] [-DMODE=probe|forbidden]
+#         [-DREQUIRED=<instr;...>] [-DNVCC_FLAGS="<flags>"] -P fast_math_ptx.cmake
 cmake_minimum_required(VERSION 3.21)
 
 foreach(var NVCC SOURCE INCLUDE_DIR WORK_DIR)
@@ -23,7 +29,14 @@ endforeach()
 if(NOT DEFINED ARCH OR ARCH STREQUAL "")
   set(ARCH compute_90)
 endif()
-if(NOT DEFINED REQUIRED)
+if(NOT DEFINED MODE OR MODE STREQUAL "")
+  set(MODE probe)
+endif()
+if(MODE STREQUAL "forbidden")
+  set(REQUIRED)
+elseif(NOT MODE STREQUAL "probe")
+  message(FATAL_ERROR "fast_math_ptx.cmake: MODE must be probe or forbidden, not '${MODE}'")
+elseif(NOT DEFINED REQUIRED)
   set(REQUIRED
     mul.rn.f32 mul.rn.f64 sub.rn.f32 sub.rn.f64 div.rn.f32 div.rn.f64
     cvt.rni.f32.f32 cvt.rni.f64.f64 cvt.rzi.s32.f32 cvt.rzi.s32.f64 cvt.rn.f32.s32 cvt.rn.f64.s32
@@ -46,6 +59,10 @@ set(host_compiler_args)
 if(DEFINED HOST_COMPILER AND NOT HOST_COMPILER STREQUAL "")
   set(host_compiler_args -ccbin "${HOST_COMPILER}")
 endif()
+set(extra_flags)
+if(DEFINED NVCC_FLAGS AND NOT NVCC_FLAGS STREQUAL "")
+  separate_arguments(extra_flags UNIX_COMMAND "${NVCC_FLAGS}")
+endif()
 
 set(problems "")
 foreach(variant ieee fast_math)
@@ -56,14 +73,21 @@ foreach(variant ieee fast_math)
   endif()
   file(REMOVE "${ptx}")
   execute_process(
-    COMMAND "${NVCC}" ${host_compiler_args} -std=c++17 -I "${INCLUDE_DIR}" ${flags} -ptx -arch=${ARCH}
+    COMMAND "${NVCC}" ${host_compiler_args} -std=c++17 -I "${INCLUDE_DIR}" ${extra_flags} ${flags} -ptx -arch=${ARCH}
             -Werror all-warnings "${SOURCE}" -o "${ptx}"
     RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "nvcc ${flags} -ptx failed (${rc}):\n${out}${err}")
   endif()
 
-  file(STRINGS "${ptx}" lines)
+  if(REQUIRED)
+    file(STRINGS "${ptx}" lines)
+  else()
+    # Only function headers and lines that may hold a forbidden instruction (fast on
+    # a whole executor's PTX); every forbidden pattern below is caught by this filter.
+    file(STRINGS "${ptx}" lines REGEX
+         "\\.(entry|func)|\\.ftz|\\.approx|div\\.|fma|mad|rsqrt|ex2|lg2|sin\\.|cos\\.|tanh|(add|sub|mul)(\\.sat)?\\.f")
+  endif()
   set(function "?")
   set(seen)
   set(offending 0)
@@ -117,4 +141,4 @@ if(NOT problems STREQUAL "")
 endif()
 list(LENGTH REQUIRED required_count)
 message(STATUS "PTX of ${SOURCE} is identical with and without --use_fast_math and uses only IEEE-rounded "
-               "floating-point instructions (${required_count} required ones present)")
+               "floating-point instructions (${required_count} required ones present, MODE=${MODE})")

@@ -10,6 +10,7 @@
 #include <actzip/core/bits.hpp>
 #include <actzip/core/dtype.hpp>
 #include <actzip/core/extents.hpp>
+#include <actzip/core/ieee.hpp>
 #include <actzip/error.hpp>
 #include <actzip/format/checksum.hpp>
 #include <actzip/format/geometry.hpp>
@@ -83,8 +84,8 @@ ACTZIP_HD header begin_header(actzip::dtype type, const extents& shape, const pa
 //! Records the finite value range [lo, hi] of a relative-bound stream (-0 becomes +0).
 ACTZIP_HD void set_value_range(header* h, double lo, double hi) noexcept {
   h->has_value_range = true;
-  h->value_min = lo + 0.0;  // + 0.0 turns -0.0 into +0.0
-  h->value_max = hi + 0.0;
+  h->value_min = ieee::add(lo, 0.0);  // + 0.0 turns -0.0 into +0.0 (an IEEE add: core/ieee.hpp)
+  h->value_max = ieee::add(hi, 0.0);
 }
 
 //! Offset of the payload (after the fixed header and the offset table), or false on overflow.
@@ -122,7 +123,7 @@ ACTZIP_HD void write_header(const header& h, unsigned char* out) noexcept {
   if (h.version >= 2) store_le64(out + checksum_field_offset, h.checksum);
 }
 
-ACTZIP_HD bool is_finite(double v) noexcept { return v - v == 0.0; }
+ACTZIP_HD bool is_finite(double v) noexcept { return ieee::eq(ieee::sub(v, v), 0.0); }
 
 }  // namespace detail
 
