@@ -45,7 +45,8 @@ unsigned long long env_number(const char* name, unsigned long long fallback) {
 }
 
 struct shared_counters {
-  std::atomic<std::uint64_t> launches{0}, blocks{0}, threads{0}, barriers{0}, collectives{0}, switches{0};
+  std::atomic<std::uint64_t> launches{0}, blocks{0}, threads{0}, barriers{0}, collectives{0}, switches{0},
+      spin_waits{0};
 };
 shared_counters& totals() {
   static shared_counters c;
@@ -286,11 +287,7 @@ void runner::resume(unsigned i) {
 #endif
   t.context = back.fctx;
   current_ = nullptr;
-  if (threaded_) {  // random hand-offs between the blocks of different OS threads
-    const std::uint64_t r = rng_.next() & 1023u;
-    if (r < 24) std::this_thread::yield();
-    if (r == 0) std::this_thread::sleep_for(std::chrono::microseconds(20));
-  }
+  if (threaded_ && (rng_.next() & 255u) == 0) std::this_thread::yield();  // random hand-offs between blocks
 }
 
 void runner::fail(std::string message) {
@@ -330,7 +327,7 @@ std::string runner::describe(const thread_state& t) const {
 std::string runner::run_block(const launch_shape& L, uint3 block, const std::atomic<bool>* abort) {
   shape_ = &L;
   block_index_ = block;
-  threaded_ = settings().block_workers != 0;
+  threaded_ = abort != nullptr;  // run by a block worker: other blocks run at the same time
   count_ = L.block.x * L.block.y * L.block.z;
   exited_ = 0;
   at_barrier_ = 0;
@@ -460,8 +457,11 @@ bool runner::resolve() {
   if (spinners && threaded_) {
     // Another block, on another OS thread, may still publish: wait for it (bounded).
     const auto start = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    for (unsigned spins = 0; std::chrono::steady_clock::now() - start < std::chrono::seconds(20); ++spins) {
+      if (spins < 1000)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
       if (publish_epoch.load() != epoch) return resolve();
     }
     failure_ = "no block published anything for 20 s while " + deadlock_report();
@@ -674,6 +674,7 @@ void runner::before_load(const volatile void* address, const char* file, unsigne
   if (t.last_load == address && t.last_load_epoch == epoch) {
     // The same word again with nothing published since: a spin-wait.
     t.st = state::spinning;
+    totals().spin_waits.fetch_add(1, std::memory_order_relaxed);
     t.spin_address = address;
     t.spin_epoch = epoch;
     t.file = file;
@@ -819,7 +820,8 @@ void run_launch(const char* file, unsigned line, dim3 grid, dim3 block, const st
   totals().launches.fetch_add(1, std::memory_order_relaxed);
   std::string failure;
   const unsigned workers = settings().block_workers;
-  if (workers == 0) {
+  const std::uint64_t blocks = static_cast<std::uint64_t>(grid.x) * grid.y * grid.z;
+  if (workers == 0 || blocks == 1) {  // one block has no other block to interleave with
     runner& r = local_runner();
     const std::uint64_t total = static_cast<std::uint64_t>(grid.x) * grid.y * grid.z;
     for (std::uint64_t b = 0; b < total && failure.empty(); ++b) {
@@ -861,6 +863,7 @@ counters statistics() {
   r.barriers = c.barriers.load();
   r.collectives = c.collectives.load();
   r.switches = c.switches.load();
+  r.spin_waits = c.spin_waits.load();
   return r;
 }
 
@@ -873,7 +876,7 @@ std::string summary() {
                              : std::to_string(o.block_workers) + " OS threads running blocks at once")
     << (SIMT_ASAN ? ", AddressSanitizer" : "") << "; " << c.launches << " launches, " << c.blocks << " blocks, "
     << c.threads << " threads, " << c.barriers << " barriers, " << c.collectives << " warp collectives, "
-    << c.switches << " fiber switches";
+    << c.switches << " fiber switches, " << c.spin_waits << " spin-waits that found nothing published";
   return s.str();
 }
 

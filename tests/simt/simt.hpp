@@ -108,6 +108,7 @@ options& settings();
 //! Counters over the life of the process.
 struct counters {
   std::uint64_t launches = 0, blocks = 0, threads = 0, barriers = 0, collectives = 0, switches = 0;
+  std::uint64_t spin_waits = 0;  //!< atomic loads that found nothing new and had to wait
 };
 counters statistics();
 //! One line describing the settings and the counters, for test logs.
