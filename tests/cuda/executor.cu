@@ -424,8 +424,21 @@ void check_reconstruction(const std::vector<T>& input, const std::vector<T>& bac
 
 //! The whole comparison of one tensor: device stream == host stream, device decode
 //! == host decode, bound kept.
+//! What the suite compared with the host, for the closing summary.
+struct suite_size {
+  std::uint64_t streams = 0;   //!< device streams compared byte for byte with the host's
+  std::uint64_t elements = 0;  //!< their elements
+  std::uint64_t variants = 0;  //!< damaged streams decoded on the device and on the host
+};
+suite_size& compared() {
+  static suite_size size;
+  return size;
+}
+
 template <class T>
 void check_against_host(cudaStream_t s, const std::vector<T>& input, const extents& shape, const params& p) {
+  compared().streams += 1;
+  compared().elements += input.size();
   const host_reference<T> ref = host_round_trip(input, shape, p);
   const dev_array<T> d_in = upload(input, s);
   dev_array<unsigned char> d_stream;
@@ -746,6 +759,8 @@ TEST_CASE_TEMPLATE("compress_batch and decompress_batch match the host tensor by
       REQUIRE(sizes[i] <= items[i].output_capacity);
       const std::vector<std::byte> z = download_bytes(d_out[i].get(), static_cast<std::size_t>(sizes[i]), s);
       REQUIRE_MESSAGE(z == refs[i].stream, describe_difference(z, refs[i].stream));
+      compared().streams += 1;
+      compared().elements += inputs[i].size();
     }
   }
 
@@ -1098,6 +1113,7 @@ std::uint64_t compare_variants(cudaStream_t s, const std::vector<variant>& varia
       const status host =
           actzip::decompress(exec::serial, v.bytes.data(), v.bytes.size(), host_out.data(), count, options);
       REQUIRE(statuses[i] == host);
+      compared().variants += 1;
       const T* device_out = outputs.data() + i * slot_elements;
       REQUIRE_MESSAGE(std::memcmp(device_out + count, guard.data(), guard.size()) == 0,
                       "the decoder wrote past the output's element count");
@@ -1554,6 +1570,8 @@ struct pending_round_trip {
   }
 
   void verify(cudaStream_t s) {
+    compared().streams += 1;
+    compared().elements += input.size();
     CAPTURE(type_name<T>());
     const std::uint64_t size = read_word(d_size.get(), s);
     REQUIRE(size <= capacity);
@@ -1719,6 +1737,9 @@ int main(int argc, char** argv) {
   doctest::Context context;
   context.applyCommandLine(argc, argv);
   const int result = context.run();
+  std::printf("compared with the host: %llu device streams (%llu elements), %llu damaged streams\n",
+              static_cast<unsigned long long>(compared().streams), static_cast<unsigned long long>(compared().elements),
+              static_cast<unsigned long long>(compared().variants));
 #if ACTZIP_TEST_ON_EMULATOR
   std::printf("%s\n", simt::summary().c_str());
 #endif
