@@ -78,6 +78,11 @@ void launch_erased(const char* file, unsigned line, dim3 grid, dim3 block, cudaS
 
 cudaError_t cudaGetDeviceCount(int* count) {
   if (count == nullptr) return fail(cudaErrorInvalidValue);
+  *count = 0;
+  // SIMT_DEVICE_ERROR=N: the device query fails with error N, as it does on a machine
+  // whose driver is older than the toolkit (35, cudaErrorInsufficientDriver).
+  if (const char* e = std::getenv("SIMT_DEVICE_ERROR"); e != nullptr && *e != '\0')
+    return fail(static_cast<cudaError_t>(std::atoi(e)));
   *count = 1;
   return cudaSuccess;
 }
@@ -139,6 +144,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
@@ -157,6 +163,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorMemoryAllocation: return "out of memory (emulated device)";
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
     default: return cudaGetErrorName(e);
   }
 }
