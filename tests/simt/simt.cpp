@@ -209,9 +209,10 @@ class runner {
   bool threaded_ = false;
   splitmix rng_{1};
   std::uint64_t switches_ = 0;
-  void* main_bottom_ = nullptr;
-  std::size_t main_size_ = 0;
-  void* scheduler_fake_stack_ = nullptr;
+  // AddressSanitizer's view of the stacks (used only under it).
+  [[maybe_unused]] void* main_bottom_ = nullptr;
+  [[maybe_unused]] std::size_t main_size_ = 0;
+  [[maybe_unused]] void* scheduler_fake_stack_ = nullptr;
 };
 
 thread_local runner* active_runner = nullptr;
