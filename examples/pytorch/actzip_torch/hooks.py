@@ -41,15 +41,40 @@ and the next convolution's input). It is stored once, with the conjunction of
 the roles: kept raw if any role is exact; preserve_sign if any role is a mask; the
 bound of the most sensitive role (linear_input, then norm_input, then mask).
 
+Views. Autograd often saves several views of one storage (matmul on 4-D tensors
+saves a 3-D view of its operand, a linear layer a 2-D view of its 3-D input, mm
+a transposed operand), and every unpack must return a tensor of exactly the
+saved shape. Saves are therefore grouped by storage: a group is the region
+[lo, hi) of one storage (device, address, dtype, version) that its first save
+reaches. When that first view is dense (its elements fill the region: contiguous
+tensors and their reshapes, transposes, permutations and expansions), the group
+stores the whole region once, in memory order, and every later view that lies
+inside the region (the same storage and version) joins the group: its unpack
+rebuilds it with as_strided(shape, strides, offset - lo) over the one
+reconstruction, so it has the saved shape, strides and stride-0 dimensions. A
+first view that leaves gaps (a stepped slice) is compressed as its distinct
+elements and rebuilt contiguous; only saves of exactly that view join it. Views
+whose elements may repeat (as_strided windows) are kept raw. A view reaching
+outside the region of the group before it is stored on its own. A view kept raw
+is the saved tensor itself. With saved-tensor hooks set autograd no longer checks
+the version of saved tensors, so the unpack hook does, with PyTorch's error
+message: a tensor kept raw, and a compressed one whose storage still exists,
+raise as without the hooks when modified in place after the save (a compressed
+tensor freed since can no longer have its version read; its stream holds the
+values the forward used).
+
 Plan. The modules that save one tensor are known only when the last of them has
 run, while the bound must be chosen when the first one saves it. The adapter
 therefore learns the grouping: a site seen for the first time keeps its tensor
 raw (so it stays alive and can be matched exactly by address with later saves
-of the same tensor), and at the end of the step the groups are recorded. From the
-next step on, the first site of a known group compresses with the decision for
-the whole group, and the later sites of the group reuse that stream after
-checking the tensor's address, element count, dtype and version. In practice the
-first training step is stored raw and every later one is compressed.
+of the same storage), and at the end of the step the groups are recorded. From
+the next step on, the first site of a known group compresses with the decision
+for the whole group, and the later sites of the group reuse that stream after
+checking that their view lies in the group's region of the same storage
+(address, dtype, version), and that the storage is still the one the group saw
+(a weak reference to its first save's base is alive, so the address was not
+reused). In practice the first training step is stored raw and every later one
+is compressed.
 
 Steps. A step ends when ``end_step()`` is called (after optimizer.step()), or
 automatically when the model's next forward starts, or when the context exits.
@@ -69,6 +94,7 @@ the value range seen at the same site in the previous step.
 
 import hashlib
 import math
+import weakref
 
 import torch
 from torch import nn
@@ -85,6 +111,7 @@ VALUE_FREE = "value_free"
 EXACT = "exact"
 
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+_UNTYPED = hasattr(torch.Tensor, "untyped_storage")  # torch >= 2.0 (storage() is deprecated there)
 
 #: Role of the tensors saved by a module, by module type. ``linear`` and ``norm``
 #: apply to the module's input; a tensor such a module saves that is not its
@@ -151,14 +178,22 @@ def fan_in(module):
 class CompressionStats:
     """What the adapter stored, per step.
 
-    ``steps`` holds one dict per finished step: ``step``, ``tensors`` (saved tensors
-    after deduplication), ``compressed`` (how many were compressed), ``raw_bytes``
-    (what autograd would keep without the hooks: every distinct saved tensor but
-    parameters and buffers), ``stored_bytes`` (what the hooks kept: streams plus raw
-    tensors), ``compressed_raw_bytes`` (raw size of the compressed ones), ``ratio``
-    (raw_bytes / stored_bytes) and, with verify, ``max_error_ratio`` (largest
-    |x - x'| / bound over the step). ``records`` holds one dict per stored tensor of
-    the last finished step (all steps with keep_records=True).
+    ``steps`` holds one dict per finished step: ``step``, ``tensors`` (stored groups:
+    saved tensors after deduplication, views of one storage region counting once),
+    ``compressed`` (how many were compressed), ``raw_bytes`` (what autograd would
+    keep without the hooks: the storage bytes the saved tensors but parameters and
+    buffers reach, each byte once per step), ``stored_bytes`` (what the hooks kept:
+    streams, plus the storage bytes of the tensors kept raw, each once),
+    ``compressed_raw_bytes`` (raw_bytes of the compressed ones), ``ratio`` (raw_bytes
+    / stored_bytes) and, with verify, ``max_error_ratio`` (largest |x - x'| / bound
+    over the step). ``records`` holds one dict per group of the last finished step
+    (all steps with keep_records=True): its site, roles, shape of the first view,
+    ``layout`` (dense, gapped, overlap), ``saves`` (views rebuilt from it), bytes and
+    bound. Bytes are counted exactly for dense views (the union of their spans per
+    storage). A gapped or overlapping view stored on its own counts its distinct
+    elements, exact unless it shares storage bytes with another group's view; then
+    raw_bytes counts fewer bytes than the exact figure and stored_bytes more, so
+    the ratio is never overstated.
     """
 
     def __init__(self, keep_records=False):
@@ -209,10 +244,48 @@ class CompressionStats:
         return sum(values) / len(values) if values else None
 
 
-class _Stored:
-    """What the pack hook returns: a raw tensor or a compressed stream."""
+class _View:
+    """Where a saved tensor lies in its storage.
 
-    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "uses", "cache", "group")
+    ``key`` (device, storage address, dtype, version) names the storage and its
+    contents; ``geometry`` (shape, strides, storage offset) the view; [lo, hi) is the
+    span of storage elements the view reaches. ``layout``: ``dense`` when the view's
+    elements fill the span exactly (contiguous tensors, their reshapes, transposes
+    and permutations, with or without expanded dimensions of stride 0), ``gapped``
+    when they do not overlap but leave gaps (slices with a step, narrowed inner
+    dimensions), ``overlap`` when elements may repeat (as_strided windows) or the
+    view is empty. ``count``: distinct elements reached (at most hi - lo)."""
+
+    __slots__ = ("storage", "key", "geometry", "lo", "hi", "layout", "count", "itemsize", "dims")
+
+    def __init__(self, t, storage):
+        shape, stride, offset = tuple(t.shape), tuple(t.stride()), t.storage_offset()
+        self.storage = storage
+        self.key = (storage, t.dtype, t._version)
+        self.geometry = (shape, stride, offset)
+        self.itemsize = t.element_size()
+        # The dimensions that move in memory, innermost first.
+        dims = sorted((s, n) for n, s in zip(shape, stride) if n > 1 and s != 0)
+        count, reach, dense, disjoint = 1, 0, True, True
+        for s, n in dims:
+            dense = dense and s == count         # each stride the product of the inner sizes
+            disjoint = disjoint and s > reach    # each step beyond all inner offsets: no repeats
+            reach += s * (n - 1)
+            count *= n
+        self.dims = dims
+        self.lo = offset
+        if t.numel() == 0:
+            self.hi, self.layout, self.count = offset, "overlap", 0
+            return
+        self.hi = offset + reach + 1
+        self.layout = "dense" if dense else "gapped" if disjoint else "overlap"
+        self.count = min(count, self.hi - self.lo)
+
+
+class _Stored:
+    """What a group keeps: the raw tensor or a compressed stream."""
+
+    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "lo", "uses", "cache", "group")
 
     def __init__(self):
         self.raw = None      # the tensor itself when kept raw
@@ -220,25 +293,53 @@ class _Stored:
         self.bits = None     # relu_output: the mask x > 0, pack_bits
         self.size = None     # CUDA, until trimmed: int64 device tensor with the stream size
         self.dtype = None
-        self.shape = None
-        self.uses = 0        # unpacks still expected (one per site that saved it)
+        self.shape = None    # the shape the stream was compressed with
+        self.lo = 0          # dense: the storage offset of the stream's first element
+        self.uses = 0        # unpacks still expected (one per save)
         self.cache = None    # the reconstruction, kept until the last expected unpack
         self.group = None
 
 
+class _Saved:
+    """What the pack hook returns for one save: the tensor itself (kept raw, or a
+    parameter or buffer), or the group's stream and the view to rebuild from it; and
+    the version the tensor had, checked when it is unpacked."""
+
+    __slots__ = ("tensor", "ref", "version", "stored", "geometry")
+
+    def __init__(self, version, tensor=None, ref=None, stored=None, geometry=None):
+        self.tensor = tensor      # kept raw: the saved tensor itself
+        self.ref = ref            # compressed: weak reference to the tensor's base (its version counter)
+        self.version = version
+        self.stored = stored
+        self.geometry = geometry  # compressed: (shape, strides, storage offset) of the view
+
+
 class _Group:
-    """One distinct saved tensor of the current step and the sites that saved it."""
+    """One stored storage region of the current step and the saves that use it."""
 
-    __slots__ = ("leader", "members", "ident", "stored", "record", "nonzero", "value_range")
+    __slots__ = ("leader", "members", "view", "anchor", "stored", "record", "nonzero", "value_range")
 
-    def __init__(self, leader, ident):
+    def __init__(self, leader, view, anchor):
         self.leader = leader
-        self.members = []    # (site, role, fan_in, module name)
-        self.ident = ident
+        self.members = []     # (site, role, fan_in, module name)
+        self.view = view      # the _View of the first save
+        self.anchor = anchor  # weak reference to the first save's base: alive, so is its storage
         self.stored = None
         self.record = None
-        self.nonzero = None  # float, or a device scalar on CUDA until read back
+        self.nonzero = None   # float, or a device scalar on CUDA until read back
         self.value_range = None
+
+    def holds(self, v):
+        """Whether view `v` can be rebuilt from this group: same storage, dtype and
+        version, that storage still alive (its address not reused), and v inside the
+        dense region, or exactly the first view when that one is not dense."""
+        g = self.view
+        if v.key != g.key or self.anchor() is None:
+            return False
+        if g.layout == "dense":
+            return g.lo <= v.lo and v.hi <= g.hi
+        return v.geometry == g.geometry
 
 
 class _Frame:
@@ -252,8 +353,38 @@ class _Frame:
         self.call = call
 
 
-def _identity(t):
-    return (t.device, t.data_ptr(), t.numel(), t.dtype, t._version)
+def _base(t):
+    """The tensor owning t's storage and version counter (t itself unless t is a view)."""
+    b = t._base
+    return t if b is None else b
+
+
+def _add_span(spans, lo, hi):
+    """Adds [lo, hi) to `spans` (sorted disjoint ranges); returns how much of it was already there."""
+    covered = sum(max(0, min(b, hi) - max(a, lo)) for a, b in spans)
+    merged = []
+    for a, b in spans:
+        if b < lo or a > hi:
+            merged.append((a, b))
+        else:
+            lo, hi = min(a, lo), max(b, hi)
+    merged.append((lo, hi))
+    merged.sort()
+    spans[:] = merged
+    return covered
+
+
+def _modified(t, version, shape=None):
+    """PyTorch's own error for a saved tensor modified in place (autograd checks the
+    version only when no saved-tensor hooks are set, so the unpack hook does)."""
+    fn = t.grad_fn
+    which = f", which is output {t.output_nr} of {fn.name()}," if fn is not None else ""
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{t.type()} {list(t.shape if shape is None else shape)}]{which} is at version {t._version}; "
+        f"expected version {version} instead. "
+        "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True).")
 
 
 def _to_float(value):
@@ -355,7 +486,9 @@ class compressed_activations:
 
     def _begin_step(self):
         self._groups = {}      # leader site -> _Group (this step)
-        self._raw_ident = {}   # identity -> _Group kept raw (alive, so matchable by address)
+        self._raw_regions = {}  # (storage, dtype, version) -> [_Group kept raw] (alive: matchable by address)
+        self._seen_bytes = {}   # storage -> [owner, byte ranges counted in raw_bytes this step]
+        self._kept_bytes = {}   # storage -> [owner, byte ranges kept raw this step]
         self._calls = {}       # module name -> calls this step
         self._stack = []
         self._outside = 0
@@ -447,7 +580,7 @@ class compressed_activations:
     @staticmethod
     def _storage_ptr(t):
         try:
-            return t.storage().data_ptr()
+            return (t.untyped_storage() if _UNTYPED else t.storage()).data_ptr()
         except (RuntimeError, NotImplementedError):
             return None  # no storage (sparse, meta, ...)
 
@@ -477,36 +610,45 @@ class compressed_activations:
 
     def _pack(self, t):
         ptr = self._storage_ptr(t)
-        if ptr is None or ptr in self._skip:
-            return t  # a parameter or buffer (or a view of one): it stays alive anyway
+        if ptr is None:
+            return t  # no storage (sparse, meta, ...)
+        if ptr in self._skip:
+            return _Saved(t._version, tensor=t)  # a parameter or buffer (or a view of one): alive anyway
         member = self._site(t)
         site = member[0]
-        ident = _identity(t)
-        # A later save of a tensor this step already stored.
+        view = _View(t, (t.device, ptr))
+        # A later save of a region this step already stored.
         leader = self._member_of.get(site)
         group = self._groups.get(leader) if leader is not None and leader != site else None
-        if group is not None and group.ident != ident:
+        if group is not None and not group.holds(view):
             group = None  # not the tensor the plan expects: store it on its own
         if group is None:
-            group = self._raw_ident.get(ident)
+            group = next((g for g in self._raw_regions.get(view.key, ()) if g.holds(view)), None)
         if group is not None:
             self._join(group, member, t)
-            group.stored.uses += 1
-            return group.stored
-        # The first save of a tensor.
-        group = _Group(site, ident)
+            return self._saved(group, t, view)
+        # The first save of a region.
+        group = _Group(site, view, weakref.ref(_base(t)))
         self._groups[site] = group
         self._join(group, member, t)
         members = self._plan.get(site) if leader == site else None
-        stored = self._store(group, t, members)
-        stored.uses = 1
-        group.stored = stored
+        group.stored = self._store(group, t, view, members)
+        if group.stored.raw is not None:
+            self._raw_regions.setdefault(view.key, []).append(group)
+        return self._saved(group, t, view)
+
+    @staticmethod
+    def _saved(group, t, view):
+        stored = group.stored
         if stored.raw is not None:
-            self._raw_ident[ident] = group
-        return stored
+            return _Saved(t._version, tensor=t)
+        stored.uses += 1
+        return _Saved(t._version, ref=weakref.ref(_base(t)), stored=stored, geometry=view.geometry)
 
     def _join(self, group, member, t):
         group.members.append(member)
+        if group.record is not None:
+            group.record["saves"] = len(group.members)
         site, role, fan, name = member
         if role == LINEAR_INPUT:
             layer = self._layers.setdefault(name, {"fan_in": fan})
@@ -516,6 +658,26 @@ class compressed_activations:
                 group.nonzero = (nz.float() / max(1, t.numel())) if t.is_cuda else nz.item() / max(1, t.numel())
             layer["rho"] = group.nonzero
 
+    @staticmethod
+    def _new_bytes(spans, group, upper=False):
+        """Bytes of the group's first view not counted yet in `spans` (storage -> [weak
+        reference to a tensor owning it, byte ranges counted]), which then include the
+        view's span. A dense view counts the part of its span not counted yet (exact).
+        A gapped or overlapping one counts its distinct elements, less all of its span
+        counted before unless `upper`: a lower bound of the exact figure (raw_bytes),
+        or with `upper` an upper bound (bytes kept raw); both exact when nothing of its
+        span was counted before. Ranges counted for a storage that has been freed since
+        (its address may be reused) are forgotten."""
+        view = group.view
+        entry = spans.get(view.storage)
+        if entry is None or entry[0]() is None:
+            entry = spans[view.storage] = [group.anchor, []]
+        size = view.itemsize
+        covered = _add_span(entry[1], view.lo * size, view.hi * size)
+        if view.layout == "dense":
+            return (view.hi - view.lo) * size - covered
+        return view.count * size if upper else max(0, view.count * size - covered)
+
     def _record(self, group, shape, dtype, raw_bytes, compressed, stored_bytes, bound=0.0, params=None,
                 error_ratio=None, mask_bits=False):
         group.record = {
@@ -523,6 +685,8 @@ class compressed_activations:
             "roles": sorted({m[1] for m in group.members}),
             "shape": list(shape),
             "dtype": str(dtype).replace("torch.", ""),
+            "layout": group.view.layout,
+            "saves": len(group.members),
             "raw_bytes": raw_bytes,
             "stored_bytes": stored_bytes,
             "compressed": compressed,
@@ -533,65 +697,75 @@ class compressed_activations:
         }
         self.stats._add(group.record)
 
-    def _keep_raw(self, group, t):
+    def _keep_raw(self, group, t, view):
         stored = _Stored()
         stored.raw = t
         stored.group = group
-        raw = t.numel() * t.element_size()
-        self._record(group, t.shape, t.dtype, raw, False, raw)
+        raw = self._new_bytes(self._seen_bytes, group)
+        self._record(group, t.shape, t.dtype, raw, False, self._new_bytes(self._kept_bytes, group, upper=True))
         return stored
 
-    def _store(self, group, t, members):
-        if members is None or t.dtype not in _SUPPORTED or t.numel() < self.min_numel or t.device.type not in (
-                "cpu", "cuda"):
-            return self._keep_raw(group, t)
+    def _store(self, group, t, view, members):
+        if members is None or t.dtype not in _SUPPORTED or view.count < self.min_numel or view.layout == "overlap" \
+                or t.device.type not in ("cpu", "cuda"):
+            return self._keep_raw(group, t, view)
         roles = [m[1] for m in members]
         if EXACT in roles:
-            return self._keep_raw(group, t)
+            return self._keep_raw(group, t, view)
+        # What is compressed: a dense view's whole region in memory order (any view
+        # inside it is rebuilt from it with as_strided), a gapped view's distinct
+        # elements (rebuilt contiguous, expanded again where the view has stride 0).
+        x = t.detach()
+        if view.layout == "dense" and not x.is_contiguous():
+            inner_first = view.dims or [(1, 1)]
+            x = x.as_strided([n for s, n in reversed(inner_first)], [s for s, n in reversed(inner_first)], view.lo)
+        elif view.layout == "gapped":
+            shape, stride, offset = view.geometry
+            x = x.as_strided([n if s != 0 else 1 for n, s in zip(shape, stride)], stride, offset).contiguous()
+        raw_bytes = x.numel() * x.element_size()
         primary = min(members, key=lambda m: _PRIORITY[m[1]])
         bits = self.mask_bits and RELU_OUTPUT in roles and MASK not in roles
         preserve = (MASK in roles or RELU_OUTPUT in roles) and not bits
         ext = self._ext
         info = ext.TensorInfo()
         info.key = self._key(primary[0])
-        info.dtype = t.dtype
-        info.count = t.numel()
+        info.dtype = x.dtype
+        info.count = x.numel()
         role = _POLICY_ROLE[primary[1]]
         if preserve and role == "linear_input":
             role = "mask"  # the formula bound of the layer, with exact signs
         info.role = getattr(ext.TensorRole, role)
         info.fan_in = primary[2]
         if self._needs_range or self.norm_bound is not None:
-            if t.is_cuda:
-                lo, hi = torch.aminmax(t.detach())
+            if x.is_cuda:
+                lo, hi = torch.aminmax(x)
                 group.value_range = (hi.float() - lo.float())
                 info.value_range = self._ranges.get(group.leader, -1.0)
             else:
-                lo, hi = torch.aminmax(t.detach())
+                lo, hi = torch.aminmax(x)
                 r = float(hi) - float(lo)
                 info.value_range = r if math.isfinite(r) else -1.0
                 group.value_range = info.value_range
         decision = self.policy.decide(info)
         if not decision.compress:
-            raw = t.numel() * t.element_size()
-            self.policy.record(self._result(info.key, raw, raw, 0.0))
-            return self._keep_raw(group, t)
+            self.policy.record(self._result(info.key, raw_bytes, raw_bytes, 0.0))
+            return self._keep_raw(group, t, view)
         params = decision.params
         params.preserve_sign = preserve or (params.preserve_sign and not bits)
         if primary[1] == NORM_INPUT and self.norm_bound is not None:
             params.bound = self._tighter(params.bound, self.norm_bound, info.value_range)
-        x = t.detach()
         stored = _Stored()
-        stored.dtype = t.dtype
-        stored.shape = tuple(t.shape)
+        stored.dtype = x.dtype
+        stored.shape = tuple(x.shape)
+        stored.lo = view.lo
         stored.group = group
+        seen = self._new_bytes(self._seen_bytes, group)
         if bits:
             stored.bits = pack_bits(x > 0)
         if x.is_cuda:
             stored.stream, stored.size = ext.compress_async(x, params)
             # The tensor itself is kept only for verify; stats need just its size.
-            self._pending.append((stored, info.key, x if self.verify else None, params,
-                                  t.numel() * t.element_size()))
+            self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
             self._pending_bytes += stored.stream.numel()
             if self._pending_bytes > self.shrink_bytes:
                 self._shrink()
@@ -600,9 +774,9 @@ class compressed_activations:
         header = ext.inspect(stored.stream)
         error_ratio = self._check(x, stored, header, params) if self.verify else None
         size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
-        self._record(group, t.shape, t.dtype, t.numel() * t.element_size(), True, size, header["absolute_bound"],
-                     params, error_ratio, stored.bits is not None)
-        self.policy.record(self._result(info.key, t.numel() * t.element_size(), size, header["absolute_bound"]))
+        self._record(group, t.shape, t.dtype, seen, True, size, header["absolute_bound"], params, error_ratio,
+                     stored.bits is not None)
+        self.policy.record(self._result(info.key, raw_bytes, size, header["absolute_bound"]))
         return stored
 
     def _tighter(self, a, b, value_range):
@@ -663,7 +837,7 @@ class compressed_activations:
         sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
         # The headers (for the statistics) in one more copy.
         heads = torch.stack([p[0].stream[:128] for p in pending]).cpu()
-        for (stored, key, x, params, raw_bytes), size, head in zip(pending, sizes, heads):
+        for (stored, key, x, params, raw_bytes, seen), size, head in zip(pending, sizes, heads):
             stored.stream = stored.stream[:size].clone()
             stored.size = None
             group = stored.group
@@ -673,18 +847,28 @@ class compressed_activations:
                 self._ranges[group.leader] = group.value_range
             error_ratio = self._check(x, stored, header, params) if self.verify else None
             size += stored.bits.numel() if stored.bits is not None else 0
-            self._record(group, stored.shape, stored.dtype, raw_bytes, True, size, header["absolute_bound"], params,
-                         error_ratio, stored.bits is not None)
+            self._record(group, group.view.geometry[0], stored.dtype, seen, True, size, header["absolute_bound"],
+                         params, error_ratio, stored.bits is not None)
             self.policy.record(self._result(key, raw_bytes, size, header["absolute_bound"]))
 
-    def _unpack(self, stored):
-        if not isinstance(stored, _Stored):
-            return stored  # a parameter or buffer
-        if stored.raw is not None:
-            return stored.raw
+    def _unpack(self, saved):
+        if not isinstance(saved, _Saved):
+            return saved  # a tensor without storage
+        t = saved.tensor
+        if t is not None:
+            if t._version != saved.version:
+                raise _modified(t, saved.version)
+            return t
+        stored = saved.stored
+        shape, stride, offset = saved.geometry
+        base = saved.ref()  # None: no tensor sharing its version counter is left to modify it
+        if base is not None and base._version != saved.version:
+            raise _modified(base, saved.version, shape)
         y = stored.cache
         if y is None:
             y = self._reconstruct(stored)
         stored.uses -= 1
         stored.cache = y if stored.uses > 0 else None
-        return y
+        if stored.group.view.layout == "dense":
+            return y.as_strided(shape, stride, offset - stored.lo)
+        return y.expand(shape)
