@@ -12,7 +12,10 @@ Builds the extension against the installed (CPU) PyTorch, then:
   and with compressed activations from the same seed: every saved tensor is
   decompressed and checked against its bound (verify=True), the activations must
   really shrink, and the loss must fall as far as without compression;
-- the adaptive policy gets its backward statistics and computes formula bounds.
+- the adaptive policy gets its backward statistics and computes formula bounds;
+- saved views (test_views.py, run here too): a transformer block with 4-D
+  attention, transposed, expanded, sliced and strided views, in-place ops,
+  checkpoint, autocast and retain_graph, each against uncompressed autograd.
 
 Thresholds (measured on a 2-core Xeon VM, CPU PyTorch 1.13, fixed rel 1e-2,
 Fashion-MNIST): relative L2 error of the first compressed step's gradients
@@ -39,6 +42,7 @@ import actzip_torch as az  # noqa: E402  (builds the extension)
 BUILD_SECONDS = time.time() - T_START
 
 from fashion_mnist import DATA_DIR, ResNet, load  # noqa: E402
+from test_views import InPlace, SavedViews, TrainingFeatures, TransformerBlock  # noqa: E402,F401
 
 torch.set_num_threads(2)
 

@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Saved views under compressed_activations (run by test_training.py, or alone).
+
+Autograd often saves several views of one storage: matmul on 4-D tensors saves a
+3-D view of the operand, a linear layer a 2-D view of its 3-D input, mm the
+transposed operand, x[:, ::2] * y a strided slice. Each test runs the same step
+without the context and then inside it (step 0 keeps every tensor raw, the
+later steps compress), and compares the gradients of the inputs and parameters:
+
+- a pre-norm transformer block (LayerNorm, q/k/v linear layers, q @ k^T on
+  (B, heads, T, d), softmax, @ v, GELU MLP), with its attention products stored
+  raw (their default role) and compressed;
+- transposed, permuted, expanded (stride 0), sliced, strided and overlapping
+  views saved by ops, one tensor saved by several ops, float16 views;
+- in-place ops between save and use: the same error as without the context where
+  autograd refuses (but for a compressed tensor freed before the backward, whose
+  version can no longer be read: the gradients of the forward as computed), the
+  right gradients where it allows them;
+- torch.utils.checkpoint inside the context, autocast to bfloat16 on CPU (and
+  float16 where the CPU ops exist), a second backward with retain_graph=True;
+- the statistics: raw_bytes counts every storage element the saved tensors reach
+  once (checked against an exact count), two views of one storage are stored once.
+
+Gradients are compared with `close`: |got - want| <= (K * bound + 1e-5) * scale
+with scale = max(1, max |want|) per tensor, K = 32 (a bound-sized error in a
+saved activation reaches a gradient through sums of a few dozen products of
+factors below 1; the errors seen are below 0.5 * bound), and 1e-5 for float32
+rounding that may differ when a reconstructed view has other strides than the
+original. A view handed the wrong values or shape fails by orders of magnitude.
+abs(0) (lossless) is used where the test is about placing values (the errors are
+then exactly 0), abs(1e-6) elsewhere (1e-3 for float16).
+"""
+import sys
+import time
+import unittest
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torch.utils.checkpoint
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import actzip_torch as az  # noqa: E402
+
+BOUND = 1e-6
+K = 32.0
+
+
+def policy(bound):
+    return az.FixedPolicy(az.abs_bound(bound), min_elements=0)
+
+
+def gradients(model, inputs, loss_fn):
+    """Loss, and gradients of the inputs that require grad and of the parameters."""
+    model.zero_grad(set_to_none=True)
+    xs = [x.detach().clone().requires_grad_(x.requires_grad) for x in inputs]
+    loss = loss_fn(model, *xs)
+    loss.backward()
+    return loss.detach(), [x.grad for x in xs if x.requires_grad] + [p.grad for p in model.parameters()]
+
+
+def max_error(got, want):
+    """max over tensors of max |got - want| / max(1, max |want|)."""
+    worst = 0.0
+    for g, w in zip(got, want):
+        if w is None:
+            assert g is None
+            continue
+        scale = max(1.0, float(w.detach().abs().max()))
+        worst = max(worst, float((g.double() - w.double()).abs().max()) / scale)
+    return worst
+
+
+class Case(unittest.TestCase):
+    def close(self, got, want, bound, what=""):
+        self.assertEqual(len(got), len(want))
+        err = max_error(got, want)
+        tol = K * bound + 1e-5
+        self.assertLessEqual(err, tol, f"{what}: gradient error {err:.3g} > {tol:.3g}")
+        return err
+
+    def compare(self, model, inputs, loss_fn, bound=BOUND, steps=3, roles=None, what=""):
+        """The gradients of `steps` identical steps inside the context against those
+        without it; returns the context."""
+        want_loss, want = gradients(model, inputs, loss_fn)
+        with az.compressed_activations(model, policy=policy(bound), min_numel=0, verify=True, roles=roles) as ca:
+            for step in range(steps):
+                loss, got = gradients(model, inputs, loss_fn)
+                summary = ca.end_step()
+                self.assertEqual(float(loss), float(want_loss))
+                err = self.close(got, want, bound if step else 0.0, f"{what} step {step}")
+                if step == 0:
+                    self.assertEqual(summary["compressed"], 0)
+                    # Equal unless gapped views share storage bytes (then raw_bytes is a
+                    # lower bound and stored_bytes an upper one).
+                    self.assertLessEqual(summary["raw_bytes"], summary["stored_bytes"])
+                else:
+                    self.assertGreater(summary["compressed"], 0, what)
+                    self.assertLessEqual(summary["max_error_ratio"], 1.0)
+        print(f"\n  {what}: {ca.stats.last()['compressed']}/{ca.stats.last()['tensors']} stored compressed, "
+              f"gradient error {err:.2g} (bound {bound:g})", end="")
+        return ca
+
+
+# ---- a transformer block ---------------------------------------------------------------
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k, self.v = nn.Linear(dim, dim), nn.Linear(dim, dim), nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, self.heads, c // self.heads).transpose(1, 2) for m in (self.q, self.k, self.v))
+        a = (q @ k.transpose(-1, -2) * (c // self.heads) ** -0.5).softmax(-1)
+        return self.proj((a @ v).transpose(1, 2).reshape(b, t, c))
+
+
+class Block(nn.Module):
+    """Pre-norm: x + attn(ln1(x)), then + mlp(ln2(x)), GELU MLP."""
+
+    def __init__(self, dim=32, heads=4, hidden=64):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+def block_loss(model, x):
+    return model(x).square().mean()
+
+
+def footprint_bytes(model, fn):
+    """Runs fn() under a plain saved-tensor hook and counts exactly the distinct storage
+    bytes the saved tensors (but parameters) reach, by enumerating their elements."""
+    skip = {p.storage().data_ptr() for p in model.parameters()}
+    elements = {}
+
+    def pack(t):
+        ptr = t.storage().data_ptr()
+        if ptr not in skip and t.numel():
+            index = torch.arange(t.storage().size(), dtype=torch.int64)
+            reached = index.as_strided(t.shape, t.stride(), t.storage_offset()).reshape(-1)
+            elements.setdefault((ptr, t.element_size()), set()).update(reached.tolist())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(size * len(e) for (ptr, size), e in elements.items())
+
+
+class TransformerBlock(Case):
+    def setUp(self):
+        torch.manual_seed(0)
+        self.model = Block()
+        self.x = torch.randn(2, 16, 32, requires_grad=True)
+
+    def test_attention_products_raw(self):
+        # Default roles: linear inputs and norm inputs compressed, the attention
+        # products (functional ops of Attention) kept raw; q @ k^T saves 3-D views of
+        # 4-D tensors, the raw path must hand each its own view.
+        ca = self.compare(self.model, [self.x], block_loss, what="transformer block, products raw")
+        roles = {r for rec in ca.stats.records for r in rec["roles"]}
+        self.assertTrue({az.LINEAR_INPUT, az.NORM_INPUT, az.EXACT} <= roles)
+        # q, k and v read one LayerNorm output (as 2-D views): one stream.
+        shared = [rec for rec in ca.stats.records if rec["saves"] == 3 and rec["compressed"]]
+        self.assertEqual(len(shared), 1)
+        self.assertEqual(shared[0]["roles"], [az.LINEAR_INPUT])
+
+    def test_attention_products_compressed(self):
+        ca = self.compare(self.model, [self.x], block_loss, roles={Attention: az.VALUE_FREE, nn.GELU: az.VALUE_FREE},
+                          what="transformer block, everything compressed")
+        # The softmax output is saved by softmax (4-D) and by the bmm of a @ v (3-D view):
+        # one stream, both views rebuilt from it.
+        shapes = [rec["shape"] for rec in ca.stats.records if rec["saves"] == 2 and rec["compressed"]]
+        self.assertIn([2, 4, 16, 16], shapes)
+
+    def test_lossless_is_exact(self):
+        # abs(0): the reconstruction is the tensor, in the same strides for dense views,
+        # so the gradients are those without compression up to float32 rounding.
+        self.compare(self.model, [self.x], block_loss, bound=0.0, roles={Attention: az.VALUE_FREE},
+                     what="transformer block, lossless")
+
+    def test_raw_bytes_count_each_storage_element_once(self):
+        want = footprint_bytes(self.model, lambda: block_loss(self.model, self.x))
+        with az.compressed_activations(self.model, policy=policy(BOUND), min_numel=0,
+                                       roles={Attention: az.VALUE_FREE}) as ca:
+            for _ in range(2):
+                block_loss(self.model, self.x).backward()
+                ca.end_step()
+        raw, compressed = ca.stats.steps
+        self.assertEqual(raw["raw_bytes"], want)
+        self.assertEqual(raw["stored_bytes"], want)
+        self.assertEqual(compressed["raw_bytes"], want)
+        self.assertLess(compressed["stored_bytes"], want)
+
+
+# ---- views saved by ops ------------------------------------------------------------------
+
+class Views(nn.Module):
+    """Ops that save views of the input x (N, M) and of an intermediate h."""
+
+    def __init__(self, n=24, m=16):
+        super().__init__()
+        self.w = nn.Parameter(torch.randn(n, 8) / n ** 0.5)
+        self.w3 = nn.Parameter(torch.randn(3, n, m))
+        self.ws = nn.Parameter(torch.randn(n, m // 2))
+        self.wr = nn.Parameter(torch.randn(n // 2, m))
+        self.wo = nn.Parameter(torch.randn(n * m // 4 - 3, 8))
+        self.wp = nn.Parameter(torch.randn(m, 4) / m ** 0.5)
+
+    def forward(self, x):
+        n, m = x.shape
+        k = n * m // 4 - 3
+        h = x * 1.5 + 0.25  # first saved whole (h.t()): the later views of h are rebuilt from its stream
+        g = x + 1.0         # first saved as a stepped slice: each view of g stored on its own
+        o = x - 1.0         # first saved as overlapping windows: kept raw
+        terms = [
+            (h.t() @ self.w).sum(),                                  # transposed: dense, strides (1, M)
+            (h.expand(3, n, m) * self.w3).sum(),                     # expanded: stride 0
+            (h[:, 1::2] * self.ws).sum(),                            # stepped slice
+            (h.reshape(-1).as_strided((k, 8), (4, 1)) @ self.wo.t()).square().sum(),  # overlapping windows
+            (h.view(n // 4, 4, m).permute(2, 0, 1) @ self.wp[:, :, None]).square().sum(),  # permuted 3-D
+            (g[:, 1::2] * self.ws).sum(),                            # gapped
+            (g.as_strided((n // 2, m), (2 * m, 1), 0) * self.wr).sum(),  # every other row: gapped
+            (g[2:-2, 3:] * g[2:-2, 3:]).sum(),                       # narrowed: gapped, saved twice
+            (g.t() @ self.w).sum(),                                  # all of g: dense
+            (o.reshape(-1).as_strided((k, 8), (4, 1)) @ self.wo.t()).square().sum(),  # overlapping
+            (o * self.w3[0]).sum(),                                  # all of o: dense
+        ]
+        return sum(terms)
+
+
+def views_loss(model, x):
+    return model(x)
+
+
+class SavedViews(Case):
+    def setUp(self):
+        torch.manual_seed(1)
+        self.model = Views()
+        self.x = torch.randn(24, 16, requires_grad=True)
+        self.roles = {Views: az.VALUE_FREE}
+
+    def test_views_lossless(self):
+        ca = self.compare(self.model, [self.x], views_loss, bound=0.0, roles=self.roles, what="saved views, lossless")
+        layouts = {rec["layout"]: rec for rec in ca.stats.records}
+        self.assertEqual(set(layouts), {"dense", "gapped", "overlap"})
+        self.assertFalse(layouts["overlap"]["compressed"])  # overlapping windows stay raw
+        # raw_bytes never overstates what autograd keeps (g's gapped views share bytes).
+        exact = footprint_bytes(self.model, lambda: views_loss(self.model, self.x))
+        self.assertTrue(all(0 < s["raw_bytes"] <= exact for s in ca.stats.steps))
+        # h.t() first, then h's expanded, sliced, overlapping and permuted views: one stream.
+        h = max(ca.stats.records, key=lambda rec: rec["saves"])
+        self.assertEqual((h["shape"], h["layout"], h["saves"], h["compressed"]), ([16, 24], "dense", 5, True))
+        # g's narrowed view, saved twice (both operands of g' * g'): one stream.
+        narrowed = [rec for rec in ca.stats.records if rec["shape"] == [20, 13]]
+        self.assertEqual([(rec["layout"], rec["saves"]) for rec in narrowed], [("gapped", 2)])
+
+    def test_views_bounded(self):
+        self.compare(self.model, [self.x], views_loss, roles=self.roles, what="saved views, abs 1e-6")
+
+    def test_float16_views(self):
+        # CPU float16: elementwise products only (torch 1.13 has no CPU half matmul).
+        class Half(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.randn(64, 32, dtype=torch.float16))
+
+            def forward(self, x):
+                h = x * 0.5
+                return ((h.t() * self.w.t()).float().sum() + (h[:, ::2] * h[:, 1::2]).float().sum()
+                        + (h.expand(2, 64, 32) * self.w).float().sum())
+
+        torch.manual_seed(2)
+        model = Half()
+        x = torch.randn(64, 32, dtype=torch.float16, requires_grad=True)
+        # float16 has ~4e-3 relative spacing: a bound of 1e-3 is a real loss here.
+        self.compare(model, [x], lambda m, x: m(x), bound=1e-3, roles={Half: az.VALUE_FREE},
+                     what="float16 views, abs 1e-3")
+
+    def test_one_tensor_saved_by_several_ops(self):
+        class Several(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(16, 32)
+                self.w = nn.Parameter(torch.randn(32, 8))
+
+            def forward(self, x):
+                h = self.lin(x)
+                return (h.sin() * h.cos() + h * h + torch.tanh(h)).sum() + (h @ self.w).square().sum() \
+                    + (h.t() @ h).sum()
+
+        torch.manual_seed(3)
+        model = Several()
+        x = torch.randn(64, 16, requires_grad=True)
+        ca = self.compare(model, [x], lambda m, x: m(x), roles={Several: az.VALUE_FREE},
+                          what="one tensor saved by several ops")
+        # h: saved by sin, cos, h * h (twice), h @ w, h.t() @ h (twice): one stream.
+        h = max(ca.stats.records, key=lambda rec: rec["saves"])
+        self.assertEqual((h["shape"], h["saves"], h["compressed"]), ([64, 32], 7, True))
+
+
+# ---- in-place ops --------------------------------------------------------------------------
+
+class InPlace(Case):
+    class Model(nn.Module):
+        def __init__(self, mode, keep=True):
+            super().__init__()
+            self.mode, self.keep = mode, keep
+            self.w = nn.Parameter(torch.randn(32, 32))
+            self.w2 = nn.Parameter(torch.randn(32, 32))
+            self.kept = None
+
+        def forward(self, x):
+            y = x * 2.0
+            if self.keep:
+                self.kept = y                # y outlives the forward (the caller holds it)
+            if self.mode == "modify_saved":
+                out = (y * self.w).sum()
+                y.add_(1.0)                  # y was saved at version 0
+            elif self.mode == "modify_view_of_saved":
+                out = (y * self.w).sum()
+                y[0].zero_()                 # a view shares y's version counter
+            elif self.mode == "modify_then_save":
+                y.relu_()                    # saves y after the change
+                out = (y * self.w).sum()
+            elif self.mode == "saved_at_two_versions":
+                unused = (y * self.w2).sum()  # saves y at version 0; never backpropagated
+                y.mul_(3.0)
+                out = (y * self.w).sum() + 0.0 * unused.detach()   # saves y at version 1
+            else:                            # "unmodified"
+                out = (y * self.w).sum()
+            return out
+
+    def setUp(self):
+        torch.manual_seed(4)
+        self.x = torch.randn(32, 32, requires_grad=True)
+
+    def refused(self, mode):
+        model = self.Model(mode)
+        with self.assertRaisesRegex(RuntimeError, "modified by an inplace operation") as plain:
+            gradients(model, [self.x], lambda m, x: m(x))
+        want = str(plain.exception)
+        with az.compressed_activations(model, policy=policy(BOUND), min_numel=0, roles={self.Model: az.VALUE_FREE}) \
+                as ca:
+            for step in range(2):
+                with self.assertRaises(RuntimeError) as got:
+                    gradients(model, [self.x], lambda m, x: m(x))
+                # The unpack hook's error reaches the caller through the engine, which
+                # adds the exception's type before and the Python stack after it.
+                self.assertEqual(str(got.exception).replace("RuntimeError: ", "", 1).split("\n\nAt:")[0], want)
+                ca.end_step()
+        self.assertGreater(ca.stats.last()["compressed"], 0)
+
+    def test_modified_saved_tensor_is_refused(self):
+        self.refused("modify_saved")
+
+    def test_modified_view_of_saved_tensor_is_refused(self):
+        self.refused("modify_view_of_saved")
+
+    def test_allowed_inplace(self):
+        for mode in ("modify_then_save", "saved_at_two_versions"):
+            self.compare(self.Model(mode), [self.x], lambda m, x: m(x), roles={self.Model: az.VALUE_FREE},
+                         what=f"in-place, {mode}")
+
+    def test_modified_tensor_gone_before_backward(self):
+        # y is modified after its save and freed with the forward. Stored raw (step 0),
+        # it is refused as without the context. Compressed, nothing is left to tell
+        # its version: the stream holds the values the product used, and the gradients
+        # are those of the forward as computed (the unmodified model's).
+        model = self.Model("modify_saved", keep=False)
+        reference = self.Model("unmodified", keep=False)
+        reference.load_state_dict(model.state_dict())
+        _, want = gradients(reference, [self.x], lambda m, x: m(x))
+        with az.compressed_activations(model, policy=policy(BOUND), min_numel=0, roles={self.Model: az.VALUE_FREE}) \
+                as ca:
+            with self.assertRaisesRegex(RuntimeError, "modified by an inplace operation"):
+                gradients(model, [self.x], lambda m, x: m(x))
+            ca.end_step()
+            _, got = gradients(model, [self.x], lambda m, x: m(x))
+            self.assertGreater(ca.end_step()["compressed"], 0)
+        self.close(got, want, BOUND, "in-place on a freed tensor")
+
+
+# ---- checkpoint, autocast, retain_graph ---------------------------------------------------
+
+class Checkpointed(nn.Module):
+    def __init__(self, reentrant):
+        super().__init__()
+        self.reentrant = reentrant
+        self.embed = nn.Linear(32, 32)
+        self.block = Block()
+        self.head = nn.Linear(32, 8)
+
+    def forward(self, x):
+        h = self.embed(x)
+        h = torch.utils.checkpoint.checkpoint(self.block, h, use_reentrant=self.reentrant)
+        return self.head(F.gelu(h))
+
+
+class TrainingFeatures(Case):
+    def setUp(self):
+        torch.manual_seed(5)
+        self.x = torch.randn(2, 16, 32, requires_grad=True)
+
+    def test_checkpoint(self):
+        for reentrant in (False, True):
+            torch.manual_seed(6)
+            self.compare(Checkpointed(reentrant), [self.x], block_loss, roles={Attention: az.VALUE_FREE},
+                         what=f"checkpoint (use_reentrant={reentrant})")
+
+    def autocast(self, dtype, bound):
+        torch.manual_seed(7)
+        model = Block()
+
+        def loss_fn(m, x):
+            with torch.autocast("cpu", dtype=dtype):
+                y = m(x)
+            return y.float().square().mean()
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "In CPU autocast, but the target dtype is not supported"
+                gradients(model, [self.x], loss_fn)
+        except RuntimeError as e:
+            print(f"\n  skipped autocast to {dtype} on CPU: {str(e).splitlines()[0]}", end="")
+            return None
+        ca = self.compare(model, [self.x], loss_fn, bound=bound, roles={Attention: az.VALUE_FREE},
+                          what=f"autocast {dtype}, abs {bound:g}")
+        self.assertIn(str(dtype).replace("torch.", ""), {rec["dtype"] for rec in ca.stats.records if rec["compressed"]})
+        return ca
+
+    def test_autocast_bfloat16(self):
+        self.assertIsNotNone(self.autocast(torch.bfloat16, 1e-6))
+
+    def test_autocast_float16(self):
+        self.autocast(torch.float16, 1e-6)  # CPU autocast of torch 1.13 supports bfloat16 only: skipped there
+
+    def test_retain_graph(self):
+        torch.manual_seed(8)
+        model = Block()
+
+        def twice(m, x):
+            loss = block_loss(m, x)
+            loss.backward(retain_graph=True)
+            return loss
+
+        self.compare(model, [self.x], twice, roles={Attention: az.VALUE_FREE}, what="second backward, retain_graph")
+
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    result = unittest.main(exit=False, verbosity=2).result
+    print(f"total {time.time() - t0:.1f} s")
+    sys.exit(0 if result.wasSuccessful() else 1)
