@@ -5,7 +5,7 @@
 Every run starts from the same seed, sees the same batches in the same order and
 follows the same learning-rate schedule; the runs differ only in what happens to
 the activations autograd saves: kept (``none``), or compressed by
-actzip_torch.compressed_activations with one of the policies:
+actzip.torch.compressed_activations with one of the policies:
 
   fixed     FixedPolicy(rel_bound(--fixed-bound))
   adaptive  AdaptivePolicy(beta=--beta, cap_fraction=--cap, fallback=rel_bound(--fallback))
@@ -34,10 +34,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+import actzip.torch as az  # pip install . (see docs/PYTHON.md)
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-
-import actzip_torch as az  # noqa: E402
 from fashion_mnist import ResNet, load  # noqa: E402
 
 REPO = HERE.parent.parent

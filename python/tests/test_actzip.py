@@ -252,11 +252,10 @@ def test_bad_arguments():
         actzip.compress(np.arange(10), actzip.abs(1))
 
 
-def test_device_arrays_are_refused():
-    assert actzip.has_cuda is False
+def test_arrays_without_memory_are_refused():
     if torch is None:
         pytest.skip("torch is not installed")
-    with pytest.raises(ValueError, match="device 'meta'.*CPU-only"):
+    with pytest.raises(ValueError, match="device 'meta'.*no memory"):
         actzip.compress(torch.empty(10, device="meta"), actzip.abs(1))
     z = stream()
     with pytest.raises(ValueError, match="device 'meta'"):

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Saved views under compressed_activations (run by test_training.py, or alone).
+"""Saved views under actzip.torch.compressed_activations (pytest, or run alone).
 
 Autograd often saves several views of one storage: matmul on 4-D tensors saves a
 3-D view of the operand, a linear layer a 2-D view of its 3-D input, mm the
@@ -35,15 +35,13 @@ import sys
 import time
 import unittest
 import warnings
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 import torch.utils.checkpoint
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import actzip_torch as az  # noqa: E402
+import actzip.torch as az
 
 BOUND = 1e-6
 K = 32.0

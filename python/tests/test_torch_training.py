@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""CI test of the PyTorch adapter (ctest test_pytorch).
-
-Builds the extension against the installed (CPU) PyTorch, then:
+"""Tests of the PyTorch layer actzip.torch (pytest, or run alone):
 - round trips of compress/decompress for every element type, a non-contiguous
   input, and the errors of bad input;
 - the gradients of the first compressed step against the uncompressed ones on the
@@ -13,16 +11,12 @@ Builds the extension against the installed (CPU) PyTorch, then:
   decompressed and checked against its bound (verify=True), the activations must
   really shrink, and the loss must fall as far as without compression;
 - the adaptive policy gets its backward statistics and computes formula bounds;
-- saved views (test_views.py, run here too): a transformer block with 4-D
-  attention, transposed, expanded, sliced and strided views, in-place ops,
-  checkpoint, autocast and retain_graph, each against uncompressed autograd.
+- saved views: test_torch_views.py.
 
 Thresholds (measured on a 2-core Xeon VM, CPU PyTorch 1.13, fixed rel 1e-2,
 Fashion-MNIST): relative L2 error of the first compressed step's gradients
 0.055, asserted < 0.12; activation ratio 5.8-6.3x, asserted >= 4x; mean loss of
-the last 20 steps 0.726 against 0.685 uncompressed, asserted within 0.15. The
-whole test, extension build included, took 54 s on the idle VM (116 s while
-other jobs shared its two cores).
+the last 20 steps 0.726 against 0.685 uncompressed, asserted within 0.15.
 """
 import math
 import os
@@ -34,15 +28,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import actzip.torch as az
 
-T_START = time.time()
-import actzip_torch as az  # noqa: E402  (builds the extension)
-BUILD_SECONDS = time.time() - T_START
-
+# The example's model and data loader.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "pytorch"))
 from fashion_mnist import DATA_DIR, ResNet, load  # noqa: E402
-from test_views import InPlace, SavedViews, TrainingFeatures, TransformerBlock  # noqa: E402,F401
 
 torch.set_num_threads(2)
 
@@ -105,7 +95,7 @@ class Codec(unittest.TestCase):
         base = torch.relu(torch.randn(4, 8, 20, 24))
         for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             x = base.to(dtype)
-            for params in (az.Params(az.rel_bound(1e-2)), az.Params(az.abs_bound(1e-3), True)):
+            for params in (az.Params(az.rel_bound(1e-2)), az.Params(az.abs_bound(1e-3), preserve_sign=True)):
                 s = az.compress(x, params)
                 self.assertEqual(s.dtype, torch.uint8)
                 h = az.inspect(s)
@@ -123,7 +113,7 @@ class Codec(unittest.TestCase):
         x = torch.randn(6, 5, 4, 3, 10)[..., ::2].transpose(0, 1)
         self.assertFalse(x.is_contiguous())
         s = az.compress(x, az.abs_bound(1e-3))
-        self.assertEqual(az.inspect(s)["shape"], az.fold_shape(list(x.shape)))
+        self.assertEqual(list(az.inspect(s)["shape"]), az.fold_shape(list(x.shape)))
         y = az.decompress(s, x.dtype, x.shape)
         self.assertLessEqual(float((x - y).abs().max()), 1e-3)
 
@@ -232,7 +222,4 @@ class Training(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    print(f"extension ready in {BUILD_SECONDS:.1f} s (build directory {az._extension.build_directory()})")
-    result = unittest.main(exit=False, verbosity=2).result
-    print(f"total {time.time() - T_START:.1f} s")
-    sys.exit(0 if result.wasSuccessful() else 1)
+    unittest.main(verbosity=2)

@@ -99,7 +99,9 @@ import weakref
 import torch
 from torch import nn
 
-from . import _extension
+import actzip as _az
+
+from . import tensors as _tensors
 
 #: Roles the adapter distinguishes (``norm_input`` and ``value_free`` reach the
 #: policy as TensorRole.other).
@@ -397,7 +399,7 @@ class compressed_activations:
     Args:
       model: the nn.Module whose forward runs inside the context (its modules get
         the hooks; its parameters and buffers are never compressed).
-      policy: an actzip_torch policy (FixedPolicy, AdaptivePolicy, BudgetPolicy or a
+      policy: an actzip policy (FixedPolicy, AdaptivePolicy, BudgetPolicy or a
         Policy subclass). Default: FixedPolicy(rel_bound(1e-2)).
       min_numel: tensors with fewer elements are kept raw (default 4096).
       stats: a CompressionStats to fill (default: a new one, as ``self.stats``).
@@ -417,12 +419,11 @@ class compressed_activations:
 
     def __init__(self, model, policy=None, min_numel=4096, stats=None, verify=False, roles=None, norm_bound=None,
                  mask_bits=True, shrink_bytes=256 << 20):
-        ext = _extension.load()
-        self._ext = ext
         self.model = model
-        self.policy = policy if policy is not None else ext.FixedPolicy(ext.rel_bound(1e-2))
-        if not isinstance(self.policy, ext.Policy):
-            raise TypeError("compressed_activations: policy must be an actzip_torch policy")
+        self.policy = policy if policy is not None else _az.FixedPolicy(_az.rel(1e-2))
+        if not isinstance(self.policy, _az.Policy):
+            raise TypeError("compressed_activations: policy must be an actzip policy (actzip.FixedPolicy, "
+                            "AdaptivePolicy, BudgetPolicy or a Policy subclass)")
         if min_numel < 0:
             raise ValueError("compressed_activations: min_numel must be >= 0")
         self.min_numel = int(min_numel)
@@ -437,7 +438,7 @@ class compressed_activations:
         self.mask_bits = bool(mask_bits)
         self.shrink_bytes = int(shrink_bytes)
         # The fixed policy ignores the value range: skip the pass that measures it.
-        self._needs_range = not isinstance(self.policy, ext.FixedPolicy)
+        self._needs_range = not isinstance(self.policy, _az.FixedPolicy)
         self._plan = {}       # leader site -> [(site, role, fan_in, module name)]
         self._member_of = {}  # site -> leader site
         self._keys = {}       # site -> policy key
@@ -508,7 +509,7 @@ class compressed_activations:
         for name, layer in self._layers.items():
             if "key" not in layer or "w2" not in layer or "g2" not in layer:
                 continue
-            fb = self._ext.LayerFeedback()
+            fb = _az.LayerFeedback()
             fb.key = layer["key"]
             fb.weight_grad_norm = math.sqrt(sum(_to_float(v) for v in layer["w2"]))
             fb.output_grad_norm = math.sqrt(sum(_to_float(v) for v in layer["g2"]))
@@ -726,15 +727,14 @@ class compressed_activations:
         primary = min(members, key=lambda m: _PRIORITY[m[1]])
         bits = self.mask_bits and RELU_OUTPUT in roles and MASK not in roles
         preserve = (MASK in roles or RELU_OUTPUT in roles) and not bits
-        ext = self._ext
-        info = ext.TensorInfo()
+        info = _az.TensorInfo()
         info.key = self._key(primary[0])
         info.dtype = x.dtype
         info.count = x.numel()
         role = _POLICY_ROLE[primary[1]]
         if preserve and role == "linear_input":
             role = "mask"  # the formula bound of the layer, with exact signs
-        info.role = getattr(ext.TensorRole, role)
+        info.role = getattr(_az.TensorRole, role)
         info.fan_in = primary[2]
         if self._needs_range or self.norm_bound is not None:
             if x.is_cuda:
@@ -763,15 +763,15 @@ class compressed_activations:
         if bits:
             stored.bits = pack_bits(x > 0)
         if x.is_cuda:
-            stored.stream, stored.size = ext.compress_async(x, params)
+            stored.stream, stored.size = _tensors.compress_async(x, params)
             # The tensor itself is kept only for verify; stats need just its size.
             self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
             self._pending_bytes += stored.stream.numel()
             if self._pending_bytes > self.shrink_bytes:
                 self._shrink()
             return stored
-        stored.stream = ext.compress(x, params)
-        header = ext.inspect(stored.stream)
+        stored.stream = _tensors.compress(x, params)
+        header = _tensors.inspect(stored.stream)
         error_ratio = self._check(x, stored, header, params) if self.verify else None
         size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
         self._record(group, t.shape, t.dtype, seen, True, size, header["absolute_bound"], params, error_ratio,
@@ -781,17 +781,16 @@ class compressed_activations:
 
     def _tighter(self, a, b, value_range):
         """The tighter of two bounds (absolute when they differ in mode and the range is known)."""
-        ext = self._ext
         if a.mode == b.mode:
             return a if a.value <= b.value else b
         if value_range is None or value_range < 0:
-            return a if a.mode == ext.BoundMode.relative else b  # relative is safe without a range
+            return a if a.mode == "rel" else b  # relative is safe without a range
         def absolute(x):
-            return x.value * value_range if x.mode == ext.BoundMode.relative else x.value
-        return ext.abs_bound(min(absolute(a), absolute(b)))
+            return x.value * value_range if x.mode == "rel" else x.value
+        return _az.abs(min(absolute(a), absolute(b)))
 
     def _result(self, key, raw_bytes, stored_bytes, bound):
-        r = self._ext.TensorResult()
+        r = _az.TensorResult()
         r.key = key
         r.raw_bytes = raw_bytes
         r.compressed_bytes = stored_bytes
@@ -799,7 +798,7 @@ class compressed_activations:
         return r
 
     def _reconstruct(self, stored):
-        y = self._ext.decompress(stored.stream, stored.dtype, list(stored.shape))
+        y = _tensors.decompress(stored.stream, stored.dtype, list(stored.shape))
         if stored.bits is not None:
             # Masked values that came back <= 0 were at most the bound: the smallest
             # normal number is as close, and keeps the mask exact.
@@ -817,16 +816,16 @@ class compressed_activations:
         finite = torch.isfinite(xd)
         if not torch.equal(torch.isnan(xd), torch.isnan(yd)) or not torch.equal(xd[~finite & ~torch.isnan(xd)],
                                                                                 yd[~finite & ~torch.isnan(xd)]):
-            raise BoundViolation(f"actzip_torch: non-finite values not reproduced at {where}")
+            raise BoundViolation(f"actzip.torch: non-finite values not reproduced at {where}")
         err = (xd[finite] - yd[finite]).abs()
         max_err = float(err.max()) if err.numel() else 0.0
         if max_err > bound:
-            raise BoundViolation(f"actzip_torch: |x - x'| = {max_err:.6g} > bound {bound:.6g} at {where}")
+            raise BoundViolation(f"actzip.torch: |x - x'| = {max_err:.6g} > bound {bound:.6g} at {where}")
         if bool((yd[xd == 0] != 0).any()):
-            raise BoundViolation(f"actzip_torch: zeros not reproduced at {where}")
+            raise BoundViolation(f"actzip.torch: zeros not reproduced at {where}")
         if (params.preserve_sign or stored.bits is not None) and not (torch.equal(xd > 0, yd > 0) and
                                                                       torch.equal(xd < 0, yd < 0)):
-            raise BoundViolation(f"actzip_torch: signs not preserved at {where}")
+            raise BoundViolation(f"actzip.torch: signs not preserved at {where}")
         return max_err / bound if bound > 0 else 0.0
 
     def _shrink(self):
@@ -836,12 +835,12 @@ class compressed_activations:
         pending, self._pending, self._pending_bytes = self._pending, [], 0
         sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
         # The headers (for the statistics) in one more copy.
-        heads = torch.stack([p[0].stream[:128] for p in pending]).cpu()
+        heads = torch.stack([p[0].stream[:_az.HEADER_BYTES] for p in pending]).cpu()
         for (stored, key, x, params, raw_bytes, seen), size, head in zip(pending, sizes, heads):
             stored.stream = stored.stream[:size].clone()
             stored.size = None
             group = stored.group
-            header = self._ext.inspect(head, size)
+            header = _tensors.inspect(head, size)
             if isinstance(group.value_range, torch.Tensor):
                 group.value_range = float(group.value_range)
                 self._ranges[group.leader] = group.value_range
