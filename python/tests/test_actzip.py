@@ -277,3 +277,15 @@ def test_inspect_and_sizes():
     if torch is not None:
         assert actzip.max_compressed_bytes(5000, torch.bfloat16) == actzip.max_compressed_bytes((5000,), "bfloat16")
     assert actzip.__version__.count(".") == 2
+
+
+def test_jax_arrays():
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.linspace(0, 1, 64 * 80, dtype=jnp.float32).reshape(64, 80) ** 2
+    z = actzip.compress(x, actzip.rel(1e-3))  # read through DLPack
+    assert z == actzip.compress(np.asarray(x), actzip.rel(1e-3))
+    y = jnp.asarray(actzip.decompress(z))
+    assert float(jnp.abs(y - x).max()) <= actzip.inspect(z)["absolute_bound"]
+    xb = x.astype(jnp.bfloat16)
+    zb = actzip.compress(xb, actzip.rel(1e-2))
+    assert actzip.inspect(zb)["dtype"] == "bfloat16"

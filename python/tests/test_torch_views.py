@@ -137,16 +137,24 @@ def block_loss(model, x):
     return model(x).square().mean()
 
 
+def storage_of(t):
+    """(address, element count) of a tensor's storage (untyped storages on PyTorch 2.x)."""
+    if hasattr(t, "untyped_storage"):
+        s = t.untyped_storage()
+        return s.data_ptr(), s.nbytes() // t.element_size()
+    return t.storage().data_ptr(), t.storage().size()
+
+
 def footprint_bytes(model, fn):
     """Runs fn() under a plain saved-tensor hook and counts exactly the distinct storage
     bytes the saved tensors (but parameters) reach, by enumerating their elements."""
-    skip = {p.storage().data_ptr() for p in model.parameters()}
+    skip = {storage_of(p)[0] for p in model.parameters()}
     elements = {}
 
     def pack(t):
-        ptr = t.storage().data_ptr()
+        ptr, size = storage_of(t)
         if ptr not in skip and t.numel():
-            index = torch.arange(t.storage().size(), dtype=torch.int64)
+            index = torch.arange(size, dtype=torch.int64)
             reached = index.as_strided(t.shape, t.stride(), t.storage_offset()).reshape(-1)
             elements.setdefault((ptr, t.element_size()), set()).update(reached.tolist())
         return t

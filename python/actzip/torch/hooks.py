@@ -94,6 +94,7 @@ the value range seen at the same site in the previous step.
 
 import hashlib
 import math
+import re
 import weakref
 
 import torch
@@ -376,17 +377,40 @@ def _add_span(spans, lo, hi):
     return covered
 
 
+def _probe_version_error():
+    """PyTorch's own message for a saved tensor modified in place, from a one-element
+    graph: its wording (the node's name, the hint) differs between versions."""
+    x = torch.zeros(1, requires_grad=True)
+    with torch.enable_grad():
+        y = x.exp()
+        y.add_(1)
+        try:
+            y.backward()
+        except RuntimeError as e:
+            return str(e)
+    return ""
+
+
+_VERSION_ERROR = _probe_version_error()
+# PyTorch 2.x names the node without "Backward0" (Exp), earlier versions with it.
+_SHORT_NODE_NAMES = ", which is output 0 of Exp," in _VERSION_ERROR
+_HINT = _VERSION_ERROR[_VERSION_ERROR.index("Hint:"):] if "Hint:" in _VERSION_ERROR else (
+    "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+    "torch.autograd.set_detect_anomaly(True).")
+
+
 def _modified(t, version, shape=None):
     """PyTorch's own error for a saved tensor modified in place (autograd checks the
     version only when no saved-tensor hooks are set, so the unpack hook does)."""
     fn = t.grad_fn
-    which = f", which is output {t.output_nr} of {fn.name()}," if fn is not None else ""
+    name = fn.name() if fn is not None else ""
+    if _SHORT_NODE_NAMES:
+        name = re.sub(r"Backward\d*$", "", name)
+    which = f", which is output {t.output_nr} of {name}," if fn is not None else ""
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{t.type()} {list(t.shape if shape is None else shape)}]{which} is at version {t._version}; "
-        f"expected version {version} instead. "
-        "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
-        "torch.autograd.set_detect_anomaly(True).")
+        f"expected version {version} instead. " + _HINT)
 
 
 def _to_float(value):
