@@ -73,6 +73,13 @@ TEST_CASE("fixed: one bound, roles, small tensors") {
   CHECK(d.p.error_bound.value == 1e-3);
   CHECK_FALSE(d.p.preserve_sign);
   CHECK(d.p.codec == codec::bitplane);
+  for (const codec c : {codec::huffman, codec::automatic}) {
+    fixed_options with_codec;
+    with_codec.codec = c;
+    const decision dc = fixed{actzip::rel(1e-3), with_codec}.decide(tensor(1, big, tensor_role::mask));
+    CHECK(dc.p.codec == c);
+    CHECK(dc.p.preserve_sign);
+  }
 
   d = pol.decide(tensor(2, big, tensor_role::mask));
   CHECK(d.compress);
@@ -369,7 +376,9 @@ TEST_CASE("adaptive: options and statistics are validated") {
   CHECK(refused([](adaptive_options& o) { o.warmup = static_cast<warmup_mode>(5); }) == status::invalid_argument);
   CHECK(refused([](adaptive_options& o) { o.fallback = actzip::rel(0); }) == status::invalid_argument);
   CHECK(refused([](adaptive_options& o) { o.fallback = actzip::abs(-1); }) == status::invalid_argument);
-  CHECK(refused([](adaptive_options& o) { o.codec = static_cast<codec>(3); }) == status::unsupported);
+  CHECK(refused([](adaptive_options& o) { o.codec = static_cast<codec>(4); }) == status::unsupported);
+  CHECK(refused([](adaptive_options& o) { o.codec = codec::huffman; }) == status::success);
+  CHECK(refused([](adaptive_options& o) { o.codec = codec::automatic; }) == status::success);
   CHECK(refused([](adaptive_options& o) { o.warmup_steps = 0; }) == status::success);
 
   adaptive pol;

@@ -47,9 +47,10 @@ inline void check_bound(const bound& b, const char* who, const char* name) {
     invalid(who, n + ": a relative bound must be > 0 (got " + number(b.value) + ")");
 }
 
-//! Checks that `c` names a codec this version of the library provides.
+//! Checks that `c` names a codec this version of the library provides (bitplane,
+//! huffman, automatic: every policy hands each of them on to the tensors it decides).
 inline void check_codec(actzip::codec c, const char* who) {
-  if (c != actzip::codec::bitplane)
+  if (c != actzip::codec::bitplane && c != actzip::codec::huffman && c != actzip::codec::automatic)
     actzip::detail::raise(status::unsupported, std::string(who) + ": unknown codec " +
                                                    std::to_string(static_cast<unsigned>(c)));
 }
