@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The translation unit bench/kernel-report.sh compiles (never run): it instantiates
+// every kernel of the CUDA executor for the four element types through the core
+// layer's entry points, so ptxas reports each kernel's registers, spills and shared
+// memory, and the PTX can be searched for divisions.
+#include <actzip/cuda.cuh>
+
+namespace {
+
+template <class T>
+[[maybe_unused]] actzip::status instantiate(const actzip::exec::cuda_t& e, const T* in, T* out, void* stream,
+                                            std::uint64_t* size, actzip::status* status, void* work) {
+  const actzip::extents shape{64, 64, 64};
+  const actzip::status s = actzip::compress(e, in, shape, actzip::params{actzip::rel(1e-3)}, stream, 1u << 20, size,
+                                            work, 1u << 20);
+  if (s != actzip::status::success) return s;
+  return actzip::decompress(e, stream, 1u << 20, out, shape.size(), status, work, 1u << 20);
+}
+
+}  // namespace
+
+actzip::status kernel_report_instantiations(const actzip::exec::cuda_t& e, void* in, void* out, void* stream,
+                                            std::uint64_t* size, actzip::status* status, void* work) {
+  actzip::status s = instantiate(e, static_cast<const float*>(in), static_cast<float*>(out), stream, size, status, work);
+  s = instantiate(e, static_cast<const double*>(in), static_cast<double*>(out), stream, size, status, work);
+  s = instantiate(e, static_cast<const actzip::half*>(in), static_cast<actzip::half*>(out), stream, size, status, work);
+  return instantiate(e, static_cast<const actzip::bfloat16*>(in), static_cast<actzip::bfloat16*>(out), stream, size,
+                     status, work);
+}

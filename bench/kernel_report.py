@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Turns ptxas -v output and the PTX of bench/kernel_report.cu into the Markdown
+report of bench/kernel-report.sh: per kernel and element type, registers, spills,
+stack, static shared memory, blocks per SM at 256 threads, and the integer
+divisions and remainders in its PTX."""
+import argparse
+import re
+import subprocess
+
+THREADS = 256
+# Per-SM limits of compute capabilities 8.0 and 9.0 (CUDA occupancy rules).
+LIMITS = {
+    "80": dict(threads=2048, blocks=32, registers=65536, smem=167936, smem_block_reserved=1024),
+    "90": dict(threads=2048, blocks=32, registers=65536, smem=233472, smem_block_reserved=1024),
+}
+ELEMENT = {"float": "f32", "double": "f64", "actzip::half": "f16", "actzip::bfloat16": "bf16"}
+
+
+def demangle(names):
+    out = subprocess.run(["c++filt"], input="\n".join(names), capture_output=True, text=True, check=True).stdout
+    return dict(zip(names, out.splitlines()))
+
+
+def short_name(full):
+    """'void actzip::exec::cuda_detail::compress_kernel<float>(...)' -> ('compress_kernel', 'f32')."""
+    m = re.search(r"(\w+)<([^<>]*(?:<[^<>]*>)?[^<>]*)>\(", full)
+    if not m:
+        return full, "-"
+    kernel, arg = m.group(1), m.group(2).strip()
+    return kernel, ELEMENT.get(arg, arg)
+
+
+def parse_ptxas(text):
+    kernels, current = {}, None
+    for line in text.splitlines():
+        m = re.search(r"Compiling entry function '(\w+)'", line)
+        if m:
+            current = kernels.setdefault(m.group(1), {})
+            continue
+        if current is None:
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
+        if m:
+            current.update(stack=int(m.group(1)), spill_stores=int(m.group(2)), spill_loads=int(m.group(3)))
+        m = re.search(r"Used (\d+) registers", line)
+        if m:
+            current["registers"] = int(m.group(1))
+            s = re.search(r"(\d+) bytes smem", line)
+            current["smem"] = int(s.group(1)) if s else 0
+    return kernels
+
+
+def parse_ptx(text):
+    """Integer div/rem instructions per .entry: the lines from one entry's header to the
+    next entry or function (device functions are inlined at -O3; any .func left is
+    counted under its own name)."""
+    counts, name = {}, None
+    for line in text.splitlines():
+        m = re.match(r"\s*(?:\.visible\s+|\.weak\s+|\.extern\s+)*\.(entry|func)\s+(?:\([^)]*\)\s*)?(\w+)", line)
+        if m:
+            name = m.group(2) if not line.rstrip().endswith(";") else None
+            if name is not None:
+                counts.setdefault(name, {"div32": 0, "div64": 0})
+            continue
+        if name is None:
+            continue
+        m = re.match(r"\s*(?:@!?%p\d+\s+)?(div|rem)\.(?:s|u)(32|64)\b", line)
+        if m:
+            counts[name]["div" + m.group(2)] += 1
+    return counts
+
+
+def blocks_per_sm(k, arch):
+    lim = LIMITS[arch]
+    warps = THREADS // 32
+    regs_per_warp = ((k["registers"] * 32 + 255) // 256) * 256
+    by_regs = lim["registers"] // (regs_per_warp * warps) if k["registers"] else lim["blocks"]
+    smem = (k["smem"] + 127) // 128 * 128 + lim["smem_block_reserved"]
+    by_smem = lim["smem"] // smem
+    return min(lim["blocks"], lim["threads"] // THREADS, by_regs, by_smem), by_regs, by_smem
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ptxas", required=True)
+    ap.add_argument("--ptx", required=True)
+    ap.add_argument("--arch", default="90")
+    ap.add_argument("--nvcc", default="")
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--date", default="")
+    a = ap.parse_args()
+    kernels = parse_ptxas(open(a.ptxas).read())
+    divs = parse_ptx(open(a.ptx).read())
+    names = demangle(sorted(set(kernels) | set(divs)))
+    rows = []
+    for mangled, k in kernels.items():
+        kernel, element = short_name(names[mangled])
+        d = divs.get(mangled, {"div32": 0, "div64": 0})
+        blocks, by_regs, by_smem = blocks_per_sm(k, a.arch)
+        rows.append((kernel, element, k, d, blocks, by_regs, by_smem))
+    order = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
+    rows.sort(key=lambda r: (r[0], order.get(r[1], 9)))
+    print(f"# CUDA kernels, static report (sm_{a.arch}, {THREADS} threads per block)\n")
+    print(f"- date: {a.date}; commit: {a.commit}; compiler: {a.nvcc}")
+    print("- command: `bash bench/kernel-report.sh bench/results` (no GPU needed: ptxas -v and the PTX of "
+          "bench/kernel_report.cu, which instantiates every kernel through actzip::compress / decompress)")
+    print("- blocks/SM: the CUDA occupancy rules for this architecture from the registers (allocated per warp in "
+          "units of 256) and the static shared memory (plus 1 KiB reserved per block); the thread limit allows "
+          f"{LIMITS[a.arch]['threads'] // THREADS}")
+    print("- div/rem: integer `div`/`rem` instructions in the kernel's PTX, 32- and 64-bit (every device function "
+          "inlined); the full-chunk and edge-chunk paths are not told apart here\n")
+    print("| kernel | type | registers | spill st/ld (B) | stack (B) | static smem (B) | blocks/SM (regs, smem) "
+          "| div/rem 32 | div/rem 64 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kernel, element, k, d, blocks, by_regs, by_smem in rows:
+        print(f"| {kernel} | {element} | {k.get('registers', 0)} | {k.get('spill_stores', 0)}/"
+              f"{k.get('spill_loads', 0)} | {k.get('stack', 0)} | {k.get('smem', 0)} | {blocks} ({by_regs}, "
+              f"{by_smem}) | {d['div32']} | {d['div64']} |")
+
+
+if __name__ == "__main__":
+    main()
