@@ -22,9 +22,13 @@ template <class T>
 
 actzip::status kernel_report_instantiations(const actzip::exec::cuda_t& e, void* in, void* out, void* stream,
                                             std::uint64_t* size, actzip::status* status, void* work) {
-  actzip::status s = instantiate(e, static_cast<const float*>(in), static_cast<float*>(out), stream, size, status, work);
-  s = instantiate(e, static_cast<const double*>(in), static_cast<double*>(out), stream, size, status, work);
-  s = instantiate(e, static_cast<const actzip::half*>(in), static_cast<actzip::half*>(out), stream, size, status, work);
-  return instantiate(e, static_cast<const actzip::bfloat16*>(in), static_cast<actzip::bfloat16*>(out), stream, size,
-                     status, work);
+  const actzip::status s[4] = {
+      instantiate(e, static_cast<const float*>(in), static_cast<float*>(out), stream, size, status, work),
+      instantiate(e, static_cast<const double*>(in), static_cast<double*>(out), stream, size, status, work),
+      instantiate(e, static_cast<const actzip::half*>(in), static_cast<actzip::half*>(out), stream, size, status, work),
+      instantiate(e, static_cast<const actzip::bfloat16*>(in), static_cast<actzip::bfloat16*>(out), stream, size,
+                  status, work)};
+  for (const actzip::status one : s)
+    if (one != actzip::status::success) return one;
+  return actzip::status::success;
 }

@@ -52,22 +52,36 @@ def parse_ptxas(text):
 
 
 def parse_ptx(text):
-    """Integer div/rem instructions per .entry: the lines from one entry's header to the
-    next entry or function (device functions are inlined at -O3; any .func left is
-    counted under its own name)."""
-    counts, name = {}, None
+    """Integer div/rem instructions per .entry (the lines from one entry's header to the
+    next entry or function; device functions are inlined at -O3, any .func left is
+    counted under its own name), each attributed to the source line of the nearest
+    preceding .loc directive (compiled with -lineinfo)."""
+    files, counts, name, where = {}, {}, None, None
     for line in text.splitlines():
+        m = re.match(r'\s*\.file\s+(\d+)\s+"([^"]+)"', line)
+        if m:
+            files[m.group(1)] = m.group(2)
+            continue
         m = re.match(r"\s*(?:\.visible\s+|\.weak\s+|\.extern\s+)*\.(entry|func)\s+(?:\([^)]*\)\s*)?(\w+)", line)
         if m:
             name = m.group(2) if not line.rstrip().endswith(";") else None
             if name is not None:
-                counts.setdefault(name, {"div32": 0, "div64": 0})
+                counts.setdefault(name, {"div32": 0, "div64": 0, "lines": {}})
+            continue
+        m = re.match(r"\s*\.loc\s+(\d+)\s+(\d+)", line)
+        if m:
+            where = (m.group(1), int(m.group(2)))
             continue
         if name is None:
             continue
         m = re.match(r"\s*(?:@!?%p\d+\s+)?(div|rem)\.(?:s|u)(32|64)\b", line)
         if m:
             counts[name]["div" + m.group(2)] += 1
+            if where is not None:
+                counts[name]["lines"][where] = counts[name]["lines"].get(where, 0) + 1
+    # The .file directives may follow the code: name the files at the end.
+    for c in counts.values():
+        c["lines"] = {(files.get(f, "?"), line): n for (f, line), n in c["lines"].items()}
     return counts
 
 
@@ -85,6 +99,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ptxas", required=True)
     ap.add_argument("--ptx", required=True)
+    ap.add_argument("--full-ptx", required=True, help="PTX compiled with -DACTZIP_KERNEL_REPORT_FULL_CHUNKS")
     ap.add_argument("--arch", default="90")
     ap.add_argument("--nvcc", default="")
     ap.add_argument("--commit", default="")
@@ -92,11 +107,14 @@ def main():
     a = ap.parse_args()
     kernels = parse_ptxas(open(a.ptxas).read())
     divs = parse_ptx(open(a.ptx).read())
+    full_divs = parse_ptx(open(a.full_ptx).read())
     names = demangle(sorted(set(kernels) | set(divs)))
     rows = []
     for mangled, k in kernels.items():
         kernel, element = short_name(names[mangled])
-        d = divs.get(mangled, {"div32": 0, "div64": 0})
+        d = divs.get(mangled, {"div32": 0, "div64": 0, "lines": {}})
+        f = full_divs.get(mangled, {"div32": 0, "div64": 0, "lines": {}})
+        d["full"] = f"{f['div32']} / {f['div64']}"
         blocks, by_regs, by_smem = blocks_per_sm(k, a.arch)
         rows.append((kernel, element, k, d, blocks, by_regs, by_smem))
     order = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
@@ -109,14 +127,31 @@ def main():
           "units of 256) and the static shared memory (plus 1 KiB reserved per block); the thread limit allows "
           f"{LIMITS[a.arch]['threads'] // THREADS}")
     print("- div/rem: integer `div`/`rem` instructions in the kernel's PTX, 32- and 64-bit (every device function "
-          "inlined); the full-chunk and edge-chunk paths are not told apart here\n")
+          "inlined). *Full-chunk path*: the same, 32 / 64-bit, in the kernels compiled with "
+          "ACTZIP_KERNEL_REPORT_FULL_CHUNKS (every chunk taken as full, so the code only edge chunks run drops out); "
+          "the table below gives their source lines\n")
     print("| kernel | type | registers | spill st/ld (B) | stack (B) | static smem (B) | blocks/SM (regs, smem) "
-          "| div/rem 32 | div/rem 64 |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kernel, element, k, d, blocks, by_regs, by_smem in rows:
         print(f"| {kernel} | {element} | {k.get('registers', 0)} | {k.get('spill_stores', 0)}/"
               f"{k.get('spill_loads', 0)} | {k.get('stack', 0)} | {k.get('smem', 0)} | {blocks} ({by_regs}, "
-              f"{by_smem}) | {d['div32']} | {d['div64']} |")
+              f"{by_smem}) | {d['div32']} | {d['div64']} | {d['full']} |")
+    # Where the full-chunk path's divisions come from (float32 kernels; the others are alike).
+    sources = {}
+    for mangled in kernels:
+        kernel, element = short_name(names[mangled])
+        if element != "f32":
+            continue
+        for (src, line), c in full_divs.get(mangled, {"lines": {}})["lines"].items():
+            short = re.sub(r"^.*?/include/", "include/", src)
+            sources.setdefault((short, line), {})[kernel] = c
+    print("\n## Divisions left in the full-chunk path, by source line (float32 kernels)\n")
+    print("| source line | kernels (instructions) |")
+    print("| --- | --- |")
+    for (src, line), per in sorted(sources.items()):
+        where = f"{src}:{line}" if line else f"{src} (no line: code the compiler generated)"
+        print(f"| {where} | " + ", ".join(f"{k} {c}" for k, c in sorted(per.items())) + " |")
 
 
 if __name__ == "__main__":

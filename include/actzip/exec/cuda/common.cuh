@@ -36,6 +36,125 @@ inline constexpr unsigned tasks_per_launch = 16;
 static_assert(max_chunk_elements == block_threads * items_per_thread, "one block covers one chunk");
 static_assert(max_groups <= 256, "a group's rank among non-zero groups fits in a byte");
 
+//! Full chunks: the chunk shapes are format constants (1-D {1,1,4096}, 2-D {1,64,64},
+//! 3-D {16,16,16}), and element k * block_threads + tid of a full chunk lies at
+//! first + k * step in the tensor (256 consecutive elements are one run of a 1-D
+//! chunk, four rows of a 2-D chunk, one plane of a 3-D chunk). Computed once per
+//! chunk and thread, it replaces box_element_index's divisions and remainders
+//! (which edge chunks, clipped to the tensor, still use).
+struct full_chunk_walk {
+  std::uint64_t first;  //!< the tensor index of element tid
+  std::uint64_t step;   //!< the distance from element i to element i + block_threads
+};
+
+//! Which format chunk shape a geometry uses (the Lorenzo box of its full chunks).
+enum class chunk_kind : unsigned { linear = 1, planar = 2, cubic = 3 };
+
+__device__ __forceinline__ chunk_kind chunk_kind_of(const chunk_geometry& g) {
+  return g.chunk.e0 == 16 ? chunk_kind::cubic : g.chunk.e1 == 64 ? chunk_kind::planar : chunk_kind::linear;
+}
+
+//! True when `b` is a whole chunk of `g` (not clipped by the tensor's edge).
+__device__ __forceinline__ bool is_full_chunk(const chunk_geometry& g, const chunk_geometry::box& b) {
+#if defined(ACTZIP_KERNEL_REPORT_FULL_CHUNKS)
+  // bench/kernel-report.sh only: compile the kernels as if every chunk were full, so
+  // that the code edge chunks need drops out and what is left is the full-chunk path.
+  (void)g, (void)b;
+  return true;
+#endif
+  return b.extent.e0 == g.chunk.e0 && b.extent.e1 == g.chunk.e1 && b.extent.e2 == g.chunk.e2;
+}
+
+//! The walk of thread `tid` over full chunk `b` of `g`; shifts and masks only.
+__device__ __forceinline__ full_chunk_walk full_chunk_walk_of(const chunk_geometry& g, const chunk_geometry::box& b,
+                                                              unsigned tid) {
+  const std::uint64_t d2 = g.dims[2];
+  const std::uint64_t origin = (b.origin[0] * g.dims[1] + b.origin[1]) * d2 + b.origin[2];
+  switch (chunk_kind_of(g)) {
+    case chunk_kind::cubic:  // 16 x 16 x 16: plane k, row tid / 16, column tid % 16
+      return {origin + (tid >> 4) * d2 + (tid & 15u), g.dims[1] * d2};
+    case chunk_kind::planar:  // 64 x 64: rows 4k + tid / 64, column tid % 64
+      return {origin + (tid >> 6) * d2 + (tid & 63u), 4 * d2};
+    case chunk_kind::linear:
+    default:
+      return {origin + tid, block_threads};
+  }
+}
+
+//! lorenzo_delta_at for a box whose extents are powers of two, e2 = 2^shift2 and
+//! e1 = 2^shift1 (every full chunk, and edge chunks of such extents): shifts and masks
+//! instead of divisions.
+__device__ __forceinline__ std::uint32_t lorenzo_delta_pow2(const std::uint32_t* v, std::uint32_t i, unsigned shift2,
+                                                            unsigned shift1) {
+  const std::uint32_t i2 = i & ((1u << shift2) - 1u), row = i >> shift2;
+  const std::uint32_t i1 = row & ((1u << shift1) - 1u), i0 = row >> shift1;
+  const std::uint32_t s1 = 1u << shift2, s0 = 1u << (shift1 + shift2);
+  std::uint32_t d = v[i];
+  if (i2 != 0) d -= v[i - 1];
+  if (i1 != 0) d -= v[i - s1];
+  if (i0 != 0) d -= v[i - s0];
+  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
+  if (i2 != 0 && i0 != 0) d += v[i - 1 - s0];
+  if (i1 != 0 && i0 != 0) d += v[i - s1 - s0];
+  if (i2 != 0 && i1 != 0 && i0 != 0) d -= v[i - 1 - s1 - s0];
+  return d;
+}
+
+//! predictor_delta_at for a box whose extents e2 = 2^shift2 and e1 = 2^shift1 are
+//! powers of two: shifts and masks instead of divisions.
+__device__ __forceinline__ std::uint32_t predictor_delta_pow2(const std::uint32_t* v, std::uint32_t i, predictor m,
+                                                              unsigned shift2, unsigned shift1) {
+  if (m == predictor::lorenzo_3d) return lorenzo_delta_pow2(v, i, shift2, shift1);
+  const std::uint32_t e2 = 1u << shift2;
+  const std::uint32_t i2 = i & (e2 - 1u), row = i >> shift2;
+  if (m == predictor::rows) {
+    if (i2 != 0) return v[i] - v[i - 1];
+    return row != 0 ? v[i] - v[i - e2] : v[i];
+  }
+  const std::uint32_t i1 = row & ((1u << shift1) - 1u), i0 = row >> shift1;
+  const std::uint32_t s1 = e2, s0 = 1u << (shift1 + shift2);
+  if (i1 == 0 && i2 == 0) return i0 != 0 ? v[i] - v[i - s0] : v[i];
+  std::uint32_t d = v[i];
+  if (i2 != 0) d -= v[i - 1];
+  if (i1 != 0) d -= v[i - s1];
+  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
+  return d;
+}
+
+//! True when x is a power of two (x > 0).
+__device__ __forceinline__ bool is_power_of_two(std::uint32_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+//! log2(x) for a power of two x (the position of its lowest set bit; 0 for x = 0).
+__device__ __forceinline__ unsigned log2_of_power(std::uint32_t x) {
+  return x == 0 ? 0u : static_cast<unsigned>(__ffs(static_cast<int>(x)) - 1);
+}
+
+//! The tensor index of element i (C order) of chunk `b`: shifts and masks for a full
+//! chunk (any element, e.g. a losslessly stored one), box_element_index otherwise.
+__device__ __forceinline__ std::uint64_t chunk_element_index(const chunk_geometry& g, const chunk_geometry::box& b,
+                                                              std::uint32_t i) {
+  if (!is_full_chunk(g, b)) return box_element_index(g, b, i);
+  const std::uint64_t d2 = g.dims[2];
+  const std::uint64_t origin = (b.origin[0] * g.dims[1] + b.origin[1]) * d2 + b.origin[2];
+  switch (chunk_kind_of(g)) {
+    case chunk_kind::cubic: return origin + (i >> 8) * (g.dims[1] * d2) + ((i >> 4) & 15u) * d2 + (i & 15u);
+    case chunk_kind::planar: return origin + (i >> 6) * d2 + (i & 63u);
+    case chunk_kind::linear:
+    default: return origin + i;
+  }
+}
+
+//! True when box `e` has power-of-two extents e1 and e2 (every full chunk), so that
+//! the predictors can find neighbours with shifts (lorenzo_delta_pow2).
+__device__ __forceinline__ bool power_of_two_box(const box_extents& e) {
+#if defined(ACTZIP_KERNEL_REPORT_FULL_CHUNKS)
+  (void)e;
+  return true;  // bench/kernel-report.sh: every chunk taken as full (see is_full_chunk)
+#else
+  return is_power_of_two(e.e2) && is_power_of_two(e.e1);
+#endif
+}
+
 //! Finite value range of one tensor as order keys (see order_key): the largest key,
 //! and the bitwise complement of the smallest, both maximised with atomics. Zero
 //! means no finite value was seen.

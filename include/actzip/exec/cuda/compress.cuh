@@ -120,6 +120,13 @@ __device__ inline header task_header(const compress_task<T>& task,
 //! indices in values[], then Lorenzo deltas and zig-zag codes: the code of element
 //! k * block_threads + tid in code[k] (0 past the chunk's end), the bit width of
 //! group g in width[g]. Ends with a barrier.
+//!
+//! Full chunks (all but the edge chunks of a tensor) take the fast path: addresses
+//! stepped from one start per thread (full_chunk_walk), all of the thread's loads
+//! in flight before the first quantization, and the Lorenzo neighbours found with
+//! shifts and masks (the chunk shapes are powers of two). Edge chunks take the
+//! general path (box_element_index, lorenzo_delta_at over the clipped box). Both
+//! write the same values.
 template <class T, class C>
 __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task, const quantizer<C>& qz,
                                                     const chunk_geometry::box& box, std::uint32_t* values,
@@ -127,26 +134,51 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
                                                     std::uint32_t (&code)[items_per_thread]) {
   const unsigned tid = threadIdx.x, lane = tid % 32;
   const chunk_geometry& g = task.geometry;
+  const bool full = is_full_chunk(g, box);
   const box_extents e = box.extent;
   const std::uint32_t n = e.count();
-  // Quantize: element i = k * 256 + tid; the keep flags of a group come from one ballot.
-  for (unsigned k = 0; k < items_per_thread; ++k) {
-    const std::uint32_t i = k * block_threads + tid;
-    std::uint32_t q = 0;
-    bool lossless = false;
-    if (i < n)
-      q = static_cast<std::uint32_t>(quantize_element(task.input[box_element_index(g, box, i)], qz, &lossless));
-    values[i] = q;
-    const unsigned kept = __ballot_sync(full_mask, lossless);
-    if (lane == 0 && i / 32 < max_groups) keep[i / 32] = kept;
+  if (full) {
+    const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
+    const T* input = task.input + walk.first;
+    T x[items_per_thread];
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread; ++k) x[k] = input[k * walk.step];
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      bool lossless = false;
+      values[i] = static_cast<std::uint32_t>(quantize_element(x[k], qz, &lossless));
+      const unsigned kept = __ballot_sync(full_mask, lossless);
+      if (lane == 0) keep[i / 32] = kept;
+    }
+  } else {
+    // Quantize: element i = k * 256 + tid; the keep flags of a group come from one ballot.
+    for (unsigned k = 0; k < items_per_thread; ++k) {
+      const std::uint32_t i = k * block_threads + tid;
+      std::uint32_t q = 0;
+      bool lossless = false;
+      if (i < n)
+        q = static_cast<std::uint32_t>(quantize_element(task.input[box_element_index(g, box, i)], qz, &lossless));
+      values[i] = q;
+      const unsigned kept = __ballot_sync(full_mask, lossless);
+      if (lane == 0 && i / 32 < max_groups) keep[i / 32] = kept;
+    }
   }
   __syncthreads();
 
   // Lorenzo deltas, zig-zag codes (kept in registers) and group widths.
+  const chunk_kind kind = chunk_kind_of(g);
+  const unsigned shift2 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 12u;
+  const unsigned shift1 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 0u;
   for (unsigned k = 0; k < items_per_thread; ++k) {
     const std::uint32_t i = k * block_threads + tid;
-    code[k] = i < n ? zigzag_encode(lorenzo_delta_at(values, e, i)) : 0u;
-    const unsigned w = bit_width(__reduce_or_sync(full_mask, code[k]));
+    std::uint32_t c = 0;
+    if (full)
+      c = zigzag_encode(lorenzo_delta_pow2(values, i, shift2, shift1));
+    else if (i < n)
+      c = zigzag_encode(lorenzo_delta_at(values, e, i));
+    code[k] = c;
+    const unsigned w = bit_width(__reduce_or_sync(full_mask, c));
     if (lane == 0) width[i / 32] = w;
   }
   __syncthreads();
@@ -187,7 +219,7 @@ __device__ __forceinline__ void store_lossless(const compress_task<T>& task, con
   if ((keep >> lane) & 1u) {
     const std::uint32_t rank = sh.keep_rank[group] + population_count(keep & ((1u << lane) - 1u));
     store_u16(out + l.indices + 2 * rank, i);
-    store_element_aligned(out + l.values + sizeof(T) * rank, task.input[box_element_index(task.geometry, box, i)]);
+    store_element_aligned(out + l.values + sizeof(T) * rank, task.input[chunk_element_index(task.geometry, box, i)]);
   }
 }
 
@@ -200,7 +232,7 @@ __device__ __forceinline__ void store_lossless_padding(const encoded_chunk_layou
 }
 
 template <class T>
-__global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_constant__ compress_launch<T> launch) {
+__global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid_constant__ compress_launch<T> launch) {
   using C = typename dtype_traits<T>::compute_type;
   __shared__ compress_shared sh;
   const unsigned tid = threadIdx.x, lane = tid % 32;
@@ -305,7 +337,7 @@ __global__ void __launch_bounds__(block_threads) compress_kernel(const __grid_co
       if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = chunk_raw_flag;
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
-        if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[box_element_index(g, box, i)]);
+        if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[chunk_element_index(g, box, i)]);
       }
       if (sizeof(T) == 2 && tid == 0 && n % 2 != 0) store_u16(out + 4 + 2 * n, 0);
     } else if (plan.type == chunk_view::kind::encoded) {
@@ -379,7 +411,7 @@ struct histogram_shared {
 inline constexpr std::uint32_t histogram_flush_chunks = 1u << 16;
 
 template <class T>
-__global__ void __launch_bounds__(block_threads) histogram_kernel(const __grid_constant__ compress_launch<T> launch) {
+__global__ void __launch_bounds__(block_threads, 4) histogram_kernel(const __grid_constant__ compress_launch<T> launch) {
   using C = typename dtype_traits<T>::compute_type;
   __shared__ histogram_shared sh;
   const unsigned tid = threadIdx.x;

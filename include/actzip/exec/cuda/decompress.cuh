@@ -146,6 +146,27 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
       sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
 }
 
+//! Stores value_of(i) at element i = k * block_threads + tid (i < the box's count) of
+//! chunk `box` in `out`, for every k. Full chunks step their addresses from one start
+//! per thread (full_chunk_walk), edge chunks use box_element_index.
+template <class T, class F>
+__device__ __forceinline__ void store_chunk_block(T* out, const chunk_geometry& g, const chunk_geometry::box& box,
+                                                  F value_of) {
+  const unsigned tid = threadIdx.x;
+  if (is_full_chunk(g, box)) {
+    const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
+    T* o = out + walk.first;
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread; ++k) o[k * walk.step] = value_of(k * block_threads + tid);
+    return;
+  }
+  const std::uint32_t n = box.extent.count();
+  for (unsigned k = 0; k < items_per_thread; ++k) {
+    const std::uint32_t i = k * block_threads + tid;
+    if (i < n) out[box_element_index(g, box, i)] = value_of(i);
+  }
+}
+
 //! Records corrupt_stream for the stream after a barrier (every thread has read
 //! sh.bad before the next chunk rewrites it). Called by the whole block.
 template <class T>
@@ -169,6 +190,9 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
   const box_extents e = box.extent;
   const std::uint32_t n = e.count();
   T* out = task.output;
+  // Full chunks have power-of-two extents: row and column positions by shifts.
+  const bool full = is_full_chunk(g, box);
+  const unsigned shift2 = log2_of_power(e.e2), shift1 = log2_of_power(e.e1);
 
   // The other predictors chain the first elements of the rows (rows) or of the
   // planes (lorenzo_2d) first, as predictor_inverse does: one thread, at most 256 rows.
@@ -190,7 +214,8 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
     segment_sum items[items_per_thread];
     for (unsigned j = 0; j < items_per_thread; ++j) {
       const std::uint32_t i = tid * items_per_thread + j;
-      items[j] = i < n ? segment_sum{sh.values[i], i % e.e2 == 0 ? 1u : 0u} : segment_sum{0u, 1u};
+      const bool row_start = full ? (i & (e.e2 - 1)) == 0 : i % e.e2 == 0;
+      items[j] = i < n ? segment_sum{sh.values[i], row_start ? 1u : 0u} : segment_sum{0u, 1u};
     }
     decompress_shared::row_scan(sh.scan.rows).InclusiveScan(items, items, segment_sum_op{});
     for (unsigned j = 0; j < items_per_thread; ++j) {
@@ -201,7 +226,8 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
   __syncthreads();
   if (m != predictor::rows && e.e1 > 1) {
     for (std::uint32_t line = tid; line < e.e0 * e.e2; line += block_threads) {
-      const std::uint32_t first = (line / e.e2) * e.e1 * e.e2 + line % e.e2;
+      const std::uint32_t first = full ? ((line >> shift2) << (shift1 + shift2)) + (line & (e.e2 - 1))
+                                       : (line / e.e2) * e.e1 * e.e2 + line % e.e2;
       std::uint32_t sum = sh.values[first];
       for (std::uint32_t i1 = 1; i1 < e.e1; ++i1) {
         sum += sh.values[first + i1 * e.e2];
@@ -222,14 +248,12 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
     __syncthreads();
   }
 
-  for (unsigned k = 0; k < items_per_thread; ++k) {
-    const std::uint32_t i = k * block_threads + tid;
-    if (i < n) out[box_element_index(g, box, i)] = reconstruct<T>(static_cast<std::int32_t>(sh.values[i]), qz);
-  }
+  store_chunk_block(out, g, box,
+                    [&](std::uint32_t i) { return reconstruct<T>(static_cast<std::int32_t>(sh.values[i]), qz); });
   __syncthreads();  // the lossless values overwrite what other threads wrote above
   for (std::uint32_t k = tid; k < lossless; k += block_threads) {
     const std::uint32_t position = load_u16(base + l.indices + 2 * k);
-    out[box_element_index(g, box, position)] = load_element_aligned<T>(base + l.values + sizeof(T) * k);
+    out[chunk_element_index(g, box, position)] = load_element_aligned<T>(base + l.values + sizeof(T) * k);
   }
   __syncthreads();
 }
@@ -255,18 +279,12 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
 
   if (kind == chunk_view::kind::empty) {
     const T zero = reconstruct<T>(0, qz);
-    for (unsigned k = 0; k < items_per_thread; ++k) {
-      const std::uint32_t i = k * block_threads + tid;
-      if (i < n) out[box_element_index(g, box, i)] = zero;
-    }
+    store_chunk_block(out, g, box, [&](std::uint32_t) { return zero; });
     __syncthreads();
     return;
   }
   if (kind == chunk_view::kind::raw) {
-    for (unsigned k = 0; k < items_per_thread; ++k) {
-      const std::uint32_t i = k * block_threads + tid;
-      if (i < n) out[box_element_index(g, box, i)] = load_element_aligned<T>(base + 4 + sizeof(T) * i);
-    }
+    store_chunk_block(out, g, box, [&](std::uint32_t i) { return load_element_aligned<T>(base + 4 + sizeof(T) * i); });
     __syncthreads();
     return;
   }

@@ -57,6 +57,9 @@ __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t*
   const unsigned tries = predictors_for(e);
   if (tries == 1) return predictor::lorenzo_3d;  // the only one worth trying (the same in every thread)
   const std::uint32_t n = e.count();
+  // Full chunks (and edge chunks of power-of-two extents): neighbours by shifts.
+  const bool pow2 = power_of_two_box(e);
+  const unsigned shift2 = log2_of_power(e.e2), shift1 = log2_of_power(e.e1);
   if (tid < predictor_count) cost[tid] = 0;
   __syncthreads();
   for (unsigned k = 0; k < tries; ++k) {
@@ -68,7 +71,8 @@ __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t*
       if (m == predictor::lorenzo_3d)
         mine += bit_width(code[j]);
       else if (i < n)
-        mine += bit_width(zigzag_encode(predictor_delta_at(indices, e, i, m)));
+        mine += bit_width(zigzag_encode(pow2 ? predictor_delta_pow2(indices, i, m, shift2, shift1)
+                                             : predictor_delta_at(indices, e, i, m)));
     }
     const std::uint32_t warp_cost = __reduce_add_sync(full_mask, mine);
     if (tid % 32 == 0) atomicAdd(cost + k, warp_cost);
@@ -95,13 +99,18 @@ __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices
                                                     std::uint32_t* coded) {
   const unsigned tid = threadIdx.x;
   const std::uint32_t n = e.count();
+  const bool pow2 = power_of_two_box(e);
+  const unsigned shift2 = log2_of_power(e.e2), shift1 = log2_of_power(e.e1);
 #pragma unroll
   for (unsigned j = 0; j < items_per_thread; ++j) {
     const std::uint32_t i = j * block_threads + tid;
     if (m == predictor::lorenzo_3d)
       coded[i] = code[j];
+    else if (i >= n)
+      coded[i] = 0u;
     else
-      coded[i] = i < n ? zigzag_encode(predictor_delta_at(indices, e, i, m)) : 0u;
+      coded[i] = zigzag_encode(pow2 ? predictor_delta_pow2(indices, i, m, shift2, shift1)
+                                    : predictor_delta_at(indices, e, i, m));
   }
 }
 
