@@ -80,11 +80,12 @@ class Case(unittest.TestCase):
         self.assertLessEqual(err, tol, f"{what}: gradient error {err:.3g} > {tol:.3g}")
         return err
 
-    def compare(self, model, inputs, loss_fn, bound=BOUND, steps=3, roles=None, what=""):
+    def compare(self, model, inputs, loss_fn, bound=BOUND, steps=3, roles=None, what="", op_roles=True):
         """The gradients of `steps` identical steps inside the context against those
         without it; returns the context."""
         want_loss, want = gradients(model, inputs, loss_fn)
-        with az.compressed_activations(model, policy=policy(bound), min_numel=0, verify=True, roles=roles) as ca:
+        with az.compressed_activations(model, policy=policy(bound), min_numel=0, verify=True, roles=roles,
+                                       op_roles=op_roles) as ca:
             for step in range(steps):
                 loss, got = gradients(model, inputs, loss_fn)
                 summary = ca.end_step()
@@ -135,6 +136,75 @@ class Block(nn.Module):
 
 def block_loss(model, x):
     return model(x).square().mean()
+
+
+# ---- roles of functional ops -----------------------------------------------------------
+
+class FunctionalBlock(nn.Module):
+    """A transformer block written with functional ops only (no nn.Linear, nn.GELU,
+    nn.LayerNorm): every saved tensor's role must come from the op that saves it."""
+
+    def __init__(self, dim=32, heads=4, hidden=64, act="gelu", attention="explicit"):
+        super().__init__()
+        self.heads, self.act, self.attention = heads, act, attention
+        self.w_qkv = nn.Parameter(torch.randn(3 * dim, dim) * dim ** -0.5)
+        self.w_out = nn.Parameter(torch.randn(dim, dim) * dim ** -0.5)
+        self.w1 = nn.Parameter(torch.randn(hidden, dim) * dim ** -0.5)
+        self.w2 = nn.Parameter(torch.randn(dim, hidden) * hidden ** -0.5)
+        self.g1, self.g2 = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        b, t, c = x.shape
+        h = F.layer_norm(x, (c,), self.g1)
+        q, k, v = F.linear(h, self.w_qkv).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        if self.attention == "sdpa":
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            s = torch.matmul(q, k.transpose(-1, -2)) * (c // self.heads) ** -0.5
+            a = torch.softmax(s, dim=-1) @ v
+        x = x + F.linear(a.transpose(1, 2).reshape(b, t, c), self.w_out)
+        h = F.layer_norm(x, (c,), self.g2)
+        u = F.linear(h, self.w1)
+        u = F.gelu(u) if self.act == "gelu" else F.silu(u)
+        return x + torch.einsum("bth,ch->btc", u, self.w2)
+
+
+class OpRoles(Case):
+    def setUp(self):
+        torch.manual_seed(0)
+        self.x = torch.randn(2, 16, 32, requires_grad=True)
+
+    def roles_of(self, ca):
+        return {r for rec in ca.stats.records if rec["compressed"] for r in rec["roles"]}
+
+    def test_functional_block(self):
+        for act in ("gelu", "silu"):
+            model = FunctionalBlock(act=act)
+            ca = self.compare(model, [self.x], block_loss, what=f"functional block ({act})")
+            self.assertEqual(self.roles_of(ca), {az.LINEAR_INPUT, az.SOFTMAX_OUTPUT, az.NONLINEAR, az.NORM_INPUT})
+            raw = sum(rec["raw_bytes"] for rec in ca.stats.records if not rec["compressed"])
+            total = sum(rec["raw_bytes"] for rec in ca.stats.records)
+            # Left raw: LayerNorm statistics, the scalar and the loss's own input.
+            self.assertLess(raw / total, 0.15, f"{raw} of {total} bytes raw")
+
+    def test_op_roles_off_keeps_functional_ops_raw(self):
+        model = FunctionalBlock()
+        with az.compressed_activations(model, policy=policy(BOUND), min_numel=0, op_roles=False) as ca:
+            for _ in range(3):
+                gradients(model, [self.x], block_loss)
+                self.assertEqual(ca.end_step()["compressed"], 0)
+
+    @unittest.skipUnless(hasattr(F, "scaled_dot_product_attention"), "PyTorch 2.0 and later")
+    def test_scaled_dot_product_attention(self):
+        ca = self.compare(FunctionalBlock(attention="sdpa"), [self.x], block_loss, what="functional block, sdpa")
+        self.assertIn(az.LINEAR_INPUT, self.roles_of(ca))
+
+    def test_module_block_attention_products(self):
+        ca = self.compare(Block(), [self.x], block_loss, what="module block, op roles")
+        roles = self.roles_of(ca)
+        self.assertTrue({az.LINEAR_INPUT, az.SOFTMAX_OUTPUT, az.NONLINEAR, az.NORM_INPUT} <= roles, roles)
+
+
 
 
 def storage_of(t):

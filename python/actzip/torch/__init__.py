@@ -18,8 +18,9 @@ from actzip import (AdaptivePolicy, Bound, BudgetPolicy, Decision, Error, FixedP
 from actzip import abs as abs_bound
 from actzip import rel as rel_bound
 
-from .hooks import (DEFAULT_ROLES, EXACT, LINEAR_INPUT, MASK, NORM_INPUT, RELU_OUTPUT, VALUE_FREE, BoundViolation,
-                    CompressionStats, compressed_activations, fan_in, pack_bits, site_key, unpack_bits)
+from .hooks import (DEFAULT_ROLES, EXACT, LINEAR_INPUT, MASK, NONLINEAR, NORM_INPUT, OP_ROLES, RELU_OUTPUT,
+                    SOFTMAX_OUTPUT, VALUE_FREE, BoundViolation, CompressionStats, compressed_activations, fan_in,
+                    pack_bits, site_key, unpack_bits)
 from .tensors import (compress, compress_async, decompress, fold_shape, inspect, max_compressed_bytes,
                       workspace_bytes)
 
@@ -31,6 +32,6 @@ __all__ = [
     "Error", "Bound", "Params", "abs_bound", "rel_bound", "compress", "compress_async", "decompress", "inspect",
     "max_compressed_bytes", "workspace_bytes", "fold_shape", "Policy", "TensorRole", "TensorInfo", "Decision",
     "TensorResult", "LayerFeedback", "FixedPolicy", "AdaptivePolicy", "BudgetPolicy", "compressed_activations",
-    "CompressionStats", "BoundViolation", "DEFAULT_ROLES", "LINEAR_INPUT", "MASK", "NORM_INPUT", "RELU_OUTPUT",
-    "VALUE_FREE", "EXACT", "fan_in", "site_key", "pack_bits", "unpack_bits", "has_cuda", "has_openmp",
+    "CompressionStats", "BoundViolation", "DEFAULT_ROLES", "OP_ROLES", "LINEAR_INPUT", "MASK", "NORM_INPUT",
+    "RELU_OUTPUT", "VALUE_FREE", "SOFTMAX_OUTPUT", "NONLINEAR", "EXACT", "fan_in", "site_key", "pack_bits", "unpack_bits", "has_cuda", "has_openmp",
 ]

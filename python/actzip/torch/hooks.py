@@ -33,8 +33,18 @@ gives the role of the saved tensor (see DEFAULT_ROLES):
   ``norm_bound``.
 - Pooling inputs: ``value_free`` (the backward reads the shape and the saved
   indices, never the values): any bound.
-- Anything else (softmax, GELU, tanh, sigmoid, dropout masks, functional ops
-  called outside a known module): ``exact``, kept raw.
+- Anything else: ``exact``, kept raw.
+
+Functional ops (``op_roles=True``, the default) take precedence: a
+``torch.overrides.TorchFunctionMode`` records which op of OP_ROLES is running when a
+tensor is saved, whatever module calls it. Matrix products (matmul, @, bmm, mm,
+einsum, F.linear, the operands of scaled_dot_product_attention) save operands:
+``linear_input`` with fan_in the contracted length. Softmax saves its output:
+``softmax_output``. GELU, SiLU and the other smooth activations save their input
+(tanh and sigmoid their output): ``nonlinear``. F.layer_norm / group_norm /
+batch_norm inputs: ``norm_input``. Both ``softmax_output`` and ``nonlinear`` reach
+the policy as role ``other``; docs/POLICIES.md derives their bounds. Dropout masks
+are boolean and stay exact; an op outside the table keeps its tensor raw.
 
 One tensor is often saved by several modules (a ReLU output is the ReLU's mask
 and the next convolution's input). It is stored once, with the conjunction of
@@ -111,6 +121,8 @@ MASK = "mask"
 RELU_OUTPUT = "relu_output"
 NORM_INPUT = "norm_input"
 VALUE_FREE = "value_free"
+SOFTMAX_OUTPUT = "softmax_output"
+NONLINEAR = "nonlinear"
 EXACT = "exact"
 
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
@@ -133,9 +145,92 @@ DEFAULT_ROLES = {
 
 # The role the policy is told for each adapter role.
 _POLICY_ROLE = {LINEAR_INPUT: "linear_input", MASK: "mask", RELU_OUTPUT: "mask", NORM_INPUT: "other",
-                VALUE_FREE: "other"}
+                VALUE_FREE: "other", SOFTMAX_OUTPUT: "other", NONLINEAR: "other"}
 # Which member of a group sets the bound: the most sensitive role first.
-_PRIORITY = {LINEAR_INPUT: 0, NORM_INPUT: 1, MASK: 2, RELU_OUTPUT: 2, VALUE_FREE: 3}
+_PRIORITY = {LINEAR_INPUT: 0, SOFTMAX_OUTPUT: 1, NONLINEAR: 1, NORM_INPUT: 1, MASK: 2, RELU_OUTPUT: 2,
+             VALUE_FREE: 3}
+
+
+def _contraction(args, kwargs):
+    """fan_in of a matrix product's saved operand: the length of the summed dimension."""
+    a = args[0] if args else None
+    return int(a.shape[-1]) if isinstance(a, torch.Tensor) and a.dim() >= 1 else 0
+
+
+def _op_roles():
+    """{function: (role of a saved input, role of a saved output, fan_in(args, kwargs))}
+    for the functional ops whose backward formulas docs/POLICIES.md derives bounds for.
+    Functions are looked up as torch hands them to __torch_function__ (the public
+    function, or the Tensor method)."""
+    F = torch.nn.functional
+    T = torch.Tensor
+    table = {}
+
+    def add(names, owner, entry):
+        for n in names:
+            f = getattr(owner, n, None)
+            if f is not None:
+                table[f] = entry
+
+    none = lambda args, kwargs: 0  # noqa: E731
+    # Matrix products: a saved operand multiplies the gradient of the other operand.
+    # They save nothing but operands (matmul on 4-D tensors saves reshaped copies of
+    # them, which are not the arguments themselves).
+    product = (LINEAR_INPUT, LINEAR_INPUT, _contraction)
+    add(["matmul", "bmm", "mm", "einsum", "baddbmm", "addmm", "addbmm", "tensordot"], torch, product)
+    add(["matmul", "__matmul__", "__rmatmul__", "bmm", "mm", "baddbmm", "addmm"], T, product)
+    add(["linear", "bilinear"], F, product)
+    add(["scaled_dot_product_attention"], F, (LINEAR_INPUT, EXACT, none))
+    # Softmax: its output y enters y * (g - sum(g * y)).
+    add(["softmax", "log_softmax"], torch, (EXACT, SOFTMAX_OUTPUT, none))
+    add(["softmax", "log_softmax"], T, (EXACT, SOFTMAX_OUTPUT, none))
+    add(["softmax", "log_softmax"], F, (EXACT, SOFTMAX_OUTPUT, none))
+    # Smooth activations: an error in the saved input or output is scaled by f'' (or f').
+    add(["gelu", "silu", "mish", "elu", "softplus", "tanh", "sigmoid", "hardswish"], F, (NONLINEAR, NONLINEAR, none))
+    add(["tanh", "sigmoid"], torch, (NONLINEAR, NONLINEAR, none))
+    add(["tanh", "sigmoid"], T, (NONLINEAR, NONLINEAR, none))
+    # Normalisation: the input behaves like a BatchNorm input.
+    add(["layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm"], F, (NORM_INPUT, EXACT, none))
+    return table
+
+
+#: The op roles (see _op_roles); module roles apply where no op of this table saves.
+OP_ROLES = _op_roles()
+
+
+class _OpFrame:
+    __slots__ = ("entry", "inputs", "args", "kwargs")
+
+    def __init__(self, entry, args, kwargs):
+        self.entry = entry
+        self.args, self.kwargs = args, kwargs
+        self.inputs = set()
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, torch.Tensor):
+                self.inputs.add(a.data_ptr())
+            elif isinstance(a, (list, tuple)):
+                self.inputs.update(x.data_ptr() for x in a if isinstance(x, torch.Tensor))
+
+
+class _OpRoles(torch.overrides.TorchFunctionMode):
+    """Tells the pack hook which functional op is saving: a stack of the known ops
+    (OP_ROLES) running now. Torch calls __torch_function__ with this mode disabled
+    for the nested call, so ops called inside an op are not seen."""
+
+    def __init__(self, stack):
+        super().__init__()
+        self.stack = stack
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        entry = OP_ROLES.get(func)
+        if entry is None:
+            return func(*args, **kwargs)
+        self.stack.append(_OpFrame(entry, args, kwargs))
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self.stack.pop()
 _BIT_WEIGHTS = {}
 
 
@@ -439,11 +534,16 @@ class compressed_activations:
         (default) rather than with preserve_sign.
       shrink_bytes: CUDA only: trim pending stream buffers once they exceed this
         many bytes (default 256 MiB).
+      op_roles: give tensors saved by the functional ops of OP_ROLES their op's role
+        (default True); False: module roles only.
     """
 
     def __init__(self, model, policy=None, min_numel=4096, stats=None, verify=False, roles=None, norm_bound=None,
-                 mask_bits=True, shrink_bytes=256 << 20):
+                 mask_bits=True, shrink_bytes=256 << 20, op_roles=True):
         self.model = model
+        self.op_roles = bool(op_roles)
+        self._ops = []        # the known functional ops running now (op_roles)
+        self._op_mode = None
         self.policy = policy if policy is not None else _az.FixedPolicy(_az.rel(1e-2))
         if not isinstance(self.policy, _az.Policy):
             raise TypeError("compressed_activations: policy must be an actzip policy (actzip.FixedPolicy, "
@@ -481,10 +581,17 @@ class compressed_activations:
         self._install()
         self._saved_hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
         self._saved_hooks.__enter__()
+        if self.op_roles:
+            self._ops = []
+            self._op_mode = _OpRoles(self._ops)
+            self._op_mode.__enter__()
         self._active = True
         return self
 
     def __exit__(self, *exc):
+        if self._op_mode is not None:
+            self._op_mode.__exit__(*exc)
+            self._op_mode = None
         self._saved_hooks.__exit__(*exc)
         self._saved_hooks = None
         self._active = False
@@ -610,13 +717,21 @@ class compressed_activations:
             return None  # no storage (sparse, meta, ...)
 
     def _site(self, t):
-        """The site name, adapter role and fan_in of the tensor being saved now."""
+        """The site name, adapter role and fan_in of the tensor being saved now: the
+        role of the known functional op saving it (OP_ROLES) if one is running, else
+        that of the innermost module."""
+        op = self._ops[-1] if self._ops else None
         if not self._stack:
             self._outside += 1
-            return f"<outside>/{self._outside - 1}", EXACT, 0, None
+            site = f"<outside>/{self._outside - 1}"
+            if op is None:
+                return site, EXACT, 0, None
+            return self._op_site(site, op, t, None)
         frame = self._stack[-1]
         site = f"{frame.name}#{frame.call}/{frame.saves}"
         frame.saves += 1
+        if op is not None:
+            return self._op_site(site, op, t, frame.name)
         kind = self._kind(frame.module)
         is_input = (t.data_ptr(), t.numel()) in frame.inputs
         if kind == "linear":
@@ -626,6 +741,14 @@ class compressed_activations:
         if kind == RELU_OUTPUT and is_input and not getattr(frame.module, "inplace", False):
             return site, MASK, 0, frame.name  # a ReLU that saves its input (not nn.ReLU's own way)
         return site, kind, 0, frame.name
+
+    def _op_site(self, site, op, t, name):
+        input_role, output_role, fan = op.entry
+        is_input = t.data_ptr() in op.inputs
+        role = input_role if is_input else output_role
+        if role == EXACT:
+            return site, EXACT, 0, None
+        return site, role, fan(op.args, op.kwargs) if role == LINEAR_INPUT else 0, name
 
     def _key(self, site):
         key = self._keys.get(site)
