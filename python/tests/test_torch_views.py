@@ -104,6 +104,44 @@ class Case(unittest.TestCase):
         return ca
 
 
+# ---- compression on a worker thread (overlap) --------------------------------------------
+
+class Overlap(unittest.TestCase):
+    def run_steps(self, model, x, overlap, steps=4):
+        grads, stats = [], []
+        with az.compressed_activations(model, policy=policy(1e-3), min_numel=0, overlap=overlap,
+                                       verify=True) as ca:
+            for _ in range(steps):
+                grads.append(gradients(model, [x], block_loss)[1])
+                summary = ca.end_step()
+                stats.append((summary["raw_bytes"], summary["stored_bytes"], summary["compressed"]))
+        return grads, stats
+
+    def test_overlap_gives_the_same_gradients_and_bytes(self):
+        torch.manual_seed(0)
+        model = Block(dim=64, heads=4, hidden=128)
+        x = torch.randn(4, 32, 64, requires_grad=True)
+        want_grads, want_stats = self.run_steps(model, x, overlap=False)
+        got_grads, got_stats = self.run_steps(model, x, overlap=True)
+        self.assertEqual(got_stats, want_stats)
+        self.assertGreater(got_stats[-1][2], 0)
+        for got, want in zip(got_grads, want_grads):
+            for g, w in zip(got, want):
+                self.assertTrue(torch.equal(g, w))
+
+    def test_small_shrink_bytes_collects_while_running(self):
+        torch.manual_seed(0)
+        model = Block(dim=64, heads=4, hidden=128)
+        x = torch.randn(4, 32, 64, requires_grad=True)
+        want, _ = self.run_steps(model, x, overlap=False, steps=3)
+        with az.compressed_activations(model, policy=policy(1e-3), min_numel=0, overlap=True, shrink_bytes=1) as ca:
+            for step in range(3):
+                got = gradients(model, [x], block_loss)[1]
+                ca.end_step()
+                for g, w in zip(got, want[step]):
+                    self.assertTrue(torch.equal(g, w))
+
+
 # ---- a transformer block ---------------------------------------------------------------
 
 class Attention(nn.Module):

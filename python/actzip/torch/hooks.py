@@ -102,6 +102,7 @@ fraction of a tensor are read back at the same time, so on CUDA a decision uses
 the value range seen at the same site in the previous step.
 """
 
+import concurrent.futures
 import hashlib
 import math
 import re
@@ -196,6 +197,12 @@ def _op_roles():
 
 #: The op roles (see _op_roles); module roles apply where no op of this table saves.
 OP_ROLES = _op_roles()
+
+
+def _compress_on_worker(x, params):
+    """The overlap worker's job: one thread of actzip (the forward pass keeps the
+    others)."""
+    return _tensors.compress(x, params, threads=1)
 
 
 class _OpFrame:
@@ -383,9 +390,10 @@ class _View:
 class _Stored:
     """What a group keeps: the raw tensor or a compressed stream."""
 
-    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "lo", "uses", "cache", "group")
+    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "lo", "uses", "cache", "group", "future")
 
     def __init__(self):
+        self.future = None   # overlap on the CPU: the worker's compression, until collected
         self.raw = None      # the tensor itself when kept raw
         self.stream = None   # the uint8 stream (CUDA: max-size buffer until trimmed)
         self.bits = None     # relu_output: the mask x > 0, pack_bits
@@ -536,11 +544,16 @@ class compressed_activations:
         many bytes (default 256 MiB).
       op_roles: give tensors saved by the functional ops of OP_ROLES their op's role
         (default True); False: module roles only.
+      overlap: CPU tensors are compressed on a worker thread while the forward pass
+        goes on, and collected at the end of the forward (or when shrink_bytes of raw
+        tensors are pending, or the backward needs one); the same streams.
     """
 
     def __init__(self, model, policy=None, min_numel=4096, stats=None, verify=False, roles=None, norm_bound=None,
-                 mask_bits=True, shrink_bytes=256 << 20, op_roles=True):
+                 mask_bits=True, shrink_bytes=256 << 20, op_roles=True, overlap=False):
         self.model = model
+        self.overlap = bool(overlap)
+        self._worker = None
         self.op_roles = bool(op_roles)
         self._ops = []        # the known functional ops running now (op_roles)
         self._op_mode = None
@@ -585,6 +598,8 @@ class compressed_activations:
             self._ops = []
             self._op_mode = _OpRoles(self._ops)
             self._op_mode.__enter__()
+        if self.overlap:
+            self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="actzip")
         self._active = True
         return self
 
@@ -600,6 +615,10 @@ class compressed_activations:
         self._handles = []
         if self._groups:
             self.end_step()
+        if self._worker is not None:
+            self._shrink()
+            self._worker.shutdown(wait=True)
+            self._worker = None
         return False
 
     def _install(self):
@@ -917,6 +936,16 @@ class compressed_activations:
             if self._pending_bytes > self.shrink_bytes:
                 self._shrink()
             return stored
+        if self._worker is not None:
+            # Overlap: the worker compresses while the forward pass goes on (actzip
+            # releases the GIL); x stays alive until it is done, and _shrink collects
+            # the streams (at the end of the forward, or once shrink_bytes are pending).
+            stored.future = self._worker.submit(_compress_on_worker, x, params)
+            self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
+            self._pending_bytes += raw_bytes
+            if self._pending_bytes > self.shrink_bytes:
+                self._shrink()
+            return stored
         stored.stream = _tensors.compress(x, params)
         header = _tensors.inspect(stored.stream)
         error_ratio = self._check(x, stored, header, params) if self.verify else None
@@ -945,6 +974,8 @@ class compressed_activations:
         return r
 
     def _reconstruct(self, stored):
+        if stored.future is not None:
+            self._shrink()  # the backward pass needs a stream the worker may still be making
         y = _tensors.decompress(stored.stream, stored.dtype, list(stored.shape))
         if stored.bits is not None:
             # Masked values that came back <= 0 were at most the bound: the smallest
@@ -976,10 +1007,24 @@ class compressed_activations:
         return max_err / bound if bound > 0 else 0.0
 
     def _shrink(self):
-        """CUDA: reads the sizes of the pending streams in one copy and trims the buffers."""
+        """Collects the pending streams. CUDA: reads their sizes in one copy and trims
+        the buffers. CPU with overlap: waits for the worker's streams."""
         if not self._pending:
             return
         pending, self._pending, self._pending_bytes = self._pending, [], 0
+        background = [p for p in pending if p[0].future is not None]
+        pending = [p for p in pending if p[0].future is None]
+        for stored, key, x, params, raw_bytes, seen in background:
+            stored.stream = stored.future.result()
+            stored.future = None
+            header = _tensors.inspect(stored.stream)
+            error_ratio = self._check(x, stored, header, params) if self.verify else None
+            size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
+            self._record(stored.group, stored.group.view.geometry[0], stored.dtype, seen, True, size,
+                         header["absolute_bound"], params, error_ratio, stored.bits is not None)
+            self.policy.record(self._result(key, raw_bytes, size, header["absolute_bound"]))
+        if not pending:
+            return
         sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
         # The headers (for the statistics) in one more copy.
         heads = torch.stack([p[0].stream[:_az.HEADER_BYTES] for p in pending]).cpu()

@@ -70,11 +70,12 @@ def _scratch(nbytes):
     return buf[:nbytes]
 
 
-def compress(tensor, params):
+def compress(tensor, params, threads=None):
     """Compresses a float32/float64/float16/bfloat16 tensor (CPU or CUDA) into a uint8
     stream tensor of its exact size on the tensor's device. ``params``: an
     actzip.Params or a bound. For CUDA tensors this reads the size back (a
-    synchronization); compress_async does not."""
+    synchronization); compress_async does not. ``threads``: host tensors, the OpenMP
+    threads (default torch.get_num_threads())."""
     params = _params(params)
     x = tensor.detach()
     _check_dtype(x, "compress")
@@ -87,7 +88,7 @@ def compress(tensor, params):
     x = x.contiguous().view(shape)
     capacity = _az.max_compressed_bytes(shape, x.dtype)
     out = _scratch(capacity)
-    n = _az.compress_into(x, params, out, threads=_host_threads())
+    n = _az.compress_into(x, params, out, threads=_host_threads() if threads is None else threads)
     return out[:n].clone()  # a copy of the compressed bytes only
 
 
