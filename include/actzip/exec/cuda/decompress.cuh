@@ -195,10 +195,15 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
   const unsigned shift2 = log2_of_power(e.e2), shift1 = log2_of_power(e.e1);
 
   // The other predictors chain the first elements of the rows (rows) or of the
-  // planes (lorenzo_2d) first, as predictor_inverse does: one thread, at most 256 rows.
+  // planes (lorenzo_2d) first, as predictor_inverse does: the rows' heads (at most
+  // 256, one a thread) by a block scan, the planes' (at most 16) by one thread.
   if (m == predictor::rows) {
-    if (tid == 0)
-      for (std::uint32_t r = 1; r < e.e0 * e.e1; ++r) sh.values[r * e.e2] += sh.values[(r - 1) * e.e2];
+    const std::uint32_t rows = e.e0 * e.e1;  // at most 16 x 16 (3-D chunks): one a thread
+    const std::uint32_t head = tid < rows ? sh.values[tid * e.e2] : 0u;
+    std::uint32_t before = 0;
+    decompress_shared::width_scan(sh.scan.widths).ExclusiveSum(head, before);
+    __syncthreads();  // every head read before any is written
+    if (tid < rows) sh.values[tid * e.e2] = before + head;
     __syncthreads();
   } else if (m == predictor::lorenzo_2d) {
     const std::uint32_t plane = e.e1 * e.e2;
