@@ -252,7 +252,23 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
     }
   }
   __syncthreads();
-  if (m != predictor::rows && e.e1 > 1) {
+  if (m != predictor::rows && e.e1 > 1 && full && e.e0 == 1 && e.e1 == 64 && e.e2 == 64) {
+    // A full 2-D chunk has only 64 columns: four threads share each, a quarter of its
+    // 64 rows a thread, then every quarter adds the totals of the quarters above it.
+    const std::uint32_t column = tid & 63u, quarter = tid >> 6, first = quarter * 16 * 64 + column;
+    std::uint32_t sum = sh.values[first];
+    for (std::uint32_t r = 1; r < 16; ++r) {
+      sum += sh.values[first + r * 64];
+      sh.values[first + r * 64] = sum;
+    }
+    __syncthreads();
+    std::uint32_t above = 0;
+    for (std::uint32_t q = 0; q < quarter; ++q) above += sh.values[(q * 16 + 15) * 64 + column];
+    __syncthreads();  // every total read before any is changed
+    if (above != 0)
+      for (std::uint32_t r = 0; r < 16; ++r) sh.values[first + r * 64] += above;
+    __syncthreads();
+  } else if (m != predictor::rows && e.e1 > 1) {
     for (std::uint32_t line = tid; line < e.e0 * e.e2; line += block_threads) {
       const std::uint32_t first = full ? ((line >> shift2) << (shift1 + shift2)) + (line & (e.e2 - 1))
                                        : (line / e.e2) * e.e1 * e.e2 + line % e.e2;
