@@ -6,11 +6,12 @@ For a ResNet (examples/pytorch/fashion_mnist.py, 28 x 28 inputs) and a small
 pre-norm transformer (causal attention written out, GELU MLP), it times forward +
 backward + SGD step in three configurations: uncompressed, compressed_activations
 (fixed rel 1e-2) compressing on the calling thread, and the same with
-overlap=True (a worker thread compresses while the forward pass goes on). The
+overlap=True (a worker thread compresses while the forward pass goes on), and with
+--codecs the synchronous configuration with Huffman or automatic streams. The
 configurations run interleaved, round after round, on the same weights and batch;
 the report gives the median step time of each and the stored/raw bytes.
 
-Usage: bench/overlap_cpu.py [--rounds 12] [--threads 2] [--out bench/results]
+Usage: bench/overlap_cpu.py [--rounds 12] [--threads 2] [--codecs huffman,automatic] [--out bench/results]
 (needs the actzip package: pip install .)
 """
 import argparse
@@ -80,15 +81,18 @@ def step(model, opt, x, y, loss_fn):
     opt.step()
 
 
-def measure(name, model, x, y, loss_fn, rounds):
+def measure(name, model, x, y, loss_fn, rounds, codecs):
     torch.manual_seed(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: every step sees the same weights
-    configs = {"uncompressed": None, "compressed": False, "compressed + overlap": True}
+    configs = {"uncompressed": None, "compressed": ("bitplane", False), "compressed + overlap": ("bitplane", True)}
+    for codec in codecs:
+        configs[f"compressed, {codec}"] = (codec, False)
     contexts = {}
-    for label, overlap in configs.items():
-        if overlap is not None:
-            contexts[label] = az.compressed_activations(model, policy=az.FixedPolicy(az.rel_bound(1e-2)),
-                                                        overlap=overlap)
+    for label, config in configs.items():
+        if config is not None:
+            codec, overlap = config
+            contexts[label] = az.compressed_activations(
+                model, policy=az.FixedPolicy(az.rel_bound(1e-2), codec=codec), overlap=overlap)
     times = {label: [] for label in configs}
     stats = {}
     for r in range(rounds + 2):  # two warm-up rounds (the adapter's first step keeps tensors raw)
@@ -113,11 +117,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--out", default=None, help="write overlap-cpu-<date>.md into this directory")
+    ap.add_argument("--codecs", default="", help="also time these codecs (comma-separated: huffman,automatic)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lines = []
     for name, model, x, y, loss_fn in cases():
-        res = measure(name, model, x, y, loss_fn, args.rounds)
+        res = measure(name, model, x, y, loss_fn, args.rounds, [c for c in args.codecs.split(",") if c])
         base = res["uncompressed"][0]
         lines.append(f"\n### {name}\n")
         lines.append("| configuration | median step (ms) | vs uncompressed | stored / raw activation bytes |")
@@ -140,9 +145,9 @@ def main():
             f"- machine: {cpu}, {os.cpu_count()} cores, torch threads {args.threads}; {platform.platform()}",
             f"- PyTorch {torch.__version__}, actzip {az.__name__} at commit {commit}",
             f"- command: `python bench/overlap_cpu.py --rounds {args.rounds} --threads {args.threads}"
-            + (f" --out {args.out}`" if args.out else "`"),
+            + (f" --codecs {args.codecs}" if args.codecs else "") + (f" --out {args.out}`" if args.out else "`"),
             "- forward + backward + SGD step (lr 0, same batch), configurations interleaved; median of "
-            f"{args.rounds} rounds after 2 warm-up rounds; policy FixedPolicy(rel 1e-2); overlap: one worker "
+            f"{args.rounds} rounds after 2 warm-up rounds; policy FixedPolicy(rel 1e-2), bitplane unless named; overlap: one worker "
             "thread compresses (actzip releases the GIL) while the forward pass continues on torch's threads"]
     text = "\n".join(head + lines) + "\n"
     if args.out:
