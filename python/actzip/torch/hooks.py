@@ -527,7 +527,8 @@ class compressed_activations:
       model: the nn.Module whose forward runs inside the context (its modules get
         the hooks; its parameters and buffers are never compressed).
       policy: an actzip policy (FixedPolicy, AdaptivePolicy, BudgetPolicy or a
-        Policy subclass). Default: FixedPolicy(rel_bound(1e-2)).
+        Policy subclass; each takes codec="bitplane", "huffman" or "automatic").
+        Default: FixedPolicy(rel_bound(1e-2), codec="automatic").
       min_numel: tensors with fewer elements are kept raw (default 4096).
       stats: a CompressionStats to fill (default: a new one, as ``self.stats``).
       verify: decompress every stream right away and check the bound and the
@@ -557,7 +558,9 @@ class compressed_activations:
         self.op_roles = bool(op_roles)
         self._ops = []        # the known functional ops running now (op_roles)
         self._op_mode = None
-        self.policy = policy if policy is not None else _az.FixedPolicy(_az.rel(1e-2))
+        # The default: the smallest streams (bench/results/overlap-cpu-*.md measured automatic
+        # streams 1.27-1.40x smaller than bitplane at the same bound).
+        self.policy = policy if policy is not None else _az.FixedPolicy(_az.rel(1e-2), codec="automatic")
         if not isinstance(self.policy, _az.Policy):
             raise TypeError("compressed_activations: policy must be an actzip policy (actzip.FixedPolicy, "
                             "AdaptivePolicy, BudgetPolicy or a Policy subclass)")
