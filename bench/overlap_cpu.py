@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import actzip
 import actzip.torch as az
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,7 +144,7 @@ def main():
     date = datetime.date.today().isoformat()
     head = [f"# CPU step time with compressed activations, with and without overlap ({date})", "",
             f"- machine: {cpu}, {os.cpu_count()} cores, torch threads {args.threads}; {platform.platform()}",
-            f"- PyTorch {torch.__version__}, actzip {az.__name__} at commit {commit}",
+            f"- PyTorch {torch.__version__}, actzip {actzip.__version__} at commit {commit}",
             f"- command: `python bench/overlap_cpu.py --rounds {args.rounds} --threads {args.threads}"
             + (f" --codecs {args.codecs}" if args.codecs else "") + (f" --out {args.out}`" if args.out else "`"),
             "- forward + backward + SGD step (lr 0, same batch), configurations interleaved; median of "
