@@ -131,23 +131,40 @@ ACTZIP_HD void lorenzo_forward(std::uint32_t* v, box_extents box) noexcept {
   for (std::uint32_t i0 = box.e0; i0-- > 1;) detail::subtract_row(v + i0 * plane, v + (i0 - 1) * plane, plane);
 }
 
+//! Where element i of a box lies: its column i2, row i1 and plane i0, and the strides
+//! of a row (s1) and of a plane (s0). position_in_box finds it by division, for any
+//! box; the CUDA executor's full chunks, whose extents are powers of two, by shifts.
+struct box_position {
+  std::uint32_t i2, i1, i0, s1, s0;
+};
+
+//! The position of element `i` (C order) in `box`.
+ACTZIP_HD box_position position_in_box(box_extents box, std::uint32_t i) noexcept {
+  const std::uint32_t row = i / box.e2;
+  return box_position{i % box.e2, row % box.e1, row / box.e1, box.e2, box.e1 * box.e2};
+}
+
+//! The Lorenzo delta of element `i` at position `p` of indices `v`: the
+//! inclusion-exclusion of its neighbours, zeros outside the box.
+ACTZIP_HD std::uint32_t lorenzo_delta(const std::uint32_t* v, std::uint32_t i, const box_position& p) noexcept {
+  const std::uint32_t s1 = p.s1, s0 = p.s0;
+  std::uint32_t d = v[i];
+  if (p.i2 != 0) d -= v[i - 1];
+  if (p.i1 != 0) d -= v[i - s1];
+  if (p.i0 != 0) d -= v[i - s0];
+  if (p.i2 != 0 && p.i1 != 0) d += v[i - 1 - s1];
+  if (p.i2 != 0 && p.i0 != 0) d += v[i - 1 - s0];
+  if (p.i1 != 0 && p.i0 != 0) d += v[i - s1 - s0];
+  if (p.i2 != 0 && p.i1 != 0 && p.i0 != 0) d -= v[i - 1 - s1 - s0];
+  return d;
+}
+
 //! The Lorenzo delta of element `i` (C order over `box`) of indices `v`, computed
 //! from its neighbours alone: the inclusion-exclusion form of lorenzo_forward, with
 //! zeros outside the box. Executors that give each element its own thread (the
 //! CUDA executor) use it; it equals lorenzo_forward's result at i.
 ACTZIP_HD std::uint32_t lorenzo_delta_at(const std::uint32_t* v, box_extents box, std::uint32_t i) noexcept {
-  const std::uint32_t i2 = i % box.e2, row = i / box.e2;
-  const std::uint32_t i1 = row % box.e1, i0 = row / box.e1;
-  const std::uint32_t s1 = box.e2, s0 = box.e1 * box.e2;
-  std::uint32_t d = v[i];
-  if (i2 != 0) d -= v[i - 1];
-  if (i1 != 0) d -= v[i - s1];
-  if (i0 != 0) d -= v[i - s0];
-  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
-  if (i2 != 0 && i0 != 0) d += v[i - 1 - s0];
-  if (i1 != 0 && i0 != 0) d += v[i - s1 - s0];
-  if (i2 != 0 && i1 != 0 && i0 != 0) d -= v[i - 1 - s1 - s0];
-  return d;
+  return lorenzo_delta(v, i, position_in_box(box, i));
 }
 
 //! Inverse of lorenzo_forward: prefix sums along each dimension, in place.
@@ -173,23 +190,26 @@ enum class predictor : unsigned { lorenzo_3d = 0, lorenzo_2d = 1, rows = 2 };
 //! Number of predictors.
 inline constexpr unsigned predictor_count = 3;
 
+//! The delta of element `i` at position `p` of indices `v` under predictor `m`.
+ACTZIP_HD std::uint32_t predictor_delta(const std::uint32_t* v, std::uint32_t i, const box_position& p,
+                                        predictor m) noexcept {
+  if (m == predictor::lorenzo_3d) return lorenzo_delta(v, i, p);
+  if (m == predictor::rows) {
+    if (p.i2 != 0) return v[i] - v[i - 1];
+    return p.i1 != 0 || p.i0 != 0 ? v[i] - v[i - p.s1] : v[i];
+  }
+  if (p.i1 == 0 && p.i2 == 0) return p.i0 != 0 ? v[i] - v[i - p.s0] : v[i];
+  std::uint32_t d = v[i];
+  if (p.i2 != 0) d -= v[i - 1];
+  if (p.i1 != 0) d -= v[i - p.s1];
+  if (p.i2 != 0 && p.i1 != 0) d += v[i - 1 - p.s1];
+  return d;
+}
+
 //! The delta of element `i` (C order over `box`) of indices `v` under predictor `m`.
 ACTZIP_HD std::uint32_t predictor_delta_at(const std::uint32_t* v, box_extents box, std::uint32_t i,
                                            predictor m) noexcept {
-  if (m == predictor::lorenzo_3d) return lorenzo_delta_at(v, box, i);
-  const std::uint32_t i2 = i % box.e2, row = i / box.e2;
-  if (m == predictor::rows) {
-    if (i2 != 0) return v[i] - v[i - 1];
-    return row != 0 ? v[i] - v[i - box.e2] : v[i];
-  }
-  const std::uint32_t i1 = row % box.e1, i0 = row / box.e1;
-  const std::uint32_t s1 = box.e2, s0 = box.e1 * box.e2;
-  if (i1 == 0 && i2 == 0) return i0 != 0 ? v[i] - v[i - s0] : v[i];
-  std::uint32_t d = v[i];
-  if (i2 != 0) d -= v[i - 1];
-  if (i1 != 0) d -= v[i - s1];
-  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
-  return d;
+  return predictor_delta(v, i, position_in_box(box, i), m);
 }
 
 //! Writes the deltas of predictor `m` of indices `v` (C order over `box`) to `out`

@@ -81,44 +81,13 @@ __device__ __forceinline__ full_chunk_walk full_chunk_walk_of(const chunk_geomet
   }
 }
 
-//! lorenzo_delta_at for a box whose extents are powers of two, e2 = 2^shift2 and
-//! e1 = 2^shift1 (every full chunk, and edge chunks of such extents): shifts and masks
-//! instead of divisions.
-__device__ __forceinline__ std::uint32_t lorenzo_delta_pow2(const std::uint32_t* v, std::uint32_t i, unsigned shift2,
-                                                            unsigned shift1) {
-  const std::uint32_t i2 = i & ((1u << shift2) - 1u), row = i >> shift2;
-  const std::uint32_t i1 = row & ((1u << shift1) - 1u), i0 = row >> shift1;
-  const std::uint32_t s1 = 1u << shift2, s0 = 1u << (shift1 + shift2);
-  std::uint32_t d = v[i];
-  if (i2 != 0) d -= v[i - 1];
-  if (i1 != 0) d -= v[i - s1];
-  if (i0 != 0) d -= v[i - s0];
-  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
-  if (i2 != 0 && i0 != 0) d += v[i - 1 - s0];
-  if (i1 != 0 && i0 != 0) d += v[i - s1 - s0];
-  if (i2 != 0 && i1 != 0 && i0 != 0) d -= v[i - 1 - s1 - s0];
-  return d;
-}
-
-//! predictor_delta_at for a box whose extents e2 = 2^shift2 and e1 = 2^shift1 are
-//! powers of two: shifts and masks instead of divisions.
-__device__ __forceinline__ std::uint32_t predictor_delta_pow2(const std::uint32_t* v, std::uint32_t i, predictor m,
-                                                              unsigned shift2, unsigned shift1) {
-  if (m == predictor::lorenzo_3d) return lorenzo_delta_pow2(v, i, shift2, shift1);
-  const std::uint32_t e2 = 1u << shift2;
-  const std::uint32_t i2 = i & (e2 - 1u), row = i >> shift2;
-  if (m == predictor::rows) {
-    if (i2 != 0) return v[i] - v[i - 1];
-    return row != 0 ? v[i] - v[i - e2] : v[i];
-  }
-  const std::uint32_t i1 = row & ((1u << shift1) - 1u), i0 = row >> shift1;
-  const std::uint32_t s1 = e2, s0 = 1u << (shift1 + shift2);
-  if (i1 == 0 && i2 == 0) return i0 != 0 ? v[i] - v[i - s0] : v[i];
-  std::uint32_t d = v[i];
-  if (i2 != 0) d -= v[i - 1];
-  if (i1 != 0) d -= v[i - s1];
-  if (i2 != 0 && i1 != 0) d += v[i - 1 - s1];
-  return d;
+//! The position of element `i` in a box of extents e2 = 2^shift2 and e1 = 2^shift1
+//! (every full chunk, and edge chunks of such extents): position_in_box with shifts
+//! and masks instead of divisions.
+__device__ __forceinline__ box_position position_in_pow2_box(std::uint32_t i, unsigned shift2, unsigned shift1) {
+  const std::uint32_t row = i >> shift2;
+  return box_position{i & ((1u << shift2) - 1u), row & ((1u << shift1) - 1u), row >> shift1, 1u << shift2,
+                      1u << (shift1 + shift2)};
 }
 
 //! True when x is a power of two (x > 0).
@@ -145,7 +114,7 @@ __device__ __forceinline__ std::uint64_t chunk_element_index(const chunk_geometr
 }
 
 //! True when box `e` has power-of-two extents e1 and e2 (every full chunk), so that
-//! the predictors can find neighbours with shifts (lorenzo_delta_pow2).
+//! the predictors can find neighbours with shifts (position_in_pow2_box).
 __device__ __forceinline__ bool power_of_two_box(const box_extents& e) {
 #if defined(ACTZIP_KERNEL_REPORT_FULL_CHUNKS)
   (void)e;

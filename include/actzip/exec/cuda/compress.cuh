@@ -174,7 +174,7 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
     const std::uint32_t i = k * block_threads + tid;
     std::uint32_t c = 0;
     if (full)
-      c = zigzag_encode(lorenzo_delta_pow2(values, i, shift2, shift1));
+      c = zigzag_encode(lorenzo_delta(values, i, position_in_pow2_box(i, shift2, shift1)));
     else if (i < n)
       c = zigzag_encode(lorenzo_delta_at(values, e, i));
     code[k] = c;

@@ -71,7 +71,7 @@ __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t*
       if (m == predictor::lorenzo_3d)
         mine += bit_width(code[j]);
       else if (i < n)
-        mine += bit_width(zigzag_encode(pow2 ? predictor_delta_pow2(indices, i, m, shift2, shift1)
+        mine += bit_width(zigzag_encode(pow2 ? predictor_delta(indices, i, position_in_pow2_box(i, shift2, shift1), m)
                                              : predictor_delta_at(indices, e, i, m)));
     }
     const std::uint32_t warp_cost = __reduce_add_sync(full_mask, mine);
@@ -109,7 +109,7 @@ __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices
     else if (i >= n)
       coded[i] = 0u;
     else
-      coded[i] = zigzag_encode(pow2 ? predictor_delta_pow2(indices, i, m, shift2, shift1)
+      coded[i] = zigzag_encode(pow2 ? predictor_delta(indices, i, position_in_pow2_box(i, shift2, shift1), m)
                                     : predictor_delta_at(indices, e, i, m));
   }
 }
