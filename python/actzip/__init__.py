@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as _np
 
 from . import _actzip
+from ._actzip import _raise  # _raise(status name, context): actzip.Error with the library's message
 from ._actzip import (HEADER_BYTES, AdaptivePolicy, Bound, BudgetPolicy, Decision, Error, FixedPolicy,
                       LayerFeedback, Params, Policy, TensorInfo, TensorResult, TensorRole, abs, check_status,
                       diagnose, format_version, has_openmp, rel, verify)
@@ -33,16 +34,6 @@ __version__: str = _actzip.library_version
 #: True when this build has the CUDA functions (nvcc was found when it was built).
 #: Without them CUDA arrays are refused with ValueError.
 has_cuda: bool = _actzip.has_cuda
-
-_STATUS_CODES = {name: code for code, name in enumerate((
-    "success", "invalid_argument", "unsupported", "buffer_too_small", "size_overflow", "dtype_mismatch",
-    "not_a_stream", "unsupported_version", "corrupt_stream", "cuda_error", "checksum_mismatch"))}
-
-
-def _raise(status: str, context: str):
-    """Raises actzip.Error for the status named ``status`` with the library's message."""
-    check_status(_STATUS_CODES[status], context)
-
 
 _NUMPY_DTYPES = {"float32": _np.float32, "float64": _np.float64, "float16": _np.float16}
 _DLPACK_CUDA = (2, 13)  # kDLCUDA, kDLCUDAManaged

@@ -614,6 +614,15 @@ std::uint64_t decode_workspace_bytes(const std::string& device) {
   throw nb::value_error(("decode_workspace_bytes: device is 'cpu' or 'cuda', not '" + device + "'").c_str());
 }
 
+// Raises actzip.Error for the status named `name` (status_name) with `context`.
+void raise_status(const std::string& name, const std::string& context) {
+  for (int code = 1; code <= static_cast<int>(actzip::status::checksum_mismatch); ++code) {
+    const auto s = static_cast<actzip::status>(code);
+    if (name == status_name(s)) throw actzip::error(s, context);
+  }
+  throw nb::value_error(("unknown actzip status '" + name + "'").c_str());
+}
+
 // Raises actzip.Error for a status word read back from a device (0 is success).
 void check_status(std::int64_t code, const std::string& call) {
   if (code == 0) return;
@@ -780,6 +789,7 @@ NB_MODULE(_actzip, m) {
   m.def("_inspect", &inspect, "data"_a, "call"_a, "size"_a.none());
   m.def("_workspace_bytes", &workspace_bytes, "shape"_a, "device"_a, "threads"_a.none());
   m.def("_decode_workspace_bytes", &decode_workspace_bytes, "device"_a);
+  m.def("_raise", &raise_status, "status"_a, "context"_a);
   m.def("check_status", &check_status, "code"_a, "call"_a = "decompress",
         "Raises actzip.Error for an actzip status code other than 0 (success), as read back from the status word "
         "of a CUDA decompress.");
