@@ -37,11 +37,16 @@ numpy_version=$("$venv/bin/python" -c 'import numpy; print(numpy.__version__)')
 "$venv/bin/python" -m pip install -q ml_dtypes "numpy==$numpy_version" ||
   echo "ml_dtypes is not available: the NumPy bfloat16 tests are skipped"
 venv_python="$(cd "$venv" && pwd)/bin/python"
+# The package is built once, as a wheel (what `pip install .` builds), and installed
+# from it; the fresh-venv install test (test_python_install) installs the same wheel.
 start=$(date +%s)
-"$venv/bin/python" -m pip install -q .
-echo "pip install . took $(( $(date +%s) - start )) s"
+rm -rf "$build_dir/python-wheel"
+"$venv/bin/python" -m pip wheel -q --no-deps -w "$build_dir/python-wheel" .
+"$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$build_dir"/python-wheel/actzip-*.whl
+echo "building and installing the wheel took $(( $(date +%s) - start )) s"
+wheel=$(cd "$build_dir/python-wheel" && pwd)/$(cd "$build_dir/python-wheel" && ls actzip-*.whl)
 
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DACTZIP_BUILD_TESTS=ON -DACTZIP_BUILD_EXAMPLES=ON \
-  -DACTZIP_BUILD_BENCHMARKS=ON -DACTZIP_WARNINGS_AS_ERRORS=ON -DACTZIP_PYTHON_TEST_INTERPRETER="$venv_python"
+  -DACTZIP_BUILD_BENCHMARKS=ON -DACTZIP_WARNINGS_AS_ERRORS=ON -DACTZIP_PYTHON_TEST_INTERPRETER="$venv_python" -DACTZIP_PYTHON_TEST_WHEEL="$wheel"
 cmake --build "$build_dir" -j"$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)"

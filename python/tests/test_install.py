@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Installs the repository into a fresh virtual environment (pip install <repo>, the
-build dependencies from PyPI through pip's build isolation) and uses it from outside
-the source tree."""
+build dependencies from PyPI through pip's build isolation, or the wheel built from it
+that $ACTZIP_TEST_WHEEL names) and uses it from outside the source tree."""
 import os
 import pathlib
 import shutil
@@ -64,7 +64,10 @@ def test_pip_install_into_fresh_venv(tmp_path):
     env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", "1"))
     env.pop("PYTHONPATH", None)
     start = time.monotonic()
-    result = subprocess.run([python, "-m", "pip", "install", "-q", str(REPO)], env=env, capture_output=True, text=True)
+    # $ACTZIP_TEST_WHEEL: the wheel tests/run.sh built from this repository (pip
+    # install . builds the same); without it, the repository is built here.
+    source = os.environ.get("ACTZIP_TEST_WHEEL") or str(REPO)
+    result = subprocess.run([python, "-m", "pip", "install", "-q", source], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     print(f"pip install took {time.monotonic() - start:.1f} s")
     run = subprocess.run([python, "-c", SCRIPT, str(REPO), "1" if nvcc_expected() else "0"], cwd=tmp_path, env=env, capture_output=True, text=True)
