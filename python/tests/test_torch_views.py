@@ -572,6 +572,119 @@ class TrainingFeatures(Case):
         self.compare(model, [self.x], twice, roles={Attention: az.VALUE_FREE}, what="second backward, retain_graph")
 
 
+# ---- tensors of unknown ops: kept raw, or compressed at a calibrated bound ---------------
+
+class Gated(nn.Module):
+    """Saves float tensors through ops outside OP_ROLES (mul, exp, pow) in a module
+    type without a role, beside a BatchNorm (buffers) and dropout (random numbers)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.out = nn.Linear(32, 64), nn.Linear(32, 64), nn.Linear(64, 10)
+        self.norm = nn.BatchNorm1d(64)
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        h = self.a(x) * torch.exp(-self.b(x).pow(2))
+        return self.out(self.drop(self.norm(h)))
+
+
+class UnknownOps(unittest.TestCase):
+    def setUp(self):
+        torch.manual_seed(3)
+        self.x = torch.randn(64, 32)
+        self.y = torch.randint(0, 10, (64,))
+        self.model = Gated()
+
+    def loss(self):
+        return F.cross_entropy(self.model(self.x), self.y)
+
+    def run_steps(self, steps=3, **kwargs):
+        """`steps` steps without optimizer (the same parameters); the gradients of the
+        last one and the context."""
+        with az.compressed_activations(self.model, policy=az.FixedPolicy(az.rel_bound(1e-3)), min_numel=0,
+                                       verify=True, **kwargs) as ca:
+            for _ in range(steps):
+                torch.manual_seed(11)  # the same dropout masks in every step and run
+                self.model.zero_grad(set_to_none=True)
+                self.loss().backward()
+                ca.end_step()
+        return torch.cat([q.grad.flatten().double() for q in self.model.parameters()]), ca
+
+    @staticmethod
+    def unknown_records(ca):
+        """The float tensors of role unknown (the targets cross_entropy saves are int64)."""
+        return [r for r in ca.stats.records if az.UNKNOWN in r["roles"] and r["dtype"].startswith("float")]
+
+    def test_kept_raw_by_default(self):
+        _, ca = self.run_steps()
+        unknown = self.unknown_records(ca)
+        self.assertGreaterEqual(len(unknown), 3)  # a(x), exp(..), b(x)
+        self.assertFalse(any(r["compressed"] for r in unknown))
+        self.assertIsNone(ca.unknown_bound)
+
+    def test_calibrated_bound_holds_on_the_probe(self):
+        raw, _ = self.run_steps()
+        tolerance = 2e-3
+        got, ca = self.run_steps(unknown="calibrated", probe=lambda: (torch.manual_seed(11), self.loss())[1],
+                                 tolerance=tolerance)
+        cal = ca.calibration
+        self.assertIsNotNone(cal["bound"], cal)
+        self.assertIn(cal["bound"], az.CALIBRATION_BOUNDS)
+        self.assertEqual(ca.unknown_bound, cal["bound"])
+        self.assertGreaterEqual(cal["unknown_saves"], 3)
+        self.assertLessEqual(cal["changes"][cal["bound"]], tolerance)
+        looser = [b for b in az.CALIBRATION_BOUNDS if b > cal["bound"]]
+        if looser:  # the bisection measured the next looser bound, and it failed
+            self.assertGreater(cal["changes"][min(looser)], tolerance, cal)
+        unknown = self.unknown_records(ca)
+        self.assertTrue(unknown and all(r["compressed"] for r in unknown), unknown)
+        # The probe is the training batch and the parameters do not move: the change the
+        # unknown tensors' compression makes to the gradient is the one measured.
+        change = float((got - raw).norm() / raw.norm())
+        self.assertAlmostEqual(change, cal["changes"][cal["bound"]], delta=1e-9)
+        self.assertLessEqual(change, tolerance)
+
+    def test_zero_tolerance_keeps_them_raw(self):
+        _, ca = self.run_steps(unknown="calibrated", probe=self.loss, tolerance=0.0)
+        self.assertIsNone(ca.calibration["bound"])
+        self.assertTrue(all(c > 0 for c in ca.calibration["changes"].values()))
+        self.assertFalse(any(r["compressed"] for r in self.unknown_records(ca)))
+
+    def test_calibration_leaves_training_state_alone(self):
+        with az.compressed_activations(self.model, unknown="calibrated", min_numel=0) as ca:
+            self.loss().backward()
+            ca.end_step()  # no probe given: nothing calibrates
+            self.assertIsNone(ca.calibration)
+            self.loss().backward()
+            grads = [q.grad.clone() for q in self.model.parameters()]
+            buffers = [b.clone() for b in self.model.buffers()]
+            rng = torch.get_rng_state()
+            summary_records = len(ca.stats.records)
+            cal = ca.calibrate(self.loss)
+            self.assertGreaterEqual(cal["passes"], 3)
+            for q, g in zip(self.model.parameters(), grads):
+                self.assertTrue(torch.equal(q.grad, g))
+            for b, want in zip(self.model.buffers(), buffers):
+                self.assertTrue(torch.equal(b, want))
+            self.assertTrue(torch.equal(torch.get_rng_state(), rng))
+            self.assertEqual(len(ca.stats.records), summary_records)  # the probe records nothing
+            summary = ca.end_step()
+            self.assertGreater(summary["tensors"], 0)  # the step's own saves are still there
+
+    def test_refusals(self):
+        with self.assertRaisesRegex(ValueError, "unknown must be"):
+            az.compressed_activations(self.model, unknown="lossy")
+        ca = az.compressed_activations(self.model, unknown="calibrated")
+        with self.assertRaisesRegex(RuntimeError, "inside the context"):
+            ca.calibrate(self.loss)
+        with ca:
+            with self.assertRaisesRegex(ValueError, "no probe"):
+                ca.calibrate()
+            with self.assertRaisesRegex(RuntimeError, "finished step"):
+                ca.calibrate(self.loss)
+
+
 
 if __name__ == "__main__":
     t0 = time.time()

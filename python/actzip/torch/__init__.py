@@ -18,8 +18,8 @@ from actzip import (AdaptivePolicy, Bound, BudgetPolicy, Decision, Error, FixedP
 from actzip import abs as abs_bound
 from actzip import rel as rel_bound
 
-from .hooks import (DEFAULT_ROLES, EXACT, LINEAR_INPUT, MASK, NONLINEAR, NORM_INPUT, OP_ROLES, RELU_OUTPUT,
-                    SOFTMAX_OUTPUT, VALUE_FREE, BoundViolation, CompressionStats, compressed_activations, fan_in,
+from .hooks import (CALIBRATION_BOUNDS, DEFAULT_ROLES, EXACT, LINEAR_INPUT, MASK, NONLINEAR, NORM_INPUT, OP_ROLES, RELU_OUTPUT,
+                    SOFTMAX_OUTPUT, UNKNOWN, VALUE_FREE, BoundViolation, CompressionStats, compressed_activations, fan_in,
                     pack_bits, site_key, unpack_bits)
 from .tensors import (compress, compress_async, decompress, fold_shape, inspect, max_compressed_bytes,
                       workspace_bytes)
@@ -33,5 +33,5 @@ __all__ = [
     "max_compressed_bytes", "workspace_bytes", "fold_shape", "Policy", "TensorRole", "TensorInfo", "Decision",
     "TensorResult", "LayerFeedback", "FixedPolicy", "AdaptivePolicy", "BudgetPolicy", "compressed_activations",
     "CompressionStats", "BoundViolation", "DEFAULT_ROLES", "OP_ROLES", "LINEAR_INPUT", "MASK", "NORM_INPUT",
-    "RELU_OUTPUT", "VALUE_FREE", "SOFTMAX_OUTPUT", "NONLINEAR", "EXACT", "fan_in", "site_key", "pack_bits", "unpack_bits", "has_cuda", "has_openmp",
+    "RELU_OUTPUT", "VALUE_FREE", "SOFTMAX_OUTPUT", "NONLINEAR", "EXACT", "UNKNOWN", "CALIBRATION_BOUNDS", "fan_in", "site_key", "pack_bits", "unpack_bits", "has_cuda", "has_openmp",
 ]

@@ -33,7 +33,9 @@ gives the role of the saved tensor (see DEFAULT_ROLES):
   ``norm_bound``.
 - Pooling inputs: ``value_free`` (the backward reads the shape and the saved
   indices, never the values): any bound.
-- Anything else: ``exact``, kept raw.
+- Dropout: ``exact`` (its mask).
+- Anything else: ``unknown``. Kept raw by default; with ``unknown="calibrated"``
+  compressed at a relative bound that calibrate() measures to be safe (below).
 
 Functional ops (``op_roles=True``, the default) take precedence: a
 ``torch.overrides.TorchFunctionMode`` records which op of OP_ROLES is running when a
@@ -44,7 +46,22 @@ einsum, F.linear, the operands of scaled_dot_product_attention) save operands:
 (tanh and sigmoid their output): ``nonlinear``. F.layer_norm / group_norm /
 batch_norm inputs: ``norm_input``. Both ``softmax_output`` and ``nonlinear`` reach
 the policy as role ``other``; docs/POLICIES.md derives their bounds. Dropout masks
-are boolean and stay exact; an op outside the table keeps its tensor raw.
+are boolean and stay exact; a float tensor an op outside the table saves is
+``unknown`` (unless its module's type has a role).
+
+Unknown tensors (``unknown="calibrated"``). Nothing says what the backward does
+with them, so their bound is measured: calibrate(probe) runs the probe (a callable
+returning a loss, e.g. the loss of a fixed batch) under the hooks several times and
+takes the parameter gradients with torch.autograd.grad: once with the unknown
+tensors exact, then with them compressed at relative bounds of CALIBRATION_BOUNDS
+(a bisection, loosest first). The loosest bound whose gradient differs from the
+exact one by at most ``tolerance`` of its norm is used for every unknown tensor
+until the next calibration (every ``calibrate_every`` steps, from end_step());
+when none passes they stay raw. Known tensors are compressed as in training in
+all of these passes, so the change measured is the unknown tensors' own. The
+passes restore the model's buffers (BatchNorm statistics) and the random number
+generators and leave .grad alone. Cost: 1 + about log2(len(CALIBRATION_BOUNDS)) = 5
+forward + backward passes of the probe per calibration.
 
 One tensor is often saved by several modules (a ReLU output is the ReLU's mask
 and the next convolution's input). It is stored once, with the conjunction of
@@ -106,6 +123,7 @@ import concurrent.futures
 import hashlib
 import math
 import re
+import time
 import weakref
 
 import torch
@@ -125,6 +143,9 @@ VALUE_FREE = "value_free"
 SOFTMAX_OUTPUT = "softmax_output"
 NONLINEAR = "nonlinear"
 EXACT = "exact"
+#: Saved by a module type outside the role table and no op of OP_ROLES: kept raw, or
+#: with ``unknown="calibrated"`` compressed at the bound calibrate() measured.
+UNKNOWN = "unknown"
 
 _SUPPORTED = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 _UNTYPED = hasattr(torch.Tensor, "untyped_storage")  # torch >= 2.0 (storage() is deprecated there)
@@ -143,13 +164,17 @@ DEFAULT_ROLES = {
     nn.AdaptiveAvgPool1d: VALUE_FREE, nn.AdaptiveAvgPool2d: VALUE_FREE, nn.AdaptiveAvgPool3d: VALUE_FREE,
     nn.AdaptiveMaxPool1d: VALUE_FREE, nn.AdaptiveMaxPool2d: VALUE_FREE, nn.AdaptiveMaxPool3d: VALUE_FREE,
 }
+DEFAULT_ROLES.update({getattr(nn, n): EXACT for n in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout",
+                                                      "FeatureAlphaDropout") if hasattr(nn, n)})
 
 # The role the policy is told for each adapter role.
 _POLICY_ROLE = {LINEAR_INPUT: "linear_input", MASK: "mask", RELU_OUTPUT: "mask", NORM_INPUT: "other",
-                VALUE_FREE: "other", SOFTMAX_OUTPUT: "other", NONLINEAR: "other"}
+                VALUE_FREE: "other", SOFTMAX_OUTPUT: "other", NONLINEAR: "other", UNKNOWN: "other"}
 # Which member of a group sets the bound: the most sensitive role first.
-_PRIORITY = {LINEAR_INPUT: 0, SOFTMAX_OUTPUT: 1, NONLINEAR: 1, NORM_INPUT: 1, MASK: 2, RELU_OUTPUT: 2,
-             VALUE_FREE: 3}
+_PRIORITY = {LINEAR_INPUT: 0, UNKNOWN: 1, SOFTMAX_OUTPUT: 1, NONLINEAR: 1, NORM_INPUT: 1, MASK: 2,
+             RELU_OUTPUT: 2, VALUE_FREE: 3}
+#: The relative bounds calibrate() tries for unknown tensors, loosest first.
+CALIBRATION_BOUNDS = (1e-1, 5e-2, 2e-2, 1e-2, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4)
 
 
 def _contraction(args, kwargs):
@@ -190,6 +215,10 @@ def _op_roles():
     add(["gelu", "silu", "mish", "elu", "softplus", "tanh", "sigmoid", "hardswish"], F, (NONLINEAR, NONLINEAR, none))
     add(["tanh", "sigmoid"], torch, (NONLINEAR, NONLINEAR, none))
     add(["tanh", "sigmoid"], T, (NONLINEAR, NONLINEAR, none))
+    # Dropout: the mask (boolean, or a float tensor of 0 and 1/(1-p) on some paths) stays exact.
+    add(["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"], F,
+        (EXACT, EXACT, none))
+    add(["dropout"], torch, (EXACT, EXACT, none))
     # Normalisation: the input behaves like a BatchNorm input.
     add(["layer_norm", "group_norm", "batch_norm", "instance_norm", "rms_norm"], F, (NORM_INPUT, EXACT, none))
     return table
@@ -548,11 +577,36 @@ class compressed_activations:
       overlap: CPU tensors are compressed on a worker thread while the forward pass
         goes on, and collected at the end of the forward (or when shrink_bytes of raw
         tensors are pending, or the backward needs one); the same streams.
+      unknown: what happens to tensors of role ``unknown`` (no role for their module
+        type or op): "raw" (default) keeps them, "calibrated" compresses them at the
+        relative bound calibrate() measured (raw until the first calibration).
+      probe: a callable returning a loss (e.g. of a fixed batch) for calibrate();
+        with unknown="calibrated", end_step() calibrates with it after the first
+        step and then every ``calibrate_every`` steps.
+      tolerance: the largest change of the parameter gradient, relative to its
+        norm, that the unknown tensors' compression may cause on the probe
+        (default 1e-2).
     """
 
     def __init__(self, model, policy=None, min_numel=4096, stats=None, verify=False, roles=None, norm_bound=None,
-                 mask_bits=True, shrink_bytes=256 << 20, op_roles=True, overlap=False):
+                 mask_bits=True, shrink_bytes=256 << 20, op_roles=True, overlap=False, unknown="raw", probe=None,
+                 calibrate_every=500, tolerance=1e-2):
         self.model = model
+        if unknown not in ("raw", "calibrated"):
+            raise ValueError(f"compressed_activations: unknown must be 'raw' or 'calibrated', not {unknown!r}")
+        if probe is not None and not callable(probe):
+            raise TypeError("compressed_activations: probe must be a callable returning a loss")
+        if calibrate_every < 1 or not tolerance >= 0:
+            raise ValueError("compressed_activations: calibrate_every must be >= 1 and tolerance >= 0")
+        self.unknown = unknown
+        self.probe = probe
+        self.calibrate_every = int(calibrate_every)
+        self.tolerance = float(tolerance)
+        self.unknown_bound = None  # the relative bound of unknown tensors (None: kept raw)
+        self.calibration = None    # what the last calibrate() measured
+        self._calibrated_at = None
+        self._probing = False
+        self._probe_bound = None
         self.overlap = bool(overlap)
         self._worker = None
         self.op_roles = bool(op_roles)
@@ -617,7 +671,7 @@ class compressed_activations:
             h.remove()
         self._handles = []
         if self._groups:
-            self.end_step()
+            self._end_step()
         if self._worker is not None:
             self._shrink()
             self._worker.shutdown(wait=True)
@@ -649,12 +703,23 @@ class compressed_activations:
         self._pending = []     # CUDA streams not trimmed yet
         self._pending_bytes = 0
         self._layers = {}      # module name -> feedback being gathered
-        self.stats._reset()
+        if not self._probing:
+            self.stats._reset()
 
     def end_step(self):
         """Finishes the step: feeds the layer statistics and end_step to the policy,
         records the step's statistics and updates the plan. Call after
-        optimizer.step(); returns the step's summary dict (None if nothing was saved)."""
+        optimizer.step(); returns the step's summary dict (None if nothing was saved).
+        With unknown="calibrated" and a probe, calibrates when one is due."""
+        summary = self._end_step()
+        if self.unknown == "calibrated" and self.probe is not None and self._active and self._plan and \
+                (self._calibrated_at is None or self._step - self._calibrated_at >= self.calibrate_every):
+            self.calibrate()
+        return summary
+
+    def _end_step(self):
+        if self._probing:
+            return None
         if not self._groups:
             self._begin_step()
             return None
@@ -682,18 +747,94 @@ class compressed_activations:
         self._begin_step()
         return summary
 
+    # ---- calibration of unknown tensors -----------------------------------------------
+
+    _STEP_STATE = ("_groups", "_raw_regions", "_seen_bytes", "_kept_bytes", "_calls", "_stack", "_outside",
+                   "_pending", "_pending_bytes", "_layers")
+
+    def calibrate(self, probe=None, bounds=CALIBRATION_BOUNDS):
+        """Measures the relative bound of the unknown tensors (see the module's notes)
+        and sets ``unknown_bound``; returns ``calibration``, a dict: the bound chosen
+        (None: none passed, they stay raw), the tolerance, the relative gradient change
+        measured at each bound tried, the unknown saves the probe made, the passes run
+        and their seconds. Runs inside the context, after a first step."""
+        probe = probe if probe is not None else self.probe
+        if probe is None:
+            raise ValueError("compressed_activations.calibrate: no probe (pass one, or probe= to the context)")
+        if not self._active:
+            raise RuntimeError("compressed_activations.calibrate: call it inside the context")
+        if not self._plan:
+            raise RuntimeError("compressed_activations.calibrate: needs one finished step first (the first step "
+                               "of a context learns which saves belong together)")
+        bounds = sorted({float(b) for b in bounds}, reverse=True)
+        if not bounds or bounds[-1] <= 0:
+            raise ValueError("compressed_activations.calibrate: bounds must be positive")
+        params = [q for q in self.model.parameters() if q.requires_grad]
+        start = time.perf_counter()
+        state = {name: getattr(self, name) for name in self._STEP_STATE}
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        devices = sorted({q.device.index for q in params if q.is_cuda})
+        unknown_saves = []
+
+        def gradient(bound):
+            """The probe's parameter gradient with unknown tensors at `bound` (None: exact)."""
+            self._probe_bound = bound
+            self._begin_step()
+            with torch.random.fork_rng(devices=devices):
+                loss = probe()
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+            self._shrink()
+            unknown_saves.append(sum(1 for g in self._groups.values() for m in g.members if m[1] == UNKNOWN))
+            for b, saved in zip(self.model.buffers(), buffers):
+                b.data.copy_(saved)
+            return torch.cat([(g if g is not None else torch.zeros_like(q)).detach().double().flatten()
+                              for g, q in zip(grads, params)])
+
+        changes = {}
+        chosen = None
+        self._probing = True
+        try:
+            exact = gradient(None)
+            scale = float(exact.norm())
+            if unknown_saves[0] == 0:
+                chosen = bounds[0]  # nothing unknown: any bound
+            else:
+                # Bisection over the bounds, loosest first: the loosest that passes.
+                lo, hi = 0, len(bounds) - 1
+                while lo <= hi:
+                    mid = (lo + hi) // 2
+                    diff = float((gradient(bounds[mid]) - exact).norm())
+                    change = diff / scale if scale > 0 else (0.0 if diff == 0 else math.inf)
+                    changes[bounds[mid]] = change
+                    if change <= self.tolerance:
+                        chosen, hi = bounds[mid], mid - 1
+                    else:
+                        lo = mid + 1
+        finally:
+            self._probing = False
+            self._probe_bound = None
+            for name, value in state.items():
+                setattr(self, name, value)
+        self.unknown_bound = chosen
+        self._calibrated_at = self._step
+        self.calibration = {"step": self._step, "bound": chosen, "tolerance": self.tolerance,
+                            "changes": dict(sorted(changes.items(), reverse=True)),
+                            "unknown_saves": unknown_saves[0], "passes": 1 + len(changes),
+                            "seconds": time.perf_counter() - start}
+        return self.calibration
+
     # ---- module hooks -----------------------------------------------------------------
 
     def _kind(self, module):
         for cls in type(module).__mro__:
             if cls in self.roles:
                 return self.roles[cls]
-        return EXACT
+        return UNKNOWN
 
     def _pre_hook(self, module, inputs):
         if module is self.model:
             if self._groups and not self._stack:
-                self.end_step()   # a new forward: the previous step is over
+                self._end_step()   # a new forward: the previous step is over
             # Site names count calls from the start of the forward (a forward under
             # no_grad, e.g. an evaluation, saves nothing and leaves no trace).
             self._stack = []
@@ -747,7 +888,7 @@ class compressed_activations:
             self._outside += 1
             site = f"<outside>/{self._outside - 1}"
             if op is None:
-                return site, EXACT, 0, None
+                return site, UNKNOWN, 0, None
             return self._op_site(site, op, t, None)
         frame = self._stack[-1]
         site = f"{frame.name}#{frame.call}/{frame.saves}"
@@ -850,6 +991,8 @@ class compressed_activations:
 
     def _record(self, group, shape, dtype, raw_bytes, compressed, stored_bytes, bound=0.0, params=None,
                 error_ratio=None, mask_bits=False):
+        if self._probing:
+            return
         group.record = {
             "site": group.leader,
             "roles": sorted({m[1] for m in group.members}),
@@ -882,6 +1025,11 @@ class compressed_activations:
         roles = [m[1] for m in members]
         if EXACT in roles:
             return self._keep_raw(group, t, view)
+        unknown_bound = None
+        if UNKNOWN in roles:
+            unknown_bound = self._probe_bound if self._probing else self.unknown_bound
+            if self.unknown != "calibrated" or unknown_bound is None:
+                return self._keep_raw(group, t, view)
         # What is compressed: a dense view's whole region in memory order (any view
         # inside it is rebuilt from it with as_strided), a gapped view's distinct
         # elements (rebuilt contiguous, expanded again where the view has stride 0).
@@ -915,11 +1063,17 @@ class compressed_activations:
                 r = float(hi) - float(lo)
                 info.value_range = r if math.isfinite(r) else -1.0
                 group.value_range = info.value_range
-        decision = self.policy.decide(info)
-        if not decision.compress:
-            self.policy.record(self._result(info.key, raw_bytes, raw_bytes, 0.0))
-            return self._keep_raw(group, t, view)
-        params = decision.params
+        if primary[1] == UNKNOWN:
+            # The calibrated bound, whatever the policy would decide for role other.
+            params = _az.Params(_az.rel(unknown_bound), codec=getattr(self.policy, "codec", "automatic"))
+        else:
+            decision = self.policy.decide(info)
+            if not decision.compress:
+                self._policy_record(info.key, raw_bytes, raw_bytes, 0.0)
+                return self._keep_raw(group, t, view)
+            params = decision.params
+            if unknown_bound is not None:
+                params.bound = self._tighter(params.bound, _az.rel(unknown_bound), info.value_range)
         params.preserve_sign = preserve or (params.preserve_sign and not bits)
         if primary[1] == NORM_INPUT and self.norm_bound is not None:
             params.bound = self._tighter(params.bound, self.norm_bound, info.value_range)
@@ -955,7 +1109,7 @@ class compressed_activations:
         size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
         self._record(group, t.shape, t.dtype, seen, True, size, header["absolute_bound"], params, error_ratio,
                      stored.bits is not None)
-        self.policy.record(self._result(info.key, raw_bytes, size, header["absolute_bound"]))
+        self._policy_record(info.key, raw_bytes, size, header["absolute_bound"])
         return stored
 
     def _tighter(self, a, b, value_range):
@@ -967,6 +1121,10 @@ class compressed_activations:
         def absolute(x):
             return x.value * value_range if x.mode == "rel" else x.value
         return _az.abs(min(absolute(a), absolute(b)))
+
+    def _policy_record(self, key, raw_bytes, stored_bytes, bound):
+        if not self._probing:
+            self.policy.record(self._result(key, raw_bytes, stored_bytes, bound))
 
     def _result(self, key, raw_bytes, stored_bytes, bound):
         r = _az.TensorResult()
@@ -1025,7 +1183,7 @@ class compressed_activations:
             size = stored.stream.numel() + (stored.bits.numel() if stored.bits is not None else 0)
             self._record(stored.group, stored.group.view.geometry[0], stored.dtype, seen, True, size,
                          header["absolute_bound"], params, error_ratio, stored.bits is not None)
-            self.policy.record(self._result(key, raw_bytes, size, header["absolute_bound"]))
+            self._policy_record(key, raw_bytes, size, header["absolute_bound"])
         if not pending:
             return
         sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
@@ -1043,7 +1201,7 @@ class compressed_activations:
             size += stored.bits.numel() if stored.bits is not None else 0
             self._record(group, group.view.geometry[0], stored.dtype, seen, True, size, header["absolute_bound"],
                          params, error_ratio, stored.bits is not None)
-            self.policy.record(self._result(key, raw_bytes, size, header["absolute_bound"]))
+            self._policy_record(key, raw_bytes, size, header["absolute_bound"])
 
     def _unpack(self, saved):
         if not isinstance(saved, _Saved):
