@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 import actzip
 import actzip.torch as az
@@ -34,35 +33,7 @@ import actzip.torch as az
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples" / "pytorch"))
 from fashion_mnist import ResNet  # noqa: E402
-
-
-class Block(nn.Module):
-    def __init__(self, dim, heads, hidden):
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
-        self.fc1, self.fc2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        b, t, c = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        s = (q @ k.transpose(-1, -2)) * (c // self.heads) ** -0.5
-        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
-        x = x + self.proj((torch.softmax(s, -1) @ v).transpose(1, 2).reshape(b, t, c))
-        return x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
-
-
-class Transformer(nn.Module):
-    def __init__(self, vocab=256, dim=128, heads=4, layers=4, context=64):
-        super().__init__()
-        self.emb = nn.Embedding(vocab, dim)
-        self.pos = nn.Parameter(torch.zeros(context, dim))
-        self.blocks = nn.Sequential(*[Block(dim, heads, 4 * dim) for _ in range(layers)])
-        self.ln, self.head = nn.LayerNorm(dim), nn.Linear(dim, vocab)
-
-    def forward(self, idx):
-        return self.head(self.ln(self.blocks(self.emb(idx) + self.pos[: idx.shape[1]])))
+from man_pages import Transformer  # noqa: E402
 
 
 def cases():

@@ -48,9 +48,9 @@ def make_policy(name, args, raw_step_bytes):
     if name == "none":
         return None
     if name == "fixed":
-        return az.FixedPolicy(az.rel_bound(args.fixed_bound))
+        return az.FixedPolicy(az.rel_bound(args.fixed_bound), codec=args.codec)
     common = dict(beta=args.beta, warmup_steps=args.warmup, update_interval=args.update_interval,
-                  fallback=az.rel_bound(args.fallback))
+                  fallback=az.rel_bound(args.fallback), codec=args.codec)
     if name == "adaptive":
         return az.AdaptivePolicy(cap_fraction=args.cap, **common)
     if name == "budget":
@@ -221,7 +221,7 @@ def mib(b):
 
 
 def write_report(results, args, meta, out_dir):
-    stem = out_dir / f"training-{args.machine}-{args.date}"
+    stem = out_dir / f"training-{args.machine}-{args.date}{args.tag}"
     with open(str(stem) + ".json", "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "runs": results}, f, indent=1)
     base = next((r for r in results if r["policy"] == "none"), None)
@@ -236,6 +236,7 @@ def write_report(results, args, meta, out_dir):
         f"{args.train_count} training images, the 10000 test images; {args.epochs} epochs of batch {args.batch}, "
         f"SGD (Nesterov momentum 0.9, weight decay {args.wd}), one-cycle schedule to lr {args.lr}; seed {args.seed}, "
         "the same batches in the same order for every run",
+        f"- codec of the policies: {args.codec}",
         f"- wall time of the whole comparison: {meta['wall_s'] / 60:.1f} min",
         "",
         "Raw bytes: what autograd saves per step without the hooks (every distinct saved tensor but parameters "
@@ -335,6 +336,9 @@ def main(argv=None):
     p.add_argument("--update-interval", type=int, default=50)
     p.add_argument("--budget-ratio", type=float, default=10.0, help="budget = raw bytes per step / this")
     p.add_argument("--budget-cap", type=float, default=0.1, help="cap_fraction of the budget policy")
+    p.add_argument("--codec", default="automatic", choices=["bitplane", "huffman", "automatic"],
+                   help="the policies' codec (automatic: the adapter's default)")
+    p.add_argument("--tag", default="", help="appended to the report's file name")
     p.add_argument("--timing-rounds", type=int, default=60,
                    help="rounds of interleaved forward+backward timing after training (0: none)")
     p.add_argument("--verify", action="store_true", help="decompress and check every saved tensor (slow)")

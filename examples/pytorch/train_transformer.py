@@ -18,7 +18,7 @@ mean, and after training an interleaved median of forward + backward for every
 run, with and without overlap (a worker thread compressing during the forward).
 With --report it writes bench/results/training-<machine>-<date>-transformer.{md,json,png}.
 
-Usage: train_transformer.py [--steps 600] [--policies none,adaptive,budget] [--report]
+Usage: train_transformer.py [--steps 400] [--policies none,adaptive,budget] [--report]
 """
 import argparse
 import datetime
@@ -254,8 +254,8 @@ def plot(results, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--batch", type=int, default=8)
     p.add_argument("--context", type=int, default=128)
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
@@ -264,7 +264,7 @@ def main(argv=None):
     p.add_argument("--wd", type=float, default=0.1)
     p.add_argument("--warmup-lr", type=int, default=50, help="steps of linear learning-rate warm-up")
     p.add_argument("--corpus-bytes", type=int, default=8 << 20)
-    p.add_argument("--val-windows", type=int, default=128)
+    p.add_argument("--val-windows", type=int, default=64)
     p.add_argument("--eval-every", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
