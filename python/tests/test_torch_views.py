@@ -107,15 +107,32 @@ class Case(unittest.TestCase):
 # ---- compression on a worker thread (overlap) --------------------------------------------
 
 class Overlap(unittest.TestCase):
-    def run_steps(self, model, x, overlap, steps=4):
+    def run_steps(self, model, x, overlap, steps=4, verify=True):
         grads, stats = [], []
         with az.compressed_activations(model, policy=policy(1e-3), min_numel=0, overlap=overlap,
-                                       verify=True) as ca:
+                                       verify=verify) as ca:
             for _ in range(steps):
                 grads.append(gradients(model, [x], block_loss)[1])
                 summary = ca.end_step()
                 stats.append((summary["raw_bytes"], summary["stored_bytes"], summary["compressed"]))
+        self.prefetched = ca.prefetched
         return grads, stats
+
+    def test_backward_reconstructs_ahead(self):
+        # The backward unpacks in about the reverse order of the saves: with overlap the
+        # worker reconstructs the stream saved before the one being unpacked, and the
+        # gradients are those of the reconstructions made in place.
+        torch.manual_seed(1)
+        model = Block(dim=64, heads=4, hidden=128)
+        x = torch.randn(4, 32, 64, requires_grad=True)
+        want, _ = self.run_steps(model, x, overlap=False, verify=False)
+        self.assertEqual(self.prefetched, 0)
+        got, stats = self.run_steps(model, x, overlap=True, verify=False)
+        compressed = sum(s[2] for s in stats)
+        self.assertGreater(self.prefetched, compressed // 3, (self.prefetched, compressed))
+        for g_step, w_step in zip(got, want):
+            for g, w in zip(g_step, w_step):
+                self.assertTrue(torch.equal(g, w))
 
     def test_overlap_gives_the_same_gradients_and_bytes(self):
         torch.manual_seed(0)

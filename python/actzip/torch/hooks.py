@@ -110,6 +110,13 @@ in the backward pass (``observe``): ||dW||_F from a hook on each conv/linear
 weight, ||G||_F from a hook on the layer's output, rho (non-zero fraction) from
 the saved input, then calls the policy's ``end_step``.
 
+Overlap (``overlap=True``). CPU: a worker thread compresses. CUDA: a side stream per
+device compresses after waiting for the current stream; the saved tensor is
+record_stream-ed onto it, its buffers are allocated while it is current, and an
+event after its last write orders each stream's decompression. In the backward, the
+stream saved just before the one unpacked is reconstructed ahead on the worker or
+the side stream.
+
 CUDA. Tensors on a CUDA device are compressed on the current stream without a
 host synchronization: the stream buffer is max_compressed_bytes long until the
 sizes of all pending streams are read back with one device-to-host copy (at the
@@ -120,6 +127,7 @@ the value range seen at the same site in the previous step.
 """
 
 import concurrent.futures
+import contextlib
 import hashlib
 import math
 import re
@@ -419,10 +427,15 @@ class _View:
 class _Stored:
     """What a group keeps: the raw tensor or a compressed stream."""
 
-    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "lo", "uses", "cache", "group", "future")
+    __slots__ = ("raw", "stream", "bits", "size", "dtype", "shape", "lo", "uses", "cache", "group", "future",
+                 "side", "ready", "order", "prefetch", "__weakref__")
 
     def __init__(self):
         self.future = None   # overlap on the CPU: the worker's compression, until collected
+        self.side = None     # overlap on CUDA: the side stream the stream buffer lives on
+        self.ready = None    # overlap on CUDA: event after the side stream's last write
+        self.order = None    # (weak references to this step's streams in save order, index)
+        self.prefetch = None  # overlap: the reconstruction started ahead of its unpack
         self.raw = None      # the tensor itself when kept raw
         self.stream = None   # the uint8 stream (CUDA: max-size buffer until trimmed)
         self.bits = None     # relu_output: the mask x > 0, pack_bits
@@ -574,9 +587,12 @@ class compressed_activations:
         many bytes (default 256 MiB).
       op_roles: give tensors saved by the functional ops of OP_ROLES their op's role
         (default True); False: module roles only.
-      overlap: CPU tensors are compressed on a worker thread while the forward pass
-        goes on, and collected at the end of the forward (or when shrink_bytes of raw
-        tensors are pending, or the backward needs one); the same streams.
+      overlap: compression off the critical path: CPU tensors on a worker thread,
+        CUDA tensors on a side stream ordered by events, while the forward pass goes
+        on; collected at the end of the forward (or when shrink_bytes are pending,
+        or the backward needs one). In the backward, the stream saved before the one
+        being unpacked is reconstructed ahead (worker or side stream). The same
+        streams and gradients.
       unknown: what happens to tensors of role ``unknown`` (no role for their module
         type or op): "raw" (default) keeps them, "calibrated" compresses them at the
         relative bound calibrate() measured (raw until the first calibration).
@@ -609,6 +625,8 @@ class compressed_activations:
         self._probe_bound = None
         self.overlap = bool(overlap)
         self._worker = None
+        self._side = {}       # CUDA device index -> side stream (overlap)
+        self.prefetched = 0   # overlap: reconstructions the backward found started ahead
         self.op_roles = bool(op_roles)
         self._ops = []        # the known functional ops running now (op_roles)
         self._op_mode = None
@@ -703,6 +721,7 @@ class compressed_activations:
         self._pending = []     # CUDA streams not trimmed yet
         self._pending_bytes = 0
         self._layers = {}      # module name -> feedback being gathered
+        self._order = []       # weak references to the streams stored this step, in save order
         if not self._probing:
             self.stats._reset()
 
@@ -750,7 +769,7 @@ class compressed_activations:
     # ---- calibration of unknown tensors -----------------------------------------------
 
     _STEP_STATE = ("_groups", "_raw_regions", "_seen_bytes", "_kept_bytes", "_calls", "_stack", "_outside",
-                   "_pending", "_pending_bytes", "_layers")
+                   "_pending", "_pending_bytes", "_layers", "_order")
 
     def calibrate(self, probe=None, bounds=CALIBRATION_BOUNDS):
         """Measures the relative bound of the unknown tensors (see the module's notes)
@@ -1085,6 +1104,25 @@ class compressed_activations:
         seen = self._new_bytes(self._seen_bytes, group)
         if bits:
             stored.bits = pack_bits(x > 0)
+        if self.overlap:
+            stored.order = (self._order, len(self._order))
+            self._order.append(weakref.ref(stored))
+        if x.is_cuda and self.overlap:
+            # Overlap: the side stream compresses once the current stream has made x, while
+            # the current stream goes on with the forward pass. x's memory is not handed
+            # to another tensor before the side stream has read it (record_stream); the
+            # stream buffers are the side stream's.
+            side = stored.side = self._side_stream(x.device)
+            side.wait_stream(torch.cuda.current_stream(x.device))
+            with torch.cuda.stream(side):
+                stored.stream, stored.size = _tensors.compress_async(x, params)
+            x.record_stream(side)
+            stored.ready = side.record_event()
+            self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
+            self._pending_bytes += stored.stream.numel()
+            if self._pending_bytes > self.shrink_bytes:
+                self._shrink()
+            return stored
         if x.is_cuda:
             stored.stream, stored.size = _tensors.compress_async(x, params)
             # The tensor itself is kept only for verify; stats need just its size.
@@ -1134,10 +1172,59 @@ class compressed_activations:
         r.absolute_bound = bound
         return r
 
+    def _side_stream(self, device):
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        side = self._side.get(index)
+        if side is None:
+            side = self._side[index] = torch.cuda.Stream(device=index)
+        return side
+
+    def _decode(self, stored):
+        """The stream's values as a new tensor (no mask). CUDA with overlap: on the
+        current stream, after the side stream's writes to the stream buffer."""
+        if stored.side is not None:
+            current = torch.cuda.current_stream(stored.stream.device)
+            current.wait_event(stored.ready)
+            stored.stream.record_stream(current)  # a side-stream buffer read here
+        return _tensors.decompress(stored.stream, stored.dtype, list(stored.shape))
+
+    def _start_prefetch(self, stored):
+        """Overlap, in the backward pass: starts reconstructing the stream saved just
+        before `stored` (autograd unpacks roughly in the reverse order of the saves) on
+        the worker (CPU) or the side stream (CUDA), unless it is started or cached."""
+        if stored.order is None:
+            return
+        order, index = stored.order
+        ahead = order[index - 1]() if index > 0 else None
+        if ahead is None or ahead.prefetch is not None or ahead.cache is not None or ahead.uses <= 0 \
+                or ahead.future is not None or ahead.size is not None:
+            return  # nothing there, already under way, or a stream not collected yet
+        if ahead.side is not None:
+            side = ahead.side
+            side.wait_stream(torch.cuda.current_stream(ahead.stream.device))
+            ahead.stream.record_stream(side)
+            with torch.cuda.stream(side):
+                y = _tensors.decompress(ahead.stream, ahead.dtype, list(ahead.shape))
+            ahead.prefetch = (y, side.record_event())
+        elif self._worker is not None:
+            ahead.prefetch = self._worker.submit(_tensors.decompress, ahead.stream, ahead.dtype, list(ahead.shape),
+                                                 threads=1)
+
     def _reconstruct(self, stored):
         if stored.future is not None:
             self._shrink()  # the backward pass needs a stream the worker may still be making
-        y = _tensors.decompress(stored.stream, stored.dtype, list(stored.shape))
+        prefetch, stored.prefetch = stored.prefetch, None
+        if prefetch is None:
+            y = self._decode(stored)
+        elif isinstance(prefetch, tuple):  # CUDA: made on the side stream
+            y, made = prefetch
+            current = torch.cuda.current_stream(y.device)
+            current.wait_event(made)
+            y.record_stream(current)
+            self.prefetched += 1
+        else:
+            y = prefetch.result()
+            self.prefetched += 1
         if stored.bits is not None:
             # Masked values that came back <= 0 were at most the bound: the smallest
             # normal number is as close, and keeps the mask exact.
@@ -1186,12 +1273,28 @@ class compressed_activations:
             self._policy_record(key, raw_bytes, size, header["absolute_bound"])
         if not pending:
             return
+        # Overlap: the streams were made on a side stream, which collects them too (the
+        # current stream goes on); streams of several devices' side streams are
+        # collected on the current stream once it has waited for them.
+        sides = {id(p[0].side): p[0].side for p in pending if p[0].side is not None}
+        place = contextlib.nullcontext()
+        if len(sides) == 1 and all(p[0].side is not None for p in pending):
+            place = torch.cuda.stream(next(iter(sides.values())))
+        else:
+            for side in sides.values():
+                torch.cuda.current_stream(side.device).wait_stream(side)
+        with place:
+            self._collect(pending)
+
+    def _collect(self, pending):
         sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
         # The headers (for the statistics) in one more copy.
         heads = torch.stack([p[0].stream[:_az.HEADER_BYTES] for p in pending]).cpu()
         for (stored, key, x, params, raw_bytes, seen), size, head in zip(pending, sizes, heads):
             stored.stream = stored.stream[:size].clone()
             stored.size = None
+            if stored.side is not None:
+                stored.ready = torch.cuda.current_stream(stored.stream.device).record_event()
             group = stored.group
             header = _tensors.inspect(head, size)
             if isinstance(group.value_range, torch.Tensor):
@@ -1219,6 +1322,8 @@ class compressed_activations:
         y = stored.cache
         if y is None:
             y = self._reconstruct(stored)
+            if self.overlap:
+                self._start_prefetch(stored)
         stored.uses -= 1
         stored.cache = y if stored.uses > 0 else None
         if stored.group.view.layout == "dense":

@@ -122,11 +122,12 @@ def compress_async(tensor, params):
     return stream, size
 
 
-def decompress(stream, dtype, shape, verify_checksum=True):
+def decompress(stream, dtype, shape, verify_checksum=True, threads=None):
     """Decompresses a uint8 stream tensor into a new tensor of ``dtype`` and ``shape`` on
     the stream's device. CUDA: on the current stream; a damaged stream, or one of
     another dtype or element count, trips an asynchronous device assertion (reported
-    at the next synchronization) instead of a host round trip."""
+    at the next synchronization) instead of a host round trip. ``threads``: host
+    streams, the OpenMP threads (default torch.get_num_threads())."""
     if stream.dtype != torch.uint8 or stream.dim() != 1:
         _az._raise("invalid_argument", "decompress: a stream is a one-dimensional uint8 tensor")
     shape = [int(d) for d in shape]
@@ -156,7 +157,8 @@ def decompress(stream, dtype, shape, verify_checksum=True):
         _az._raise("invalid_argument", f"decompress: the requested shape has {count} elements, the stream "
                    f"{header['element_count']}")
     out = torch.empty(shape, dtype=dtype)
-    _az.decompress(stream, out=out, threads=_host_threads(), verify_checksum=verify_checksum)
+    _az.decompress(stream, out=out, threads=_host_threads() if threads is None else threads,
+                   verify_checksum=verify_checksum)
     return out
 
 
