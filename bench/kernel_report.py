@@ -32,23 +32,33 @@ def short_name(full):
 
 
 def parse_ptxas(text):
-    kernels, current = {}, None
+    """Per entry: registers and shared memory from its "Used" line, stack and spills
+    from the "Function properties" block of the entry itself. ptxas also lists the
+    properties of the non-inlined device functions an entry calls after the entry's
+    own; those belong to the function, not to the entry (their "functions" dict)."""
+    kernels, functions, current, props = {}, {}, None, None
     for line in text.splitlines():
         m = re.search(r"Compiling entry function '(\w+)'", line)
         if m:
             current = kernels.setdefault(m.group(1), {})
+            props = None
+            continue
+        m = re.search(r"Function properties for (\w+)", line)
+        if m:
+            props = kernels[m.group(1)] if m.group(1) in kernels else functions.setdefault(m.group(1), {})
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
+        if m and props is not None:
+            props.update(stack=int(m.group(1)), spill_stores=int(m.group(2)), spill_loads=int(m.group(3)))
             continue
         if current is None:
             continue
-        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
-        if m:
-            current.update(stack=int(m.group(1)), spill_stores=int(m.group(2)), spill_loads=int(m.group(3)))
         m = re.search(r"Used (\d+) registers", line)
         if m:
             current["registers"] = int(m.group(1))
             s = re.search(r"(\d+) bytes smem", line)
             current["smem"] = int(s.group(1)) if s else 0
-    return kernels
+    return kernels, functions
 
 
 def parse_ptx(text):
@@ -105,10 +115,10 @@ def main():
     ap.add_argument("--commit", default="")
     ap.add_argument("--date", default="")
     a = ap.parse_args()
-    kernels = parse_ptxas(open(a.ptxas).read())
+    kernels, functions = parse_ptxas(open(a.ptxas).read())
     divs = parse_ptx(open(a.ptx).read())
     full_divs = parse_ptx(open(a.full_ptx).read())
-    names = demangle(sorted(set(kernels) | set(divs)))
+    names = demangle(sorted(set(kernels) | set(divs) | set(functions)))
     rows = []
     for mangled, k in kernels.items():
         kernel, element = short_name(names[mangled])
@@ -126,10 +136,12 @@ def main():
     print("- blocks/SM: the CUDA occupancy rules for this architecture from the registers (allocated per warp in "
           "units of 256) and the static shared memory (plus 1 KiB reserved per block); the thread limit allows "
           f"{LIMITS[a.arch]['threads'] // THREADS}")
-    print("- div/rem: integer `div`/`rem` instructions in the kernel's PTX, 32- and 64-bit (every device function "
-          "inlined). *Full-chunk path*: the same, 32 / 64-bit, in the kernels compiled with "
-          "ACTZIP_KERNEL_REPORT_FULL_CHUNKS (every chunk taken as full, so the code only edge chunks run drops out); "
-          "the table below gives their source lines\n")
+    print("- spills and stack: ptxas's figures for the kernel's own code; the device functions it calls that are "
+          "not inlined have their own (second table)")
+    print("- div/rem: integer `div`/`rem` instructions in the kernel's PTX, 32- and 64-bit (the inlined device "
+          "functions included; the non-inlined ones are counted in the second table). *Full-chunk path*: the same, "
+          "32 / 64-bit, in the kernels compiled with ACTZIP_KERNEL_REPORT_FULL_CHUNKS (every chunk taken as full, "
+          "so the code only edge chunks run drops out); the last table gives their source lines\n")
     print("| kernel | type | registers | spill st/ld (B) | stack (B) | static smem (B) | blocks/SM (regs, smem) "
           "| div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -137,16 +149,28 @@ def main():
         print(f"| {kernel} | {element} | {k.get('registers', 0)} | {k.get('spill_stores', 0)}/"
               f"{k.get('spill_loads', 0)} | {k.get('stack', 0)} | {k.get('smem', 0)} | {blocks} ({by_regs}, "
               f"{by_smem}) | {d['div32']} | {d['div64']} | {d['full']} |")
+    print("\n## Device functions called without inlining\n")
+    print("| function | stack (B) | spill st/ld (B) | div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for mangled, f in sorted(functions.items(), key=lambda kv: names.get(kv[0], kv[0])):
+        d = divs.get(mangled, {"div32": 0, "div64": 0})
+        full = full_divs.get(mangled, {"div32": 0, "div64": 0})
+        short = re.sub(r"\(.*$", "", re.sub(r"^[\w:<>, ]*?actzip::detail::gpu::", "", names.get(mangled, mangled)))
+        print(f"| {short} | {f.get('stack', 0)} | {f.get('spill_stores', 0)}/{f.get('spill_loads', 0)} | "
+              f"{d['div32']} | {d['div64']} | {full['div32']} / {full['div64']} |")
     # Where the full-chunk path's divisions come from (float32 kernels; the others are alike).
     sources = {}
-    for mangled in kernels:
+    for mangled in list(kernels) + list(functions):
         kernel, element = short_name(names[mangled])
+        if mangled in functions:
+            kernel, element = re.sub(r"\(.*$", "", names[mangled]).split("::")[-1], "f32"
         if element != "f32":
             continue
         for (src, line), c in full_divs.get(mangled, {"lines": {}})["lines"].items():
             short = re.sub(r"^.*?/include/", "include/", src)
             sources.setdefault((short, line), {})[kernel] = c
-    print("\n## Divisions left in the full-chunk path, by source line (float32 kernels)\n")
+    print("\n## Divisions left in the full-chunk path, by source line (float32 kernels and the functions they "
+          "call)\n")
     print("| source line | kernels (instructions) |")
     print("| --- | --- |")
     for (src, line), per in sorted(sources.items()):
