@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <vector>
 
 using namespace actzip;
 
@@ -105,6 +106,62 @@ TEST_CASE("box_element_index walks a chunk box in C order") {
             const std::uint64_t expected = ((b.origin[0] + i0) * g.dims[1] + b.origin[1] + i1) * g.dims[2] + b.origin[2] + i2;
             REQUIRE(box_element_index(g, b, i) == expected);
           }
+    }
+  }
+}
+
+TEST_CASE("fast_divisor divides exactly: every divisor class, edge dividends, random pairs") {
+  std::vector<std::uint64_t> divisors = {1, 2, 3, 5, 7, 10, 16, 255, 256, 641, 4096, 65535, 65537,
+                                         0xffffffffull, 0x100000000ull, 0x100000001ull, 0x7fffffffffffffffull,
+                                         0x8000000000000000ull, 0x8000000000000001ull, 0xfffffffffffffffeull,
+                                         0xffffffffffffffffull};
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {  // splitmix64
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int i = 0; i < 200; ++i) {
+    const std::uint64_t r = next();
+    divisors.push_back(r >> (r % 64));  // every magnitude
+  }
+  std::size_t checked = 0;
+  for (const std::uint64_t d0 : divisors) {
+    const std::uint64_t d = d0 == 0 ? 1 : d0;
+    const actzip::fast_divisor f(d);
+    REQUIRE(f.divisor() == d);
+    std::vector<std::uint64_t> ns = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, ~std::uint64_t{0},
+                                     ~std::uint64_t{0} - 1, ~std::uint64_t{0} - d, 0x8000000000000000ull};
+    for (int i = 0; i < 500; ++i) {
+      const std::uint64_t r = next();
+      ns.push_back(r >> (r % 64));
+    }
+    for (const std::uint64_t n : ns) {
+      const std::uint64_t q = f.divide(n);
+      if (q != n / d || f.remainder(n, q) != n % d) {
+        FAIL_CHECK("fast_divisor(" << d << ").divide(" << n << ") = " << q << ", expected " << n / d);
+      }
+      ++checked;
+    }
+  }
+  CHECK(checked > 100000);
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint64_t a = next(), b = next() >> (i % 64);
+    REQUIRE(actzip::multiply_high_portable(a, b) == actzip::multiply_high(a, b));
+  }
+  REQUIRE(actzip::multiply_high_portable(~std::uint64_t{0}, ~std::uint64_t{0}) == ~std::uint64_t{0} - 1);
+}
+
+TEST_CASE("chunk_box matches the chunk coordinates by division on odd grids") {
+  for (const auto& shape : {actzip::extents{3, 1000, 17}, actzip::extents{70, 129}, actzip::extents{40961},
+                            actzip::extents{33, 17, 49}}) {
+    const actzip::chunk_geometry g = actzip::make_chunk_geometry(shape);
+    for (std::uint64_t c = 0; c < g.count; ++c) {
+      const actzip::chunk_geometry::box b = g.chunk_box(c);
+      const std::uint64_t idx[3] = {c / g.grid[2] / g.grid[1], c / g.grid[2] % g.grid[1], c % g.grid[2]};
+      const std::uint32_t shape3[3] = {g.chunk.e0, g.chunk.e1, g.chunk.e2};
+      for (int d = 0; d < 3; ++d) REQUIRE(b.origin[d] == idx[d] * shape3[d]);
     }
   }
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <actzip/config.hpp>
+#include <actzip/core/fast_divide.hpp>
 
 #include <cstdint>
 #include <type_traits>
@@ -68,7 +69,7 @@ class extents {
   ACTZIP_HD bool element_count(std::uint64_t* count) const noexcept {
     std::uint64_t n = 1;
     for (unsigned i = 0; i < rank_; ++i) {
-      if (dims_[i] != 0 && n > UINT64_MAX / dims_[i]) return false;
+      if (multiply_high(n, dims_[i]) != 0) return false;  // the product needs more than 64 bits
       n *= dims_[i];
     }
     *count = n;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <actzip/core/extents.hpp>
+#include <actzip/core/fast_divide.hpp>
 #include <actzip/stages/lorenzo.hpp>
 
 #include <cstdint>
@@ -30,6 +31,7 @@ struct chunk_geometry {
   box_extents chunk;       //!< chunk shape
   std::uint64_t grid[3];   //!< chunks along each dimension
   std::uint64_t count;     //!< total number of chunks (0 for an empty tensor)
+  fast_divisor grid_div[2];  //!< division by grid[2] and by grid[1] (chunk_box)
 
   //! One chunk's origin (element coordinates) and clipped extents.
   struct box {
@@ -40,10 +42,10 @@ struct chunk_geometry {
   //! The box of chunk `index` (< count).
   ACTZIP_HD box chunk_box(std::uint64_t index) const noexcept {
     box b;
-    const std::uint64_t i2 = index % grid[2];
-    const std::uint64_t rest = index / grid[2];
-    const std::uint64_t i1 = rest % grid[1];
-    const std::uint64_t i0 = rest / grid[1];
+    const std::uint64_t rest = grid_div[0].divide(index);
+    const std::uint64_t i2 = grid_div[0].remainder(index, rest);
+    const std::uint64_t i0 = grid_div[1].divide(rest);
+    const std::uint64_t i1 = grid_div[1].remainder(rest, i0);
     const std::uint64_t idx[3] = {i0, i1, i2};
     const std::uint32_t shape[3] = {chunk.e0, chunk.e1, chunk.e2};
     std::uint32_t ext[3];
@@ -75,9 +77,14 @@ ACTZIP_HD chunk_geometry make_chunk_geometry(const extents& shape) noexcept {
   const std::uint32_t shape3[3] = {g.chunk.e0, g.chunk.e1, g.chunk.e2};
   g.count = 1;
   for (int d = 0; d < 3; ++d) {
-    g.grid[d] = g.dims[d] / shape3[d] + (g.dims[d] % shape3[d] != 0);
+    // Chunk extents are powers of two: ceil(dims / shape) by a shift.
+    unsigned shift = 0;
+    while ((std::uint32_t{1} << shift) < shape3[d]) ++shift;
+    g.grid[d] = (g.dims[d] >> shift) + ((g.dims[d] & (shape3[d] - 1u)) != 0);
     g.count *= g.grid[d];  // cannot overflow: count <= element count
   }
+  g.grid_div[0] = fast_divisor(g.grid[2]);
+  g.grid_div[1] = fast_divisor(g.grid[1]);
   return g;
 }
 
