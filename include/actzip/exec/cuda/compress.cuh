@@ -114,11 +114,33 @@ __device__ inline header task_header(const compress_task<T>& task,
   return h;
 }
 
+//! The zig-zagged Lorenzo delta of element i of a chunk (0 past its end) from the
+//! quantization indices in shared memory: by shifts in a full chunk, by the clipped
+//! box's position otherwise. Computed where it is needed rather than kept: 16 codes
+//! a thread would hold 16 registers across the whole kernel.
+struct lorenzo_coder {
+  box_extents e;
+  std::uint32_t n;
+  bool full;
+  unsigned shift2, shift1;
+
+  __device__ __forceinline__ lorenzo_coder(const chunk_geometry& g, const chunk_geometry::box& box)
+      : e(box.extent), n(box.extent.count()), full(is_full_chunk(g, box)) {
+    const chunk_kind kind = chunk_kind_of(g);
+    shift2 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 12u;
+    shift1 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 0u;
+  }
+
+  __device__ __forceinline__ std::uint32_t operator()(const std::uint32_t* values, std::uint32_t i) const {
+    if (full) return zigzag_encode(lorenzo_delta(values, i, position_in_pow2_box(i, shift2, shift1)));
+    return i < n ? zigzag_encode(lorenzo_delta_at(values, e, i)) : 0u;
+  }
+};
+
 //! The stages every codec shares (prepare_chunk on the host), run by the whole
 //! block for chunk `box` of `task`: quantization with the shared strict check (bit
 //! i of keep[g] set when element 32 g + i is stored losslessly), the quantization
-//! indices in values[], then Lorenzo deltas and zig-zag codes: the code of element
-//! k * block_threads + tid in code[k] (0 past the chunk's end), the bit width of
+//! indices in values[], then the bit width of the Lorenzo codes (lorenzo_coder) of
 //! group g in width[g]. Ends with a barrier.
 //!
 //! Full chunks (all but the edge chunks of a tensor) take the fast path: addresses
@@ -130,8 +152,7 @@ __device__ inline header task_header(const compress_task<T>& task,
 template <class T, class C>
 __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task, const quantizer<C>& qz,
                                                     const chunk_geometry::box& box, std::uint32_t* values,
-                                                    std::uint32_t* keep, std::uint32_t* width,
-                                                    std::uint32_t (&code)[items_per_thread]) {
+                                                    std::uint32_t* keep, std::uint32_t* width) {
   const unsigned tid = threadIdx.x, lane = tid % 32;
   const chunk_geometry& g = task.geometry;
   const bool full = is_full_chunk(g, box);
@@ -166,19 +187,11 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
   }
   __syncthreads();
 
-  // Lorenzo deltas, zig-zag codes (kept in registers) and group widths.
-  const chunk_kind kind = chunk_kind_of(g);
-  const unsigned shift2 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 12u;
-  const unsigned shift1 = kind == chunk_kind::cubic ? 4u : kind == chunk_kind::planar ? 6u : 0u;
+  // The group widths of the Lorenzo codes.
+  const lorenzo_coder coder(g, box);
   for (unsigned k = 0; k < items_per_thread; ++k) {
     const std::uint32_t i = k * block_threads + tid;
-    std::uint32_t c = 0;
-    if (full)
-      c = zigzag_encode(lorenzo_delta(values, i, position_in_pow2_box(i, shift2, shift1)));
-    else if (i < n)
-      c = zigzag_encode(lorenzo_delta_at(values, e, i));
-    code[k] = c;
-    const unsigned w = bit_width(__reduce_or_sync(full_mask, c));
+    const unsigned w = bit_width(__reduce_or_sync(full_mask, coder(values, i)));
     if (lane == 0) width[i / 32] = w;
   }
   __syncthreads();
@@ -201,6 +214,7 @@ struct compress_shared {
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
+  chunk_geometry::box box;  //!< the chunk's box, for the stores (rather than registers through the chunk)
 };
 
 // Fields of the packed group scan: plane words, lossless count, non-zero groups.
@@ -246,9 +260,11 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     const std::uint64_t chunk = ticket - task.first_ticket;
     const chunk_geometry& g = task.geometry;
 
+    // The header is made again by the block that writes it (the last chunk's), rather
+    // than kept in registers through the whole chunk.
     quantizer<C> qz;
-    header h = task_header(task, &qz);
-    std::uint64_t payload_start = header_bytes + chunk_offset_bytes * g.count;
+    (void)task_header(task, &qz);
+    const std::uint64_t payload_start = header_bytes + chunk_offset_bytes * g.count;
     // Huffman and automatic tensors: the code book (built by build_code_kernel) opens
     // the payload, and the chunks follow it.
     const huffman_code* book = task.huffman != nullptr ? &task.huffman->code : nullptr;
@@ -256,6 +272,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
 
     if (g.count == 0) {  // an empty tensor: the header (and the code book) is the whole stream
       if (tid == 0) {
+        header h = task_header(task, &qz);
         h.payload_bytes = code_bytes;
         h.total_bytes = payload_start + h.payload_bytes;
         write_header(h, task.output);
@@ -266,18 +283,18 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     }
 
     const chunk_geometry::box box = g.chunk_box(chunk);
+    if (tid == 0) sh.box = box;  // read after the barriers below
     const box_extents e = box.extent;
     const std::uint32_t n = e.count();
     const std::uint32_t groups = chunk_group_count(n);
 
-    std::uint32_t code[items_per_thread];
-    prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width, code);
+    prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width);
     // Huffman and automatic tensors: the predictor of a Huffman chunk and its codes,
     // in shared memory for the segment threads.
     predictor chosen = predictor::lorenzo_3d;
     if (book != nullptr) {
-      chosen = choose_predictor_block(sh.values, e, code, sh.cost);
-      huffman_codes_block(sh.values, e, chosen, code, sh.coded);
+      chosen = choose_predictor_block(sh.values, e, sh.cost);
+      huffman_codes_block(sh.values, e, chosen, sh.coded);
     }
 
     // One scan over the groups: plane words, lossless values and non-zero groups before each.
@@ -323,6 +340,8 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
         reinterpret_cast<std::uint32_t*>(table)[0] = static_cast<std::uint32_t>(offset);
         reinterpret_cast<std::uint32_t*>(table)[1] = static_cast<std::uint32_t>(offset >> 32);
         if (chunk + 1 == g.count) {  // the last chunk knows the payload's size
+          quantizer<C> unused;
+          header h = task_header(task, &unused);
           h.payload_bytes = offset + size;
           h.total_bytes = payload_start + h.payload_bytes;
           write_header(h, task.output);
@@ -332,12 +351,13 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     }
     __syncthreads();
     unsigned char* out = task.output + payload_start + sh.offset;
+    const chunk_geometry::box& obox = sh.box;
 
     if (plan.type == chunk_view::kind::raw) {
       if (tid == 0) *reinterpret_cast<std::uint32_t*>(out) = chunk_raw_flag;
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
-        if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[chunk_element_index(g, box, i)]);
+        if (i < n) store_element_aligned(out + 4 + sizeof(T) * i, task.input[chunk_element_index(g, obox, i)]);
       }
       if (sizeof(T) == 2 && tid == 0 && n % 2 != 0) store_u16(out + 4 + 2 * n, 0);
     } else if (plan.type == chunk_view::kind::encoded) {
@@ -353,20 +373,22 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       if (tid < groups && sh.width[tid] != 0) out[l.widths + sh.group_rank[tid]] = static_cast<unsigned char>(sh.width[tid]);
       if (tid >= nonzero && tid < pad4(nonzero)) out[l.widths + tid] = 0;
       // Bitplanes: lane b keeps the ballot of bit b of its warp's group.
+      const lorenzo_coder coder(g, obox);
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
         const std::uint32_t group = i / 32;  // the same for the whole warp
         if (group >= groups) continue;
         const unsigned width = sh.width[group];
+        const std::uint32_t code = width != 0 ? coder(sh.values, i) : 0u;
         std::uint32_t mine = 0;
         for (unsigned b = 0; b < width; ++b) {
-          const std::uint32_t plane = __ballot_sync(full_mask, (code[k] >> b) & 1u);
+          const std::uint32_t plane = __ballot_sync(full_mask, (code >> b) & 1u);
           if (lane == b) mine = plane;
         }
         if (lane < width)
           reinterpret_cast<std::uint32_t*>(out + l.planes)[sh.plane_offset[group] + lane] = mine;
         // Losslessly stored values: positions and values at their rank.
-        store_lossless(task, box, sh, l, out, group, lane, i);
+        store_lossless(task, obox, sh, l, out, group, lane, i);
       }
       if (tid == 0) store_lossless_padding<T>(l, out, lossless);
     } else if (plan.type == chunk_view::kind::huffman) {
@@ -388,7 +410,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
         const std::uint32_t group = i / 32;
-        if (group < groups) store_lossless(task, box, sh, l, out, group, lane, i);
+        if (group < groups) store_lossless(task, obox, sh, l, out, group, lane, i);
       }
       if (tid == 0) store_lossless_padding<T>(l, out, lossless);
     }
@@ -426,10 +448,9 @@ __global__ void __launch_bounds__(block_threads, 4) histogram_kernel(const __gri
       (void)task_header(task, &qz);
       const chunk_geometry::box box = task.geometry.chunk_box(chunk);
       const std::uint32_t n = box.extent.count();
-      std::uint32_t code[items_per_thread];
-      prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width, code);
-      const predictor chosen = choose_predictor_block(sh.values, box.extent, code, sh.cost);
-      huffman_codes_block(sh.values, box.extent, chosen, code, sh.coded);
+      prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width);
+      const predictor chosen = choose_predictor_block(sh.values, box.extent, sh.cost);
+      huffman_codes_block(sh.values, box.extent, chosen, sh.coded);
       bool stored = false;  // the chunk is stored as something: a non-zero code or a lossless value
       for (unsigned k = 0; k < items_per_thread; ++k) stored = stored || sh.coded[k * block_threads + tid] != 0;
       if (tid < chunk_group_count(n)) stored = stored || sh.keep[tid] != 0;

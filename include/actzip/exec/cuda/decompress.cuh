@@ -55,6 +55,8 @@ struct decompress_shared {
   std::uint32_t width[max_groups];
   std::uint32_t plane_offset[max_groups];
   std::uint32_t bitmap[max_groups / 32];
+  std::uint32_t row_carry[block_threads];  //!< the row scan: each thread's running sum at its end
+  chunk_geometry::box box;                 //!< the chunk being decoded (read where used, not held in registers)
   union {
     typename width_scan::TempStorage widths;
     typename row_scan::TempStorage rows;
@@ -216,40 +218,40 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
   // elements a thread), along columns (lorenzo_3d, lorenzo_2d) and along slabs
   // (lorenzo_3d).
   {
-    // Each thread scans 16 consecutive elements. A full chunk moves them with four
-    // 16-byte accesses: a 4-way shared-memory bank conflict instead of the 16-way one
-    // of 16 word accesses 64 bytes apart.
-    segment_sum items[items_per_thread];
-    std::uint32_t word[items_per_thread];
-    if (full) {
-      const uint4* from = reinterpret_cast<const uint4*>(sh.values + tid * items_per_thread);
+    // Each thread takes 16 consecutive elements, moved with four 16-byte shared
+    // accesses (a 4-way bank conflict instead of the 16-way one of 16 word accesses
+    // 64 bytes apart; values[] has room for them past the end of an edge chunk):
+    // sums along its rows in registers, then one segmented block scan of the threads'
+    // totals. A thread's elements before its first row start continue the row of the
+    // thread before it, whose running sum at its end comes through shared memory.
+    // (In a full chunk rows start only at thread boundaries: 16 divides every row.)
+    std::uint32_t v[items_per_thread];
+    const uint4* from = reinterpret_cast<const uint4*>(sh.values + tid * items_per_thread);
 #pragma unroll
-      for (unsigned q = 0; q < items_per_thread / 4; ++q) {
-        const uint4 v = from[q];
-        word[4 * q] = v.x, word[4 * q + 1] = v.y, word[4 * q + 2] = v.z, word[4 * q + 3] = v.w;
-      }
+    for (unsigned q = 0; q < items_per_thread / 4; ++q) {
+      const uint4 w = from[q];
+      v[4 * q] = w.x, v[4 * q + 1] = w.y, v[4 * q + 2] = w.z, v[4 * q + 3] = w.w;
     }
+    unsigned first_head = items_per_thread;  // the first of the thread's elements that starts a row
 #pragma unroll
     for (unsigned j = 0; j < items_per_thread; ++j) {
       const std::uint32_t i = tid * items_per_thread + j;
-      if (full) {
-        items[j] = segment_sum{word[j], (i & (e.e2 - 1)) == 0 ? 1u : 0u};
-      } else {
-        items[j] = i < n ? segment_sum{sh.values[i], i % e.e2 == 0 ? 1u : 0u} : segment_sum{0u, 1u};
-      }
+      const bool head = full ? (i & (e.e2 - 1)) == 0 : (i >= n || i % e.e2 == 0);
+      if (head && first_head == items_per_thread) first_head = j;
+      if (j != 0 && !head) v[j] += v[j - 1];
     }
-    decompress_shared::row_scan(sh.scan.rows).InclusiveScan(items, items, segment_sum_op{});
-    if (full) {
-      uint4* to = reinterpret_cast<uint4*>(sh.values + tid * items_per_thread);
+    segment_sum total[1] = {segment_sum{v[items_per_thread - 1], first_head < items_per_thread ? 1u : 0u}};
+    decompress_shared::row_scan(sh.scan.rows).InclusiveScan(total, total, segment_sum_op{});
+    sh.row_carry[tid] = total[0].value;
+    __syncthreads();
+    const std::uint32_t carry = tid == 0 ? 0u : sh.row_carry[tid - 1];
 #pragma unroll
-      for (unsigned q = 0; q < items_per_thread / 4; ++q)
-        to[q] = make_uint4(items[4 * q].value, items[4 * q + 1].value, items[4 * q + 2].value, items[4 * q + 3].value);
-    } else {
-      for (unsigned j = 0; j < items_per_thread; ++j) {
-        const std::uint32_t i = tid * items_per_thread + j;
-        if (i < n) sh.values[i] = items[j].value;
-      }
-    }
+    for (unsigned j = 0; j < items_per_thread; ++j)
+      if (j < first_head) v[j] += carry;
+    uint4* to = reinterpret_cast<uint4*>(sh.values + tid * items_per_thread);
+#pragma unroll
+    for (unsigned q = 0; q < items_per_thread / 4; ++q)
+      to[q] = make_uint4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
   }
   __syncthreads();
   if (m != predictor::rows && e.e1 > 1 && full && e.e0 == 1 && e.e1 == 64 && e.e2 == 64) {
@@ -309,14 +311,16 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
                                    const quantizer<typename dtype_traits<T>::compute_type>& qz,
                                    const unsigned char* table, const unsigned char* payload, std::uint64_t chunk) {
   const unsigned tid = threadIdx.x, lane = tid % 32;
-  const chunk_geometry::box box = g.chunk_box(chunk);
+  if (tid == 0) {
+    sh.box = g.chunk_box(chunk);
+    read_chunk_prologue(sh, table, payload, chunk, g.count, sh.box.extent.count(), sizeof(T));
+  }
+  __syncthreads();
+  const chunk_geometry::box& box = sh.box;
   const box_extents e = box.extent;
   const std::uint32_t n = e.count();
   const std::uint32_t groups = chunk_group_count(n);
   T* out = task.output;
-
-  if (tid == 0) read_chunk_prologue(sh, table, payload, chunk, g.count, n, sizeof(T));
-  __syncthreads();
   if (sh.bad != 0) return refuse_chunk_block(task);
   const unsigned char* base = payload + sh.begin;
   const auto kind = static_cast<chunk_view::kind>(sh.kind);
@@ -431,7 +435,7 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
     }
     __syncthreads();
     if (sh.header_status == static_cast<int>(status::success)) {
-      const chunk_geometry g = sh.geometry;
+      const chunk_geometry& g = sh.geometry;  // read from shared memory where used, not held in registers
       const quantizer<C> qz = make_quantizer<C>(sh.absolute_bound, sh.preserve_sign != 0);
       const unsigned char* table = task.stream + header_bytes;
       const unsigned char* payload = table + chunk_offset_bytes * g.count;

@@ -48,10 +48,7 @@ __device__ inline std::uint32_t segment_of_thread(unsigned tid, std::uint32_t n)
 //! `indices` (shared memory), run by the whole block: predictor_cost of each
 //! predictor worth trying, summed by warps into `cost` (predictor_count shared
 //! words), the cheapest one (the first on a tie) returned to every thread.
-//! code[j] holds the lorenzo_3d code of element j * block_threads + tid (0 past the
-//! chunk's end), whose cost needs no neighbour.
 __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t* indices, box_extents e,
-                                                            const std::uint32_t (&code)[items_per_thread],
                                                             std::uint32_t* cost) {
   const unsigned tid = threadIdx.x;
   const unsigned tries = predictors_for(e);
@@ -68,9 +65,7 @@ __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t*
 #pragma unroll
     for (unsigned j = 0; j < items_per_thread; ++j) {
       const std::uint32_t i = j * block_threads + tid;
-      if (m == predictor::lorenzo_3d)
-        mine += bit_width(code[j]);
-      else if (i < n)
+      if (i < n)
         mine += bit_width(zigzag_encode(pow2 ? predictor_delta(indices, i, position_in_pow2_box(i, shift2, shift1), m)
                                              : predictor_delta_at(indices, e, i, m)));
     }
@@ -92,10 +87,9 @@ __device__ __forceinline__ predictor choose_predictor_block(const std::uint32_t*
 
 //! The Huffman codes of the chunk of box `e` under predictor `m` (the zig-zagged
 //! deltas prepare_huffman_chunk leaves in s.coded): element i's in coded[i], 0 past
-//! the chunk's end. Each thread its elements j * block_threads + tid; code[j] are
-//! their lorenzo_3d codes. Reads `indices` only, so no barrier is needed before.
+//! the chunk's end. Each thread its elements j * block_threads + tid. Reads
+//! `indices` only, so no barrier is needed before.
 __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices, box_extents e, predictor m,
-                                                    const std::uint32_t (&code)[items_per_thread],
                                                     std::uint32_t* coded) {
   const unsigned tid = threadIdx.x;
   const std::uint32_t n = e.count();
@@ -104,9 +98,7 @@ __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices
 #pragma unroll
   for (unsigned j = 0; j < items_per_thread; ++j) {
     const std::uint32_t i = j * block_threads + tid;
-    if (m == predictor::lorenzo_3d)
-      coded[i] = code[j];
-    else if (i >= n)
+    if (i >= n)
       coded[i] = 0u;
     else
       coded[i] = zigzag_encode(pow2 ? predictor_delta(indices, i, position_in_pow2_box(i, shift2, shift1), m)
