@@ -638,6 +638,17 @@ void run_codec(benchmark::State& state, const std::string& name, const input_spe
   const auto it = copy_gbps.find(s.bytes);
   if (it != copy_gbps.end() && it->second > 0) state.counters["pct_of_copy"] = gbps / it->second * 100.0;
   state.counters["input_bytes"] = static_cast<double>(s.bytes);
+  // The memory ceiling: the bytes a call must move at the least (compress reads the
+  // input and writes the stream; decompress reads the stream and writes the output),
+  // against the traffic of the device-to-device copy of the same size, which reads and
+  // writes its bytes (2 x its GB/s).
+  const double moved = static_cast<double>(s.bytes) + static_cast<double>(size);
+  state.counters["moved_bytes"] = moved;
+  if (it != copy_gbps.end() && it->second > 0 && total > 0) {
+    const double moved_gbps = static_cast<double>(state.iterations()) * calls * moved / total / 1e9;
+    state.counters["ceiling_GBps"] = 2.0 * it->second;
+    state.counters["pct_of_ceiling"] = moved_gbps / (2.0 * it->second) * 100.0;
+  }
   state.counters["calls_per_iteration"] = calls;
   state.counters["us_per_call"] = done > 0 ? total / (static_cast<double>(state.iterations()) * calls) * 1e6 : 0.0;
 }
