@@ -200,7 +200,8 @@ def interleaved_step_times(runs, args, data, device, rounds, log):
 
 def git_commit():
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True).strip()
+        return subprocess.check_output(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=REPO,
+                                       text=True).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -351,6 +352,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t_start = time.time()
+    commit = git_commit()  # the code the runs start with (HEAD may move while they run)
 
     def log(msg):
         print(f"[{time.time() - t_start:7.1f} s] {msg}", flush=True)
@@ -375,7 +377,7 @@ def main(argv=None):
             r["interleaved_median_fwd_bwd_s"] = medians[r["policy"]]
     meta = {
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-        "commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(),
+        "commit": commit, "torch": torch.__version__, "python": platform.python_version(),
         "cpu": cpu_model(), "threads": torch.get_num_threads(), "device": str(device),
         "parameters": sum(q.numel() for q in ResNet(blocks=args.blocks, width=args.width).parameters()),
         "wall_s": time.time() - t_start, "args": vars(args),

@@ -289,6 +289,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     t_start = time.time()
+    commit = git_commit()  # the code the runs start with (HEAD may move while they run)
 
     def log(msg):
         print(f"[{time.time() - t_start:7.1f} s] {msg}", flush=True)
@@ -313,7 +314,7 @@ def main(argv=None):
     timing = interleaved(trained, train_batches[0], device, args.timing_rounds, log) if args.timing_rounds else {}
     meta = {
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
-        "commit": git_commit(), "torch": torch.__version__, "python": platform.python_version(),
+        "commit": commit, "torch": torch.__version__, "python": platform.python_version(),
         "cpu": cpu_model(), "threads": torch.get_num_threads(), "device": str(device),
         "parameters": sum(q.numel() for q in model_of(args).parameters()),
         "train_bytes": len(train_bytes), "val_bytes": len(val_bytes),
