@@ -7,7 +7,8 @@
 //
 // histogram_kernel (Huffman and automatic tensors): blocks take chunks
 // grid-stride, prepare them as compress_kernel does (quantization, the predictor,
-// its codes), and count the Huffman statistics (huffman_statistics: symbols and
+// its codes), leave the chosen predictor in the chunk's offset-table entry of the
+// output for compress_kernel, and count the Huffman statistics (huffman_statistics: symbols and
 // short zero runs) of every chunk that is not stored as nothing, one thread per
 // segment, into a shared histogram that is added to the
 // tensor's histogram in the workspace when the block moves on to another tensor
@@ -19,8 +20,8 @@
 // 32 consecutive elements. The block quantizes with the shared strict check,
 // forms Lorenzo deltas from shared memory (lorenzo_delta_at), takes each group's
 // width with a warp OR-reduction, scans the groups' widths, non-zero flags and
-// lossless counts; for Huffman and automatic tensors it picks the chunk's
-// predictor, forms its codes and sizes each segment's bit stream (one thread per
+// lossless counts; for Huffman and automatic tensors it takes the chunk's
+// predictor that histogram_kernel chose, forms its codes and sizes each segment's bit stream (one thread per
 // segment). plan_chunk decides the chunk's kind and size exactly as choose_chunk
 // does. The block learns its offset from the decoupled
 // look-back (after the code book, for Huffman and automatic tensors) and writes
@@ -210,7 +211,6 @@ struct compress_shared {
   std::uint32_t group_rank[max_groups];      //!< per group: non-zero groups before it
   std::uint32_t width[max_groups];           //!< per group: bit width
   std::uint32_t segment_bits[huffman_max_segments];  //!< per Huffman segment: bits of its bit stream
-  std::uint32_t cost[predictor_count];               //!< predictor_cost of each predictor tried
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
@@ -293,7 +293,11 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     // in shared memory for the segment threads.
     predictor chosen = predictor::lorenzo_3d;
     if (book != nullptr) {
-      chosen = choose_predictor_block(sh.values, e, sh.cost);
+      // The predictor histogram_kernel chose for this chunk, left in the chunk's
+      // offset-table entry (which this block overwrites below, after the barriers
+      // that follow every thread's read).
+      chosen = static_cast<predictor>(
+          *reinterpret_cast<const std::uint32_t*>(task.output + header_bytes + chunk_offset_bytes * chunk));
       huffman_codes_block(sh.values, e, chosen, sh.coded);
     }
 
@@ -450,6 +454,12 @@ __global__ void __launch_bounds__(block_threads, 4) histogram_kernel(const __gri
       const std::uint32_t n = box.extent.count();
       prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width);
       const predictor chosen = choose_predictor_block(sh.values, box.extent, sh.cost);
+      // The compress kernel takes this choice from the chunk's offset-table entry of
+      // the output (its own block overwrites it with the offset) instead of trying the
+      // predictors again.
+      if (tid == 0)
+        *reinterpret_cast<std::uint32_t*>(task.output + header_bytes + chunk_offset_bytes * chunk) =
+            static_cast<std::uint32_t>(chosen);
       huffman_codes_block(sh.values, box.extent, chosen, sh.coded);
       bool stored = false;  // the chunk is stored as something: a non-zero code or a lossless value
       for (unsigned k = 0; k < items_per_thread; ++k) stored = stored || sh.coded[k * block_threads + tid] != 0;
