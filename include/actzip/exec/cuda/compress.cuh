@@ -264,17 +264,18 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     // than kept in registers through the whole chunk.
     quantizer<C> qz;
     (void)task_header(task, &qz);
-    const std::uint64_t payload_start = header_bytes + chunk_offset_bytes * g.count;
+    // Cheap to recompute where used (from kernel parameters) rather than hold.
+    auto payload_start = [&g] { return header_bytes + chunk_offset_bytes * g.count; };
     // Huffman and automatic tensors: the code book (built by build_code_kernel) opens
     // the payload, and the chunks follow it.
     const huffman_code* book = task.huffman != nullptr ? &task.huffman->code : nullptr;
-    const std::uint32_t code_bytes = book != nullptr ? huffman_code_bytes(book->stored_lengths) : 0u;
+    auto code_bytes = [book] { return book != nullptr ? huffman_code_bytes(book->stored_lengths) : 0u; };
 
     if (g.count == 0) {  // an empty tensor: the header (and the code book) is the whole stream
       if (tid == 0) {
         header h = task_header(task, &qz);
-        h.payload_bytes = code_bytes;
-        h.total_bytes = payload_start + h.payload_bytes;
+        h.payload_bytes = code_bytes();
+        h.total_bytes = payload_start() + h.payload_bytes;
         write_header(h, task.output);
         *task.compressed_bytes = h.total_bytes;
       }
@@ -337,7 +338,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     const std::uint32_t size = plan.bytes;
 
     if (tid < 32) {
-      const unsigned long long offset = code_bytes + lookback_exclusive_prefix(task.states, chunk, size);
+      const unsigned long long offset = code_bytes() + lookback_exclusive_prefix(task.states, chunk, size);
       if (tid == 0) {
         sh.offset = offset;
         unsigned char* table = task.output + header_bytes + chunk_offset_bytes * chunk;
@@ -347,14 +348,14 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
           quantizer<C> unused;
           header h = task_header(task, &unused);
           h.payload_bytes = offset + size;
-          h.total_bytes = payload_start + h.payload_bytes;
+          h.total_bytes = payload_start() + h.payload_bytes;
           write_header(h, task.output);
           *task.compressed_bytes = h.total_bytes;
         }
       }
     }
     __syncthreads();
-    unsigned char* out = task.output + payload_start + sh.offset;
+    unsigned char* out = task.output + payload_start() + sh.offset;
     const chunk_geometry::box& obox = sh.box;
 
     if (plan.type == chunk_view::kind::raw) {
