@@ -28,7 +28,6 @@ import datetime
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ import actzip.torch as az
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples" / "pytorch"))
 from man_pages import Transformer, lm_loss  # noqa: E402
+from train_fashion_mnist import git_commit  # noqa: E402
 
 
 class Basic(nn.Module):
@@ -166,14 +166,6 @@ def run(model_name, config_name, args, device):
 
 def device_name():
     return torch.cuda.get_device_name().replace("NVIDIA ", "").lower().replace(" ", "-")
-
-
-def git_commit():
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
-                                       stderr=subprocess.DEVNULL).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main():

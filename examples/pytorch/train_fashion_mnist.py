@@ -21,10 +21,8 @@ Usage: train_fashion_mnist.py [--epochs 5] [--train-count 60000] [--policies non
                               [--report] [--machine intel-xeon-2c] [--date YYYY-MM-DD]
 """
 import argparse
-import copy
 import datetime
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -283,6 +281,23 @@ def write_report(results, args, meta, out_dir):
     return stem
 
 
+def bytes_panel(ax, results):
+    """Bars of the raw and stored activation bytes per step of each run, with the ratio."""
+    names = [r["policy"] for r in results]
+    raw = [mib(r["raw_bytes_per_step"]) for r in results]
+    stored = [mib(r["stored_bytes_per_compressed_step"]) for r in results]
+    pos = range(len(names))
+    ax.bar([p - 0.2 for p in pos], raw, width=0.4, label="raw saved")
+    ax.bar([p + 0.2 for p in pos], stored, width=0.4, label="stored")
+    for p, r in zip(pos, results):
+        ax.text(p + 0.2, stored[p], f"{r['ratio_compressed_steps']:.1f}x", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(list(pos))
+    ax.set_xticklabels(names)
+    ax.set_ylabel("activation MiB per step")
+    ax.set_ylim(0, 1.3 * max(raw))
+    ax.legend(loc="upper center", ncol=2)
+
+
 def plot(results, args, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -297,23 +312,26 @@ def plot(results, args, path):
     ax1.set_title(f"ResNet-{2 + 6 * args.blocks}, Fashion-MNIST")
     ax1.grid(alpha=0.3)
     ax1.legend()
-    names = [r["policy"] for r in results]
-    raw = [mib(r["raw_bytes_per_step"]) for r in results]
-    stored = [mib(r["stored_bytes_per_compressed_step"]) for r in results]
-    pos = range(len(names))
-    ax2.bar([p - 0.2 for p in pos], raw, width=0.4, label="raw saved")
-    ax2.bar([p + 0.2 for p in pos], stored, width=0.4, label="stored")
-    for p, r in zip(pos, results):
-        ax2.text(p + 0.2, stored[p], f"{r['ratio_compressed_steps']:.1f}x", ha="center", va="bottom", fontsize=8)
-    ax2.set_xticks(list(pos))
-    ax2.set_xticklabels(names)
-    ax2.set_ylabel("activation MiB per step")
-    ax2.set_ylim(0, 1.3 * max(raw))
+    bytes_panel(ax2, results)
     ax2.set_title(f"saved activations per step (batch {args.batch})")
-    ax2.legend(loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def add_policy_arguments(p, policies):
+    """The options of make_policy (shared with train_transformer.py)."""
+    p.add_argument("--policies", default=policies)
+    p.add_argument("--fixed-bound", type=float, default=1e-2, help="relative bound of the fixed policy")
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--cap", type=float, default=5e-2, help="cap_fraction of the adaptive policy")
+    p.add_argument("--fallback", type=float, default=1e-2, help="relative fallback bound (roles other)")
+    p.add_argument("--warmup", type=int, default=100)
+    p.add_argument("--update-interval", type=int, default=50)
+    p.add_argument("--budget-ratio", type=float, default=10.0, help="budget = raw bytes per step / this")
+    p.add_argument("--budget-cap", type=float, default=0.1, help="cap_fraction of the budget policy")
+    p.add_argument("--codec", default="automatic", choices=["bitplane", "huffman", "automatic"],
+                   help="the policies' codec (automatic: the adapter's default)")
 
 
 def main(argv=None):
@@ -328,17 +346,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--policies", default="none,fixed,adaptive,budget")
-    p.add_argument("--fixed-bound", type=float, default=1e-2, help="relative bound of the fixed policy")
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--cap", type=float, default=5e-2, help="cap_fraction of the adaptive policy")
-    p.add_argument("--fallback", type=float, default=1e-2, help="relative fallback bound (roles other)")
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--update-interval", type=int, default=50)
-    p.add_argument("--budget-ratio", type=float, default=10.0, help="budget = raw bytes per step / this")
-    p.add_argument("--budget-cap", type=float, default=0.1, help="cap_fraction of the budget policy")
-    p.add_argument("--codec", default="automatic", choices=["bitplane", "huffman", "automatic"],
-                   help="the policies' codec (automatic: the adapter's default)")
+    add_policy_arguments(p, "none,fixed,adaptive,budget")
     p.add_argument("--tag", default="", help="appended to the report's file name")
     p.add_argument("--timing-rounds", type=int, default=60,
                    help="rounds of interleaved forward+backward timing after training (0: none)")

@@ -35,7 +35,8 @@ import actzip.torch as az  # pip install . (see docs/PYTHON.md)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import man_pages  # noqa: E402
-from train_fashion_mnist import cpu_model, git_commit, make_policy, mib  # noqa: E402
+from train_fashion_mnist import (add_policy_arguments, bytes_panel, cpu_model, git_commit, make_policy,  # noqa: E402
+                                 mib)
 
 REPO = HERE.parent.parent
 
@@ -236,17 +237,7 @@ def plot(results, path):
     ax1.set_title("causal transformer, manual pages")
     ax1.grid(alpha=0.3)
     ax1.legend()
-    names = [r["policy"] for r in results]
-    raw = [mib(r["raw_bytes_per_step"]) for r in results]
-    stored = [mib(r["stored_bytes_per_compressed_step"]) for r in results]
-    pos = range(len(names))
-    ax2.bar([p - 0.2 for p in pos], raw, width=0.4, label="raw saved")
-    ax2.bar([p + 0.2 for p in pos], stored, width=0.4, label="stored")
-    ax2.set_xticks(list(pos))
-    ax2.set_xticklabels(names)
-    ax2.set_ylabel("activation MiB per step")
-    ax2.set_ylim(0, 1.3 * max(raw))
-    ax2.legend(loc="upper center", ncol=2)
+    bytes_panel(ax2, results)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -269,16 +260,7 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--policies", default="none,adaptive,budget")
-    p.add_argument("--codec", default="automatic", choices=["bitplane", "huffman", "automatic"])
-    p.add_argument("--fixed-bound", type=float, default=1e-2)
-    p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--cap", type=float, default=5e-2)
-    p.add_argument("--fallback", type=float, default=1e-2)
-    p.add_argument("--warmup", type=int, default=100)
-    p.add_argument("--update-interval", type=int, default=50)
-    p.add_argument("--budget-ratio", type=float, default=10.0)
-    p.add_argument("--budget-cap", type=float, default=0.1)
+    add_policy_arguments(p, "none,adaptive,budget")
     p.add_argument("--timing-rounds", type=int, default=12)
     p.add_argument("--report", action="store_true")
     p.add_argument("--machine", default="intel-xeon-2c")
