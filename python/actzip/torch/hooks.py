@@ -1107,37 +1107,29 @@ class compressed_activations:
         if self.overlap:
             stored.order = (self._order, len(self._order))
             self._order.append(weakref.ref(stored))
-        if x.is_cuda and self.overlap:
-            # Overlap: the side stream compresses once the current stream has made x, while
-            # the current stream goes on with the forward pass. x's memory is not handed
-            # to another tensor before the side stream has read it (record_stream); the
-            # stream buffers are the side stream's.
-            side = stored.side = self._side_stream(x.device)
-            side.wait_stream(torch.cuda.current_stream(x.device))
-            with torch.cuda.stream(side):
-                stored.stream, stored.size = _tensors.compress_async(x, params)
-            x.record_stream(side)
-            stored.ready = side.record_event()
-            self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
-            self._pending_bytes += stored.stream.numel()
-            if self._pending_bytes > self.shrink_bytes:
-                self._shrink()
-            return stored
         if x.is_cuda:
-            stored.stream, stored.size = _tensors.compress_async(x, params)
-            # The tensor itself is kept only for verify; stats need just its size.
-            self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
-            self._pending_bytes += stored.stream.numel()
-            if self._pending_bytes > self.shrink_bytes:
-                self._shrink()
-            return stored
-        if self._worker is not None:
-            # Overlap: the worker compresses while the forward pass goes on (actzip
-            # releases the GIL); x stays alive until it is done, and _shrink collects
-            # the streams (at the end of the forward, or once shrink_bytes are pending).
+            if self.overlap:
+                # The side stream compresses once the current stream has made x, while the
+                # current stream goes on with the forward pass. x's memory is not handed to
+                # another tensor before the side stream has read it (record_stream); the
+                # stream buffers are the side stream's.
+                side = stored.side = self._side_stream(x.device)
+                side.wait_stream(torch.cuda.current_stream(x.device))
+                with torch.cuda.stream(side):
+                    stored.stream, stored.size = _tensors.compress_async(x, params)
+                x.record_stream(side)
+                stored.ready = side.record_event()
+            else:
+                stored.stream, stored.size = _tensors.compress_async(x, params)
+        elif self._worker is not None:
+            # Overlap on the CPU: the worker compresses while the forward pass goes on
+            # (actzip releases the GIL); x stays alive until it is done.
             stored.future = self._worker.submit(_compress_on_worker, x, params)
+        if x.is_cuda or stored.future is not None:
+            # Collected by _shrink (at the end of the forward, or once shrink_bytes are
+            # pending); the tensor itself is kept only for verify.
             self._pending.append((stored, info.key, x if self.verify else None, params, raw_bytes, seen))
-            self._pending_bytes += raw_bytes
+            self._pending_bytes += stored.stream.numel() if x.is_cuda else raw_bytes
             if self._pending_bytes > self.shrink_bytes:
                 self._shrink()
             return stored
