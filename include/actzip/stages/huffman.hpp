@@ -95,27 +95,43 @@ ACTZIP_HD unsigned value_symbol(std::uint32_t v) noexcept {
 
 }  // namespace detail
 
+//! Calls emit(symbol, extra, extra_bits) for the symbols of a maximal run of
+//! `length` zeros: one run symbol, or, when shorter than `min_run`, that many runs
+//! of one zero (symbol 0 each).
+template <class Emit>
+ACTZIP_HD void huffman_run_tokens(std::uint32_t length, std::uint32_t min_run, Emit&& emit) {
+  if (length < min_run) {
+    for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
+  } else {
+    const unsigned b = bit_width(length) - 1;
+    emit(b, length - (1u << b), b);
+  }
+}
+
+//! Calls emit(symbol, extra, extra_bits) for the symbol of the non-zero zig-zagged
+//! delta v: its own below huffman_direct_limit, else its bit-length class followed
+//! by the bits below its leading one.
+template <class Emit>
+ACTZIP_HD void huffman_value_token(std::uint32_t v, Emit&& emit) {
+  const unsigned symbol = detail::value_symbol(v);
+  const unsigned extra_bits = symbol < huffman_first_class_symbol ? 0u : bit_width(v) - 1;
+  emit(symbol, extra_bits == 0 ? 0u : v - (1u << extra_bits), extra_bits);
+}
+
+//! The statistics slot (see huffman_statistics_slots) of a maximal run of `length`
+//! zeros: its length's below huffman_short_run_limit, else its run symbol's.
+ACTZIP_HD unsigned huffman_run_slot(std::uint32_t length) noexcept {
+  return length < huffman_short_run_limit ? huffman_symbol_count + length - 1 : bit_width(length) - 1;
+}
+
 //! Calls emit(symbol, extra, extra_bits) for each symbol of the zig-zagged deltas
-//! z[0, n) of one segment: a maximal run of zeros is one run symbol (or, when
-//! shorter than `min_run`, that many runs of one zero), a value below
-//! huffman_direct_limit its own symbol, anything larger a class symbol.
+//! z[0, n) of one segment: each maximal run of zeros as huffman_run_tokens, each
+//! non-zero value as huffman_value_token.
 template <class Emit>
 ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, std::uint32_t min_run, Emit&& emit) {
   detail::for_each_run_or_value(
-      z, n,
-      [&](std::uint32_t length) {
-        if (length < min_run) {
-          for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
-        } else {
-          const unsigned b = bit_width(length) - 1;
-          emit(b, length - (1u << b), b);
-        }
-      },
-      [&](std::uint32_t v) {
-        const unsigned symbol = detail::value_symbol(v);
-        const unsigned extra_bits = symbol < huffman_first_class_symbol ? 0u : bit_width(v) - 1;
-        emit(symbol, extra_bits == 0 ? 0u : v - (1u << extra_bits), extra_bits);
-      });
+      z, n, [&](std::uint32_t length) { huffman_run_tokens(length, min_run, emit); },
+      [&](std::uint32_t v) { huffman_value_token(v, emit); });
 }
 
 //! Calls add(slot) once for each statistics slot (see huffman_statistics_slots)
@@ -125,10 +141,7 @@ ACTZIP_HD void huffman_tokens(const std::uint32_t* z, std::uint32_t n, std::uint
 template <class Add>
 ACTZIP_HD void huffman_statistics(const std::uint32_t* z, std::uint32_t n, Add&& add) {
   detail::for_each_run_or_value(
-      z, n,
-      [&](std::uint32_t length) {
-        add(length < huffman_short_run_limit ? huffman_symbol_count + length - 1 : bit_width(length) - 1);
-      },
+      z, n, [&](std::uint32_t length) { add(huffman_run_slot(length)); },
       [&](std::uint32_t v) { add(detail::value_symbol(v)); });
 }
 

@@ -8,11 +8,11 @@
 // histogram_kernel (Huffman and automatic tensors): blocks take chunks
 // grid-stride, prepare them as compress_kernel does (quantization, the predictor,
 // its codes), leave the chosen predictor in the chunk's offset-table entry of the
-// output for compress_kernel, and count the Huffman statistics (huffman_statistics: symbols and
-// short zero runs) of every chunk that is not stored as nothing, one thread per
-// segment, into a shared histogram that is added to the
-// tensor's histogram in the workspace when the block moves on to another tensor
-// (count_chunk_symbols on the host).
+// output for compress_kernel, and count the Huffman statistics (huffman_statistics:
+// symbols and short zero runs) of every chunk that is not stored as nothing, the
+// whole block walking the codes (count_chunk_statistics_block), into a shared
+// histogram that is added to the tensor's histogram in the workspace when the block
+// moves on to another tensor (count_chunk_symbols on the host).
 // build_code_kernel (huffman.cuh) then makes the code book.
 //
 // compress_kernel: one 256-thread block per chunk, chunks handed out by a ticket
@@ -21,12 +21,14 @@
 // forms Lorenzo deltas from shared memory (lorenzo_delta_at), takes each group's
 // width with a warp OR-reduction, scans the groups' widths, non-zero flags and
 // lossless counts; for Huffman and automatic tensors it takes the chunk's
-// predictor that histogram_kernel chose, forms its codes and sizes each segment's bit stream (one thread per
-// segment). plan_chunk decides the chunk's kind and size exactly as choose_chunk
+// predictor that histogram_kernel chose, forms its codes and sizes each segment's
+// bit stream (size_chunk_segments_block: every thread its 16 codes' tokens, scans
+// across the segment). plan_chunk decides the chunk's kind and size exactly as choose_chunk
 // does. The block learns its offset from the decoupled
 // look-back (after the code book, for Huffman and automatic tensors) and writes
 // the same bytes as write_chunk: the bitplanes come straight from __ballot_sync,
-// the Huffman segments are written side by side into the zeroed bit stream. The
+// the Huffman bit stream is put together in shared memory by every thread at once
+// (write_chunk_stream_block) and copied out. The
 // block of a tensor's last chunk writes the header and the stream's size.
 #pragma once
 
@@ -202,15 +204,16 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
 struct compress_shared {
   using group_scan = cub::BlockScan<unsigned long long, block_threads>;
   std::uint32_t values[max_chunk_elements];  //!< quantization indices of the chunk
-  //! Huffman and automatic tensors: the zig-zagged deltas of the chunk's predictor,
-  //! which the segment threads read.
-  std::uint32_t coded[max_chunk_elements];
+  //! Huffman and automatic tensors: the zig-zagged deltas of the chunk's predictor
+  //! (read 16 bytes at a time by the token walks).
+  alignas(16) std::uint32_t coded[max_chunk_elements];
   std::uint32_t keep[max_groups];            //!< per group: bit i set when element i is lossless
   std::uint32_t plane_offset[max_groups];    //!< per group: first plane word (exclusive scan of widths)
   std::uint32_t keep_rank[max_groups];       //!< per group: lossless values before it
   std::uint32_t group_rank[max_groups];      //!< per group: non-zero groups before it
   std::uint32_t width[max_groups];           //!< per group: bit width
   std::uint32_t segment_bits[huffman_max_segments];  //!< per Huffman segment: bits of its bit stream
+  token_shared tokens;                               //!< the block walks over the Huffman codes
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
@@ -291,7 +294,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
 
     prepare_chunk_block(task, qz, box, sh.values, sh.keep, sh.width);
     // Huffman and automatic tensors: the predictor of a Huffman chunk and its codes,
-    // in shared memory for the segment threads.
+    // in shared memory for the token walks.
     predictor chosen = predictor::lorenzo_3d;
     if (book != nullptr) {
       // The predictor histogram_kernel chose for this chunk, left in the chunk's
@@ -325,9 +328,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     const bool huffman_sized = book != nullptr && book->stored_lengths != 0 && (nonzero != 0 || lossless != 0);
     if (huffman_sized) {
       __syncthreads();  // the codes in sh.coded
-      const std::uint32_t segment = segment_of_thread(tid, n);
-      if (segment < huffman_max_segments) sh.segment_bits[segment] = size_segment(*book, sh.coded, n, segment);
-      __syncthreads();
+      size_chunk_segments_block(*book, sh.coded, n, sh.tokens, sh.segment_bits);
     }
     // The chunk's kind and size, exactly as choose_chunk decides them. (A chunk is
     // stored as nothing when its indices are all zero and nothing is lossless: then
@@ -404,14 +405,23 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
             chunk_huffman_flag | static_cast<std::uint32_t>(chosen) << 16 | lossless;
       if (tid < segments) store_u16(out + l.widths + 2 * tid, sh.segment_bits[tid]);
       if (tid == 0 && segments % 2 != 0) store_u16(out + l.widths + 2 * segments, 0);
-      // The bit stream: zeroed, then each segment's thread stores its words (ORing
-      // the ones it shares with its neighbours); the zero bits after the stream's
-      // end are the padding.
+      // The bit stream: zeroed, then every thread stores the words of its tokens
+      // (ORing the ones it shares with its neighbours); the zero bits after the
+      // stream's end are the padding. It is put together in shared memory (in
+      // sh.values, free once the codes are made) and copied out whole when it fits
+      // there, which it always does for 16- and 32-bit elements (a Huffman chunk is
+      // smaller than a raw one); a larger one is written in place.
       auto* words = reinterpret_cast<std::uint32_t*>(out + l.planes);
-      for (std::uint32_t w = tid; w < (l.indices - l.planes) / 4; w += block_threads) words[w] = 0;
+      const std::uint32_t stream_words = (l.indices - l.planes) / 4;
+      const bool staged = stream_words <= max_chunk_elements;
+      std::uint32_t* target = staged ? sh.values : words;
+      for (std::uint32_t w = tid; w < stream_words; w += block_threads) target[w] = 0;
       __syncthreads();
-      const std::uint32_t segment = segment_of_thread(tid, n);
-      if (segment < huffman_max_segments) write_segment(*book, sh.coded, n, segment, sh.segment_bits, words);
+      write_chunk_stream_block(*book, sh.coded, n, sh.tokens, sh.segment_bits, target);
+      if (staged) {
+        __syncthreads();
+        for (std::uint32_t w = tid; w < stream_words; w += block_threads) words[w] = sh.values[w];
+      }
       for (unsigned k = 0; k < items_per_thread; ++k) {
         const std::uint32_t i = k * block_threads + tid;
         const std::uint32_t group = i / 32;
@@ -426,11 +436,12 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
 //! Shared memory of histogram_kernel.
 struct histogram_shared {
   std::uint32_t values[max_chunk_elements];  //!< quantization indices
-  std::uint32_t coded[max_chunk_elements];   //!< the zig-zagged deltas of the chunk's predictor
+  alignas(16) std::uint32_t coded[max_chunk_elements];  //!< the zig-zagged deltas of the chunk's predictor
   std::uint32_t keep[max_groups];
   std::uint32_t width[max_groups];
   std::uint32_t cost[predictor_count];
   std::uint32_t counts[huffman_statistics_slots];  //!< the block's statistics for the current tensor
+  token_shared tokens;
 };
 
 //! Chunks a block counts into its shared histogram before adding it to the tensor's
@@ -465,10 +476,8 @@ __global__ void __launch_bounds__(block_threads, 4) histogram_kernel(const __gri
       bool stored = false;  // the chunk is stored as something: a non-zero code or a lossless value
       for (unsigned k = 0; k < items_per_thread; ++k) stored = stored || sh.coded[k * block_threads + tid] != 0;
       if (tid < chunk_group_count(n)) stored = stored || sh.keep[tid] != 0;
-      if (__syncthreads_or(stored) != 0) {  // also the barrier after the codes' stores
-        const std::uint32_t segment = segment_of_thread(tid, n);
-        if (segment < huffman_max_segments) count_segment_symbols(sh.coded, n, segment, sh.counts);
-      }
+      if (__syncthreads_or(stored) != 0)  // also the barrier after the codes' stores
+        count_chunk_statistics_block(sh.coded, n, sh.tokens, sh.counts);
       ++pending;
     }
     __syncthreads();  // the counts are complete, and sh.values is free for the next chunk

@@ -4,10 +4,12 @@
 // choose_predictor does (the block sums predictor_cost for every predictor worth
 // trying on the chunk's box) and codes the zig-zagged deltas of that predictor. Its
 // bit stream is cut into segments of huffman_segment_elements (at most four a
-// chunk); one thread per segment counts, sizes, writes or decodes its symbols with
-// the shared functions of stages/huffman.hpp, so the GPU follows every change of the
-// alphabet or the code book. The segment threads are lane 0 of warps 0..3 of the
-// block, so that they run side by side rather than one after another inside a warp.
+// chunk). Encoding is the whole block's: each thread walks 16 consecutive codes and
+// emits the tokens that start there (the shared token functions of
+// stages/huffman.hpp, so the GPU follows every change of the alphabet or the code
+// book); warp scans place each thread's bits, and every thread writes its own. One
+// thread per segment decodes it (lane 0 of warps 0..3, so that the four run side by
+// side rather than one after another inside a warp).
 //
 // build_code_kernel: one block per Huffman or automatic tensor, after
 // histogram_kernel (compress.cuh) has summed the statistics of every chunk: one
@@ -106,25 +108,171 @@ __device__ __forceinline__ void huffman_codes_block(const std::uint32_t* indices
   }
 }
 
-//! Adds the statistics of segment `segment` of the zig-zag codes z[0, n) to the
-//! shared counts (what count_chunk_symbols adds for that segment). One thread.
-__device__ __noinline__ void count_segment_symbols(const std::uint32_t* z, std::uint32_t n, std::uint32_t segment,
-                                                   std::uint32_t* counts) {
-  huffman_statistics(z + segment * huffman_segment_elements, huffman_segment_length(n, segment),
-                     [&](unsigned slot) { atomicAdd(counts + slot, 1u); });
+// The Huffman codes of a chunk are walked by the whole block: thread t owns the
+// token_elements consecutive codes from token_elements * t (so token_threads
+// threads share a segment, and a segment is whole warps). A thread emits the tokens
+// that start in its range: each non-zero code's, and each maximal zero run's at the
+// run's first zero, with the run's length taken from the first non-zero code after
+// it (in its own range, or the first of the following threads of its segment: a
+// suffix minimum over warps). The tokens and their order are those of
+// huffman_tokens and huffman_statistics on the segment, so the bits are the host's.
+
+//! Codes a thread walks, and threads a segment.
+inline constexpr unsigned token_elements = max_chunk_elements / block_threads;
+inline constexpr unsigned token_threads = huffman_segment_elements / token_elements;
+inline constexpr unsigned token_warps = token_threads / 32;
+static_assert(token_threads % 32 == 0 && huffman_max_segments * token_threads == block_threads,
+              "a segment is whole warps, and a block covers a chunk's segments");
+//! No element: larger than any element index of a chunk.
+inline constexpr std::uint32_t no_element = 0xffffffffu;
+
+//! Shared memory of the block walks over a chunk's Huffman codes.
+struct token_shared {
+  std::uint32_t warp_first[warps_per_block];  //!< per warp: its first non-zero code (no_element: none)
+  std::uint32_t warp_bits[warps_per_block];   //!< per warp: bits of its tokens
+  std::uint32_t warp_missing[warps_per_block];  //!< per warp: a token needs a symbol the code lacks
+  std::uint32_t thread_bits[block_threads];   //!< per thread: bits before its tokens in its segment
+};
+
+//! The codes thread `threadIdx.x` owns in a chunk, and what it needs of the others'.
+struct token_span {
+  std::uint32_t first;        //!< its first code
+  std::uint32_t end;          //!< the end of its codes (clipped to its segment; first when it has none)
+  std::uint32_t nonzero;      //!< bit j: code first + j is non-zero
+  std::uint32_t next;         //!< the first non-zero code after its codes in the segment, or the segment's end
+  bool continues_run;         //!< its first code is zero and continues a run of the thread before
+};
+
+//! Loads the token_elements codes from z + first (16-byte aligned) into c.
+__device__ __forceinline__ void load_token_codes(const std::uint32_t* z, std::uint32_t first,
+                                                 std::uint32_t (&c)[token_elements]) {
+  const uint4* v = reinterpret_cast<const uint4*>(z + first);
+#pragma unroll
+  for (unsigned k = 0; k < token_elements / 4; ++k) {
+    const uint4 q = v[k];
+    c[4 * k] = q.x;
+    c[4 * k + 1] = q.y;
+    c[4 * k + 2] = q.z;
+    c[4 * k + 3] = q.w;
+  }
 }
 
-//! Bits of segment `segment` of the zig-zag codes z[0, n) with `code`, or 0 when it
-//! needs a symbol the code lacks (detail::huffman_segment_bits). One thread.
-__device__ __noinline__ std::uint32_t size_segment(const huffman_code& code, const std::uint32_t* z, std::uint32_t n,
-                                                   std::uint32_t segment) {
-  return huffman_segment_bits(code, z + segment * huffman_segment_elements, huffman_segment_length(n, segment));
+//! The span of the calling thread over the codes z[0, n) of a chunk (z 16-byte
+//! aligned, max_chunk_elements codes). Called by the whole block: has a barrier.
+__device__ __forceinline__ token_span make_token_span(const std::uint32_t* z, std::uint32_t n, token_shared& sh) {
+  const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const std::uint32_t segment_begin = tid / token_threads * huffman_segment_elements;
+  const std::uint32_t segment_end =
+      n < segment_begin + huffman_segment_elements ? n : segment_begin + huffman_segment_elements;
+  token_span s;
+  s.first = tid * token_elements;
+  s.end = s.first >= segment_end ? s.first : segment_end - s.first < token_elements ? segment_end : s.first + token_elements;
+  std::uint32_t c[token_elements];
+  load_token_codes(z, s.first, c);
+  s.nonzero = 0;
+#pragma unroll
+  for (unsigned j = 0; j < token_elements; ++j) s.nonzero |= static_cast<std::uint32_t>(c[j] != 0) << j;
+  s.nonzero &= (1u << (s.end - s.first)) - 1u;
+  s.continues_run = s.first < s.end && s.first > segment_begin && (s.nonzero & 1u) == 0 && z[s.first - 1] == 0;
+  // The first non-zero code of the later lanes of the warp (a suffix minimum), then
+  // of the later warps of the segment.
+  const std::uint32_t mine = s.nonzero != 0 ? s.first + static_cast<std::uint32_t>(__ffs(static_cast<int>(s.nonzero)) - 1) : no_element;
+  std::uint32_t suffix = mine;
+#pragma unroll
+  for (unsigned d = 1; d < 32; d *= 2) {
+    const std::uint32_t other = __shfl_down_sync(full_mask, suffix, d);
+    if (lane + d < 32) suffix = other < suffix ? other : suffix;
+  }
+  std::uint32_t after = __shfl_down_sync(full_mask, suffix, 1);
+  if (lane == 31) after = no_element;
+  if (lane == 0) sh.warp_first[warp] = suffix;
+  __syncthreads();
+  for (unsigned w = warp + 1; w % token_warps != 0; ++w) after = sh.warp_first[w] < after ? sh.warp_first[w] : after;
+  s.next = after != no_element ? after : segment_end;
+  return s;
 }
 
-//! Stores the words of one segment into a chunk's bit stream in global memory:
-//! words another segment may share are ORed (the stream was zeroed before), the
-//! segment's own words are stored.
-struct global_word_store {
+//! Walks the calling thread's codes of span `s`: run(first, length) for each
+//! maximal zero run that starts there, value(v) for each non-zero code, in order.
+template <class Run, class Value>
+__device__ __forceinline__ void for_each_token_start(const std::uint32_t* z, const token_span& s, Run&& run,
+                                                     Value&& value) {
+  std::uint32_t c[token_elements];
+  load_token_codes(z, s.first, c);
+  bool in_run = s.continues_run;
+#pragma unroll
+  for (unsigned j = 0; j < token_elements; ++j) {
+    if (s.first + j >= s.end) break;
+    if (c[j] != 0) {
+      value(c[j]);
+      in_run = false;
+    } else if (!in_run) {
+      const std::uint32_t later = s.nonzero >> j;  // bit 0 is code j's, which is zero
+      const std::uint32_t next = later != 0 ? s.first + j + static_cast<std::uint32_t>(__ffs(static_cast<int>(later)) - 1) : s.next;
+      run(next - (s.first + j));
+      in_run = true;
+    }
+  }
+}
+
+//! Adds the Huffman statistics of the chunk's codes z[0, n) to the shared counts:
+//! what huffman_statistics adds for each of its segments. Called by the whole block.
+__device__ __forceinline__ void count_chunk_statistics_block(const std::uint32_t* z, std::uint32_t n,
+                                                             token_shared& sh, std::uint32_t* counts) {
+  const token_span s = make_token_span(z, n, sh);
+  for_each_token_start(
+      z, s, [&](std::uint32_t length) { atomicAdd(counts + huffman_run_slot(length), 1u); },
+      [&](std::uint32_t v) { atomicAdd(counts + detail::value_symbol(v), 1u); });
+}
+
+//! Sizes the segments of the chunk's codes z[0, n) with `code`: segment_bits[k]
+//! gets the bits of segment k (0 when it needs a symbol the code lacks, as
+//! detail::huffman_segment_bits says), sh.thread_bits[t] those of the tokens before
+//! thread t's in its segment. Called by the whole block; ends with a barrier.
+__device__ __forceinline__ void size_chunk_segments_block(const huffman_code& code, const std::uint32_t* z,
+                                                          std::uint32_t n, token_shared& sh,
+                                                          std::uint32_t* segment_bits) {
+  const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const token_span s = make_token_span(z, n, sh);
+  std::uint32_t bits = 0;
+  bool missing = false;
+  auto add = [&](unsigned symbol, std::uint32_t, unsigned extra_bits) {
+    missing = missing || code.length[symbol] == 0;
+    bits += code.length[symbol] + extra_bits;
+  };
+  for_each_token_start(
+      z, s, [&](std::uint32_t length) { huffman_run_tokens(length, code.min_run, add); },
+      [&](std::uint32_t v) { huffman_value_token(v, add); });
+  // Bits before each thread's in its warp (an inclusive scan), then in its segment.
+  std::uint32_t inclusive = bits;
+#pragma unroll
+  for (unsigned d = 1; d < 32; d *= 2) {
+    const std::uint32_t other = __shfl_up_sync(full_mask, inclusive, d);
+    if (lane >= d) inclusive += other;
+  }
+  const unsigned warp_missing = __ballot_sync(full_mask, missing);
+  if (lane == 31) sh.warp_bits[warp] = inclusive;
+  if (lane == 0) sh.warp_missing[warp] = warp_missing;
+  __syncthreads();
+  std::uint32_t before = inclusive - bits;
+  for (unsigned w = warp - warp % token_warps; w < warp; ++w) before += sh.warp_bits[w];
+  sh.thread_bits[tid] = before;
+  if (tid % token_threads == 0 && tid / token_threads < huffman_segment_count(n)) {
+    std::uint32_t total = 0;
+    bool coded = true;
+    for (unsigned w = warp; w < warp + token_warps; ++w) {
+      total += sh.warp_bits[w];
+      coded = coded && sh.warp_missing[w] == 0;
+    }
+    segment_bits[tid / token_threads] = coded ? total : 0u;
+  }
+  __syncthreads();
+}
+
+//! Stores the words of a chunk's bit stream: a word written by one thread alone is
+//! stored, one that another thread's bits may share is ORed (the stream was zeroed
+//! before). Shared or global memory.
+struct word_store {
   std::uint32_t* words;
   __device__ void operator()(std::uint32_t word, std::uint32_t bits, bool shared) const {
     if (shared)
@@ -134,16 +282,27 @@ struct global_word_store {
   }
 };
 
-//! Writes segment `segment` of the zig-zag codes z[0, n) with `code` into the
-//! chunk's zeroed bit stream `words` (4-byte aligned), after the bits of the
-//! segments before it (segment_bits). One thread.
-__device__ __noinline__ void write_segment(const huffman_code& code, const std::uint32_t* z, std::uint32_t n,
-                                           std::uint32_t segment, const std::uint32_t* segment_bits,
-                                           std::uint32_t* words) {
-  std::uint64_t first_bit = 0;
-  for (std::uint32_t k = 0; k < segment; ++k) first_bit += segment_bits[k];
-  write_huffman_segment(code, z + segment * huffman_segment_elements, huffman_segment_length(n, segment), first_bit,
-                        global_word_store{words});
+//! Writes the bit stream of the chunk's codes z[0, n) with `code` into the zeroed
+//! words `words` (the bits write_chunk writes), after size_chunk_segments_block left
+//! the segments' bits in segment_bits and each thread's in sh.thread_bits (and no
+//! barrier that lets sh.thread_bits change has passed since). Called by the whole
+//! block.
+__device__ __forceinline__ void write_chunk_stream_block(const huffman_code& code, const std::uint32_t* z,
+                                                         std::uint32_t n, token_shared& sh,
+                                                         const std::uint32_t* segment_bits, std::uint32_t* words) {
+  const unsigned tid = threadIdx.x;
+  std::uint32_t first_bit = sh.thread_bits[tid];
+  for (unsigned k = 0; k < tid / token_threads; ++k) first_bit += segment_bits[k];
+  const token_span s = make_token_span(z, n, sh);
+  segment_word_writer<word_store> w(word_store{words}, first_bit);
+  auto put = [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+    w.put(code.word[symbol], code.length[symbol]);
+    if (extra_bits != 0) w.put(extra, extra_bits);
+  };
+  for_each_token_start(
+      z, s, [&](std::uint32_t length) { huffman_run_tokens(length, code.min_run, put); },
+      [&](std::uint32_t v) { huffman_value_token(v, put); });
+  w.flush();
 }
 
 //! Decodes segment `segment` of the validated Huffman chunk `view` of n elements
