@@ -56,6 +56,9 @@ struct decompress_shared {
   std::uint32_t plane_offset[max_groups];
   std::uint32_t bitmap[max_groups / 32];
   std::uint32_t row_carry[block_threads];  //!< the row scan: each thread's running sum at its end
+  //! Huffman and automatic streams: the decoding table of the stream's code book,
+  //! copied from the workspace once per stream (no global load per symbol).
+  std::uint16_t code_table[huffman_table_size];
   chunk_geometry::box box;                 //!< the chunk being decoded (read where used, not held in registers)
   union {
     typename width_scan::TempStorage widths;
@@ -347,8 +350,7 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     // Every thread learns of a bad segment from the barrier itself: a shared flag
     // set in this interval could be read before it is set by some threads and after
     // by others, which would send them to different barriers.
-    const bool segment_bad =
-        segment < huffman_max_segments && !decode_segment(task.code->code, view, n, segment, sh.values);
+    const bool segment_bad = segment < huffman_max_segments && !decode_segment(sh.code_table, view, n, segment, sh.values);
     if (__syncthreads_or(segment_bad) != 0) return refuse_chunk_block(task);
     for (unsigned k = 0; k < items_per_thread; ++k) {
       const std::uint32_t i = k * block_threads + tid;
@@ -439,6 +441,16 @@ __global__ void __launch_bounds__(block_threads, 4) decompress_kernel(const __gr
       const quantizer<C> qz = make_quantizer<C>(sh.absolute_bound, sh.preserve_sign != 0);
       const unsigned char* table = task.stream + header_bytes;
       const unsigned char* payload = table + chunk_offset_bytes * g.count;
+      // The code book's decoding table (the code book parsed: read_stream_header
+      // checked), visible to the decoding threads after the first barrier of
+      // decode_chunk_block. The empty code book has no table: all zeros then, so that
+      // every segment fails on its first symbol, as decode_huffman_symbols refuses it.
+      if (static_cast<codec>(sh.codec) != codec::bitplane) {
+        const bool empty = task.code->code.stored_lengths == 0;
+        const auto* from = reinterpret_cast<const std::uint32_t*>(task.code->code.table);
+        auto* to = reinterpret_cast<std::uint32_t*>(sh.code_table);
+        for (unsigned k = tid; k < huffman_table_size / 2; k += block_threads) to[k] = empty ? 0u : from[k];
+      }
       for (std::uint64_t chunk = blockIdx.x; chunk < g.count; chunk += gridDim.x)
         decode_chunk_block<T>(sh, task, g, qz, table, payload, chunk);
     }

@@ -305,19 +305,82 @@ __device__ __forceinline__ void write_chunk_stream_block(const huffman_code& cod
   w.flush();
 }
 
+//! The 32 bits of the 64-bit value hi:lo from bit `shift` (< 32) on.
+__device__ __forceinline__ std::uint32_t funnel_right(std::uint32_t lo, std::uint32_t hi, unsigned shift) {
+#if defined(__CUDA_ARCH__)
+  return __funnelshift_r(lo, hi, shift);
+#else
+  return static_cast<std::uint32_t>((static_cast<std::uint64_t>(hi) << 32 | lo) >> shift);
+#endif
+}
+
+//! Reads a chunk's LSB-first bit stream through aligned 32-bit loads: a window of
+//! three words, moved forward as the position advances, gives the 64 bits from any
+//! position with two funnel shifts (peek_bits' bits: those past the stream's words
+//! read as zero).
+struct word_bit_reader {
+  const std::uint32_t* words;  //!< the stream (4-byte aligned)
+  std::uint32_t count;         //!< its words
+  std::uint32_t at;            //!< the index of w0
+  std::uint32_t w0, w1, w2;
+
+  __device__ __forceinline__ std::uint32_t load(std::uint32_t k) const { return k < count ? words[k] : 0u; }
+
+  __device__ __forceinline__ word_bit_reader(const std::uint32_t* w, std::uint32_t c, std::uint32_t position)
+      : words(w), count(c), at(position / 32), w0(load(at)), w1(load(at + 1)), w2(load(at + 2)) {}
+
+  //! The 64 stream bits from `position` (not before the last position peeked).
+  __device__ __forceinline__ std::uint64_t peek(std::uint32_t position) {
+    while (position / 32 > at) {
+      w0 = w1;
+      w1 = w2;
+      ++at;
+      w2 = load(at + 2);
+    }
+    const unsigned shift = position % 32;
+    return static_cast<std::uint64_t>(funnel_right(w1, w2, shift)) << 32 | funnel_right(w0, w1, shift);
+  }
+};
+
 //! Decodes segment `segment` of the validated Huffman chunk `view` of n elements
-//! into z (the whole chunk's zig-zag codes), as decode_huffman_symbols does for that
-//! segment. False when its bits are not valid for `code`. One thread.
-__device__ __noinline__ bool decode_segment(const huffman_code& code, const chunk_view& view, std::uint32_t n,
+//! into z (the whole chunk's zig-zag codes) with the decoding table `table` (in
+//! shared memory) of a code book that is not empty: decode_huffman_segment's
+//! symbols and verdict, the bits read as aligned words (word_bit_reader). False when
+//! its bits are not valid for the code. One thread.
+__device__ __noinline__ bool decode_segment(const std::uint16_t* table, const chunk_view& view, std::uint32_t n,
                                             std::uint32_t segment, std::uint32_t* z) {
-  if (code.stored_lengths == 0) return false;
-  const unsigned char* stream = view.base + view.layout.planes;
-  const std::uint64_t stream_bytes = view.layout.indices - view.layout.planes;
-  std::uint64_t begin = 0;
+  const auto* stream = reinterpret_cast<const std::uint32_t*>(view.base + view.layout.planes);
+  const std::uint32_t stream_words = (view.layout.indices - view.layout.planes) / 4;
+  std::uint32_t begin = 0;
   for (std::uint32_t k = 0; k < segment; ++k) begin += load_le16(view.base + view.layout.widths + 2 * k);
-  const std::uint64_t end = begin + load_le16(view.base + view.layout.widths + 2 * segment);
-  const std::uint32_t first = segment * huffman_segment_elements;
-  return decode_huffman_segment(code, stream, stream_bytes, begin, end, huffman_segment_length(n, segment), z + first);
+  const std::uint32_t end = begin + load_le16(view.base + view.layout.widths + 2 * segment);
+  const std::uint32_t count = huffman_segment_length(n, segment);
+  std::uint32_t* out = z + segment * huffman_segment_elements;
+  word_bit_reader reader(stream, stream_words, begin);
+  std::uint32_t position = begin, i = 0;
+  while (i < count) {
+    if (position >= end) return false;
+    std::uint64_t bits = reader.peek(position);
+    const std::uint32_t entry = table[bits & (huffman_table_size - 1)];
+    const unsigned len = entry >> 11, symbol = entry & 2047u;
+    if (len == 0) return false;
+    bits >>= len;
+    position += len;
+    if (symbol < huffman_run_symbols) {
+      const std::uint32_t run = (1u << symbol) + static_cast<std::uint32_t>(bits & ((1u << symbol) - 1u));
+      position += symbol;
+      if (run > count - i) return false;
+      for (std::uint32_t k = 0; k < run; ++k) out[i + k] = 0;
+      i += run;
+    } else if (symbol < huffman_first_class_symbol) {
+      out[i++] = symbol - (huffman_run_symbols - 1);
+    } else {
+      const unsigned extra = symbol - huffman_first_class_symbol + 10;  // k - 1 for bit length k = 11..32
+      out[i++] = (1u << extra) | static_cast<std::uint32_t>(bits & ((std::uint64_t(1) << extra) - 1u));
+      position += extra;
+    }
+  }
+  return position == end;
 }
 
 //! Shared memory of build_code_kernel (about 43 KiB).
