@@ -540,6 +540,40 @@ TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of prede
   }
 }
 
+TEST_CASE_TEMPLATE("views that do not start 16-byte aligned, and rows that are not whole vectors, give the host's streams",
+                   T, ACTZIP_ELEMENT_TYPES) {
+  // The kernels read full chunks and the range with 16-byte loads only when the
+  // tensor starts 16-byte aligned and its rows are whole vectors; a view one to
+  // three elements into an allocation, and rows of odd length, take the scalar
+  // loads. Both must give the host's streams.
+  cuda_stream s;
+  const extents shapes[] = {extents{12289}, extents{128, 64}, extents{64, 66}, extents{32, 16, 16}, extents{16, 16, 18}};
+  std::uint64_t seed = 700;
+  for (const extents& shape : shapes) {
+    for (const std::size_t offset : {std::size_t{0}, std::size_t{1}, std::size_t{3}}) {
+      for (const codec c : all_codecs) {
+        const params p = make_params(actzip::rel(1e-3), false, c);
+        const std::vector<T> input = make_input<T>(input_kind::adversarial, shape, eb_hint(p), seed++);
+        std::vector<T> padded(offset, input.empty() ? T() : input[0]);
+        padded.insert(padded.end(), input.begin(), input.end());
+        const dev_array<T> d_all = upload(padded, s);
+        const T* view = d_all.get() + offset;
+        CAPTURE(type_name<T>());
+        CAPTURE(codec_name(c));
+        CAPTURE(shape.rank());
+        CAPTURE(offset);
+        CHECK((reinterpret_cast<std::uintptr_t>(view) % 16 == 0) == (offset * sizeof(T) % 16 == 0));
+        const host_reference<T> ref = host_round_trip(input, shape, p);
+        dev_array<unsigned char> d_stream;
+        const std::vector<std::byte> z = device_compress(s, view, shape, p, &d_stream);
+        REQUIRE_MESSAGE(z == ref.stream, describe_difference(z, ref.stream));
+        compared().streams += 1;
+        compared().elements += input.size();
+      }
+    }
+  }
+}
+
 TEST_CASE("a large 1-D float tensor: 16 Mi elements (4096 chunks), 1 Mi on the emulator") {
   cuda_stream s;
   const extents shape{std::uint64_t{1} << (on_emulator ? 20 : 24)};

@@ -113,6 +113,33 @@ __device__ __forceinline__ std::uint64_t chunk_element_index(const chunk_geometr
   }
 }
 
+//! Elements of T in one 16-byte vector load.
+template <class T>
+inline constexpr unsigned vector_elements = 16 / sizeof(T);
+
+//! True when `p` may be read by 16-byte vector loads.
+__device__ __forceinline__ bool vector_aligned(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
+//! Loads the vector_elements<T> elements at `at` (16-byte aligned) with one 16-byte
+//! load, into x[0, vector_elements<T>).
+template <class T>
+__device__ __forceinline__ void load_vector(const T* at, T* x) {
+  using bits = typename dtype_traits<T>::bits_type;
+  const uint4 q = *reinterpret_cast<const uint4*>(at);
+  const std::uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+  for (unsigned c = 0; c < vector_elements<T>; ++c) {
+    if constexpr (sizeof(T) == 2)
+      x[c] = bit_cast<T>(static_cast<bits>(w[c / 2] >> (16 * (c % 2))));
+    else if constexpr (sizeof(T) == 4)
+      x[c] = bit_cast<T>(static_cast<bits>(w[c]));
+    else
+      x[c] = bit_cast<T>(static_cast<bits>(std::uint64_t(w[2 * c]) | std::uint64_t(w[2 * c + 1]) << 32));
+  }
+}
+
 //! True when box `e` has power-of-two extents e1 and e2 (every full chunk), so that
 //! the predictors can find neighbours with shifts (position_in_pow2_box).
 __device__ __forceinline__ bool power_of_two_box(const box_extents& e) {

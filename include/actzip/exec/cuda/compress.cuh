@@ -3,7 +3,8 @@
 // The compression kernels of the CUDA executor.
 //
 // range_kernel: the finite value range of each relative-bound tensor (grid-stride
-// loads, warp reductions, one pair of 64-bit atomics per warp on order keys).
+// 16-byte vector loads when the tensor is 16-byte aligned, else four scalar loads
+// in flight; warp reductions, one pair of 64-bit atomics per warp on order keys).
 //
 // histogram_kernel (Huffman and automatic tensors): blocks take chunks
 // grid-stride, prepare them as compress_kernel does (quantization, the predictor,
@@ -72,13 +73,38 @@ __global__ void __launch_bounds__(block_threads) range_kernel(const __grid_const
       min_complement = ~key > min_complement ? ~key : min_complement;
     }
   };
-  std::uint64_t i = static_cast<std::uint64_t>(blockIdx.x) * block_threads + threadIdx.x;
-  for (; i + 3 * stride < n; i += 4 * stride) {  // four loads in flight
-    const T a = input[i], b = input[i + stride], c = input[i + 2 * stride], d = input[i + 3 * stride];
-    take(a);
-    take(b);
-    take(c);
-    take(d);
+  const std::uint64_t thread = static_cast<std::uint64_t>(blockIdx.x) * block_threads + threadIdx.x;
+  std::uint64_t i = thread;
+  if (vector_aligned(input)) {
+    // 16-byte loads, two in flight per thread, then the elements after the last
+    // whole vector.
+    constexpr unsigned V = vector_elements<T>;
+    const std::uint64_t vectors = n / V;
+    std::uint64_t v = thread;
+    for (; v + stride < vectors; v += 2 * stride) {
+      T a[V], b[V];
+      load_vector(input + v * V, a);
+      load_vector(input + (v + stride) * V, b);
+#pragma unroll
+      for (unsigned c = 0; c < V; ++c) take(a[c]);
+#pragma unroll
+      for (unsigned c = 0; c < V; ++c) take(b[c]);
+    }
+    for (; v < vectors; v += stride) {
+      T a[V];
+      load_vector(input + v * V, a);
+#pragma unroll
+      for (unsigned c = 0; c < V; ++c) take(a[c]);
+    }
+    i = vectors * V + thread;
+  } else {
+    for (; i + 3 * stride < n; i += 4 * stride) {  // four loads in flight
+      const T a = input[i], b = input[i + stride], c = input[i + 2 * stride], d = input[i + 3 * stride];
+      take(a);
+      take(b);
+      take(c);
+      take(d);
+    }
   }
   for (; i < n; i += stride) take(input[i]);
   for (unsigned offset = 16; offset > 0; offset /= 2) {
@@ -148,8 +174,9 @@ struct lorenzo_coder {
 //!
 //! Full chunks (all but the edge chunks of a tensor) take the fast path: addresses
 //! stepped from one start per thread (full_chunk_walk), all of the thread's loads
-//! in flight before the first quantization, and the Lorenzo neighbours found with
-//! shifts and masks (the chunk shapes are powers of two). Edge chunks take the
+//! in flight before the first quantization (16-byte vector loads when the tensor
+//! is 16-byte aligned and its rows are a whole number of vectors), and the Lorenzo
+//! neighbours found with shifts and masks (the chunk shapes are powers of two). Edge chunks take the
 //! general path (box_element_index, lorenzo_delta_at over the clipped box). Both
 //! write the same values.
 template <class T, class C>
@@ -161,7 +188,37 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
   const bool full = is_full_chunk(g, box);
   const box_extents e = box.extent;
   const std::uint32_t n = e.count();
-  if (full) {
+  constexpr unsigned V = vector_elements<T>;
+  if (full && vector_aligned(task.input) && (chunk_kind_of(g) == chunk_kind::linear || g.dims[2] % V == 0)) {
+    // Every row of the chunk starts 16-byte aligned: thread tid loads the V
+    // consecutive elements V * (k * block_threads + tid) + c (c < V) of the chunk
+    // with one 16-byte load per k, all before the first quantization. The lossless
+    // flags of a warp's V * 32 elements are V ballots' worth, gathered into the
+    // V groups' words by OR-reductions over the 32 / V lanes of each group.
+    constexpr unsigned lanes_per_group = 32 / V;
+    const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
+    const T* input = task.input + chunk_element_index(g, box, V * tid);
+    const std::uint64_t step = V * walk.step;  // from vector k to vector k + 1
+    T x[items_per_thread];
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread / V; ++k) load_vector(input + k * step, x + k * V);
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread / V; ++k) {
+      const std::uint32_t first = V * (k * block_threads + tid);
+      std::uint32_t kept = 0;
+#pragma unroll
+      for (unsigned c = 0; c < V; ++c) {
+        bool lossless = false;
+        values[first + c] = static_cast<std::uint32_t>(quantize_element(x[k * V + c], qz, &lossless));
+        kept |= static_cast<std::uint32_t>(lossless) << c;
+      }
+      // Element first + c is bit (first + c) % 32 of group (first + c) / 32.
+      kept <<= V * (lane % lanes_per_group);
+#pragma unroll
+      for (unsigned d = 1; d < lanes_per_group; d *= 2) kept |= __shfl_xor_sync(full_mask, kept, d);
+      if (lane % lanes_per_group == 0) keep[first / 32] = kept;
+    }
+  } else if (full) {
     const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
     const T* input = task.input + walk.first;
     T x[items_per_thread];
