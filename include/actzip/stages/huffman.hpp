@@ -170,6 +170,27 @@ struct huffman_build_scratch {
   std::uint32_t length_count[128];
 };
 
+namespace detail {
+
+//! Folds the leaves of a Huffman tree deeper than huffman_max_code_length back to
+//! that depth with the procedure of JPEG (ITU T.81) Annex K.3, which keeps the Kraft
+//! sum at one: length_count[d] is the number of leaves at depth d (d <= longest,
+//! the deepest one).
+ACTZIP_HD void limit_code_lengths(std::uint32_t* length_count, unsigned longest) noexcept {
+  for (unsigned i = longest; i > huffman_max_code_length; --i) {
+    while (length_count[i] > 0) {
+      unsigned j = i - 2;
+      while (length_count[j] == 0) --j;
+      length_count[i] -= 2;
+      length_count[i - 1] += 1;
+      length_count[j + 1] += 2;
+      length_count[j] -= 1;
+    }
+  }
+}
+
+}  // namespace detail
+
 //! Code lengths (at most huffman_max_code_length) for the symbol counts
 //! `counts[0, huffman_symbol_count)`, written to length[]. Deterministic: used
 //! symbols are ordered by (count, symbol); the Huffman tree is built with two
@@ -235,16 +256,7 @@ ACTZIP_HD void build_huffman_lengths(const std::uint64_t* counts, unsigned char*
     ++s.length_count[s.depth[k]];
     longest = s.depth[k] > longest ? s.depth[k] : longest;
   }
-  for (unsigned i = longest; i > huffman_max_code_length; --i) {
-    while (s.length_count[i] > 0) {
-      unsigned j = i - 2;
-      while (s.length_count[j] == 0) --j;
-      s.length_count[i] -= 2;
-      s.length_count[i - 1] += 1;
-      s.length_count[j + 1] += 2;
-      s.length_count[j] -= 1;
-    }
-  }
+  detail::limit_code_lengths(s.length_count, longest);
   // Least frequent symbols first get the longest lengths.
   std::uint32_t k = 0;
   for (unsigned len = huffman_max_code_length; len >= 1; --len)
@@ -309,27 +321,39 @@ ACTZIP_HD void make_huffman_code(const std::uint64_t* counts, huffman_code& code
 
 namespace detail {
 
+//! The counts of the run symbols (run_counts[0, huffman_run_symbols)) of a stream
+//! coded with `min_run`: those of the runs of at least huffman_short_run_limit zeros
+//! (`long_runs`) plus the short runs (short_runs[L - 1]: maximal runs of L zeros),
+//! each either single zeros or one run symbol.
+ACTZIP_HD void min_run_counts(const std::uint64_t* short_runs, const std::uint64_t* long_runs, std::uint32_t min_run,
+                              std::uint64_t* run_counts) noexcept {
+  for (unsigned b = 0; b < huffman_run_symbols; ++b) run_counts[b] = long_runs[b];
+  for (std::uint32_t length = 1; length < huffman_short_run_limit; ++length) {
+    const std::uint64_t runs = short_runs[length - 1];
+    if (length < min_run) run_counts[0] += runs * length;
+    else run_counts[bit_width(length) - 1] += runs;
+  }
+}
+
 //! Turns stream statistics (huffman_statistics_slots counts) into the symbol counts
 //! of the stream coded with `min_run`, in place: the run symbols' counts (slots
 //! 0..10) become those of runs of at least huffman_short_run_limit zeros (`long_runs`)
 //! plus the short runs, each either single zeros or one run symbol.
 ACTZIP_HD void apply_min_run(std::uint64_t* statistics, const std::uint64_t* long_runs, std::uint32_t min_run) noexcept {
-  for (unsigned b = 0; b < huffman_run_symbols; ++b) statistics[b] = long_runs[b];
-  for (std::uint32_t length = 1; length < huffman_short_run_limit; ++length) {
-    const std::uint64_t runs = statistics[huffman_symbol_count + length - 1];
-    if (length < min_run) statistics[0] += runs * length;
-    else statistics[bit_width(length) - 1] += runs;
-  }
+  min_run_counts(statistics + huffman_symbol_count, long_runs, min_run, statistics);
+}
+
+//! The extra bits that follow symbol k's code word: a run symbol's length bits, a
+//! class symbol's bits below the leading one, none for a direct value.
+ACTZIP_HD unsigned huffman_extra_bits(unsigned k) noexcept {
+  return k < huffman_run_symbols ? k : k >= huffman_first_class_symbol ? k - huffman_first_class_symbol + 10 : 0u;
 }
 
 //! Bits of every symbol of a stream with symbol counts `counts` and code lengths
 //! `length`: code words and extra bits.
 ACTZIP_HD std::uint64_t huffman_stream_bits(const std::uint64_t* counts, const unsigned char* length) noexcept {
   std::uint64_t bits = 0;
-  for (unsigned k = 0; k < huffman_symbol_count; ++k) {
-    const unsigned extra = k < huffman_run_symbols ? k : k >= huffman_first_class_symbol ? k - huffman_first_class_symbol + 10 : 0u;
-    bits += counts[k] * (length[k] + extra);
-  }
+  for (unsigned k = 0; k < huffman_symbol_count; ++k) bits += counts[k] * (length[k] + huffman_extra_bits(k));
   return bits;
 }
 

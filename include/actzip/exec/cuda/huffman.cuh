@@ -383,25 +383,329 @@ __device__ __noinline__ bool decode_segment(const std::uint16_t* table, const ch
   return position == end;
 }
 
-//! Shared memory of build_code_kernel (about 43 KiB).
+// build_code_kernel: the code book make_stream_code builds, by a block. The code
+// lengths depend only on the order of the used symbols by (count, symbol) and on
+// how many leaves the Huffman tree has at each depth (build_huffman_lengths hands
+// the lengths out in that order from the longest), so the block computes those:
+//  1. the used symbols that are not run symbols (their counts are the same for
+//     every min_run choice) are ranked in parallel, each thread comparing its
+//     symbols' counts with all the others';
+//  2. for each min_run choice, one thread makes the run symbols' counts
+//     (min_run_counts) and sorts the used ones (at most 11);
+//  3. for each choice, one thread (lane 0 of its own warp, three choices at a time)
+//     builds the tree with the two queues of build_huffman_lengths over the merged
+//     order, keeping only the inner nodes (weights, then parent links turned into
+//     depths in place), from which the leaves at each depth follow, and folds the
+//     lengths to 12 (limit_code_lengths);
+//  4. every thread finds the length of its symbols from their place in the merged
+//     order, and the choice's stream bits are summed; the first smallest wins;
+//  5. the canonical code words come from ballots over the lengths (one warp), the
+//     decoding table from the canonical ranges (every thread its 16 entries).
+
+//! Choices of min_run whose trees are built at the same time (shared memory).
+inline constexpr unsigned tree_builders = 3;
+//! Depths a Huffman tree of 64-bit counts can reach, and more.
+inline constexpr unsigned tree_depths = 128;
+
+//! Shared memory of build_code_kernel (about 40 KiB).
 struct build_code_shared {
-  huffman_build_scratch scratch;
-  huffman_code code;
+  std::uint64_t statistics[huffman_statistics_slots];  //!< the tensor's histogram
+  std::uint64_t run_count[huffman_min_run_choices][huffman_run_symbols];  //!< per choice: the run symbols' counts
+  std::uint64_t bits[huffman_min_run_choices];         //!< per choice: the stream's bits
+  std::uint16_t sorted[huffman_symbol_count];          //!< used symbols >= 11, by (count, symbol)
+  std::uint16_t run_sorted[huffman_min_run_choices][huffman_run_symbols];  //!< per choice: used run symbols, sorted
+  std::uint32_t run_used[huffman_min_run_choices];
+  std::uint32_t length_count[huffman_min_run_choices][tree_depths];  //!< per choice: leaves per depth, then per length
+  std::uint32_t first_code[huffman_max_code_length + 1];  //!< canonical: the first code word of each length
+  std::uint32_t first_rank[huffman_max_code_length + 1];  //!< canonical: symbols of shorter lengths
+  std::uint32_t nonrun_used;
+  std::uint32_t best;  //!< the chosen min_run choice
+  union {
+    std::uint64_t inner[tree_builders][huffman_symbol_count];  //!< the trees' inner nodes
+    struct {
+      huffman_code code;
+      std::uint16_t canonical[huffman_symbol_count];  //!< used symbols by (length, symbol)
+    } out;
+  } u;
 };
+
+//! The count of symbol `s` under min_run choice `k`.
+__device__ __forceinline__ std::uint64_t choice_count(const build_code_shared& sh, unsigned k, unsigned s) {
+  return s < huffman_run_symbols ? sh.run_count[k][s] : sh.statistics[s];
+}
+
+//! (count a, symbol a) < (count b, symbol b): the order of build_huffman_lengths.
+__device__ __forceinline__ bool key_less(std::uint64_t ca, unsigned a, std::uint64_t cb, unsigned b) {
+  return ca < cb || (ca == cb && a < b);
+}
+
+//! Leaves per depth of the Huffman tree build_huffman_lengths builds for choice k
+//! (at least two used symbols), in sh.length_count[k], folded to at most 12 (the
+//! lengths per length). One thread; `inner` holds the tree's inner nodes.
+__device__ __noinline__ void build_choice_lengths(build_code_shared& sh, unsigned k, std::uint64_t* inner) {
+  const std::uint32_t nonrun = sh.nonrun_used, runs = sh.run_used[k], used = nonrun + runs;
+  std::uint32_t* depth_count = sh.length_count[k];
+  // The leaves in order: sh.sorted merged with the choice's run symbols.
+  std::uint32_t a = 0, b = 0;
+  auto leaf_weight = [&]() -> std::uint64_t {
+    if (b < runs) {
+      const unsigned r = sh.run_sorted[k][b];
+      const std::uint64_t cr = sh.run_count[k][r];
+      if (a >= nonrun) return cr;
+      const unsigned n = sh.sorted[a];
+      const std::uint64_t cn = sh.statistics[n];
+      return key_less(cr, r, cn, n) ? cr : cn;
+    }
+    return sh.statistics[sh.sorted[a]];
+  };
+  auto take_leaf = [&]() {
+    if (b < runs) {
+      const unsigned r = sh.run_sorted[k][b];
+      if (a >= nonrun || key_less(sh.run_count[k][r], r, sh.statistics[sh.sorted[a]], sh.sorted[a])) {
+        ++b;
+        return;
+      }
+    }
+    ++a;
+  };
+  // Two queues (build_huffman_lengths): the leaf when a leaf and an inner node weigh
+  // the same. inner[j] is inner node j's weight while it waits, then its parent.
+  std::uint32_t root = 0;  // the next inner node to take
+  for (std::uint32_t next = 0; next + 1 < used; ++next) {
+    std::uint64_t weight = 0;
+    for (int t = 0; t < 2; ++t) {
+      const bool leaf_left = a + b < used, inner_waiting = root < next;
+      const std::uint64_t leaf = leaf_left ? leaf_weight() : 0u;
+      if (leaf_left && (!inner_waiting || leaf <= inner[root])) {
+        weight += leaf;
+        take_leaf();
+      } else {
+        weight += inner[root];
+        inner[root++] = next;
+      }
+    }
+    inner[next] = weight;
+  }
+  // Depths of the inner nodes (a parent comes after its children), counted; then the
+  // leaves at depth d are the children of the inner nodes at depth d - 1 that are
+  // not inner nodes.
+  for (unsigned d = 0; d < tree_depths; ++d) depth_count[d] = 0;
+  const std::uint32_t top = used - 2;
+  inner[top] = 0;
+  depth_count[0] = 1;
+  for (std::uint32_t j = top; j-- > 0;) {
+    inner[j] = inner[inner[j]] + 1;
+    ++depth_count[inner[j]];
+  }
+  unsigned longest = 0;
+  for (unsigned d = tree_depths - 1; d > 0; --d) {
+    depth_count[d] = 2 * depth_count[d - 1] - depth_count[d];
+    if (longest == 0 && depth_count[d] != 0) longest = d;
+  }
+  depth_count[0] = 0;
+  limit_code_lengths(depth_count, longest);
+}
+
+//! The code length choice k gives symbol s (used under it) at place `place` of the
+//! merged order: the lengths go out from the longest, in order.
+__device__ __forceinline__ unsigned length_at(const build_code_shared& sh, unsigned k, std::uint32_t place) {
+  std::uint32_t end = 0;
+  for (unsigned len = huffman_max_code_length; len >= 1; --len) {
+    end += sh.length_count[k][len];
+    if (place < end) return len;
+  }
+  return 0;
+}
+
+//! Calls f(symbol, length) for every used symbol of choice k that this thread
+//! handles (sh.sorted and the run symbols, strided over the block).
+template <class F>
+__device__ __forceinline__ void for_each_choice_length(const build_code_shared& sh, unsigned k, F&& f) {
+  const unsigned tid = threadIdx.x;
+  const std::uint32_t nonrun = sh.nonrun_used, runs = sh.run_used[k];
+  for (std::uint32_t r = tid; r < nonrun; r += block_threads) {
+    const unsigned s = sh.sorted[r];
+    const std::uint64_t c = sh.statistics[s];
+    std::uint32_t place = r;
+    for (std::uint32_t q = 0; q < runs; ++q) {
+      const unsigned run = sh.run_sorted[k][q];
+      place += key_less(sh.run_count[k][run], run, c, s) ? 1u : 0u;
+    }
+    f(s, length_at(sh, k, place));
+  }
+  if (tid < runs) {
+    const unsigned s = sh.run_sorted[k][tid];
+    const std::uint64_t c = sh.run_count[k][s];
+    // The non-run symbols before it: a binary search of sh.sorted.
+    std::uint32_t lo = 0, hi = nonrun;
+    while (lo < hi) {
+      const std::uint32_t mid = (lo + hi) / 2;
+      const unsigned m = sh.sorted[mid];
+      if (key_less(sh.statistics[m], m, c, s)) lo = mid + 1;
+      else hi = mid;
+    }
+    f(s, length_at(sh, k, lo + tid));
+  }
+}
 
 template <class T>
 __global__ void __launch_bounds__(block_threads) build_code_kernel(const __grid_constant__ compress_launch<T> launch) {
   __shared__ build_code_shared sh;
   const compress_task<T>& task = launch.task[blockIdx.x];
   if (task.huffman == nullptr) return;  // a bitplane tensor
-  if (threadIdx.x == 0) {
-    static_assert(sizeof(unsigned long long) == sizeof(std::uint64_t), "64-bit counts");
-    make_stream_code(reinterpret_cast<std::uint64_t*>(task.huffman->histogram), sh.code, sh.scratch);
+  const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  for (unsigned k = tid; k < huffman_statistics_slots; k += block_threads) sh.statistics[k] = task.huffman->histogram[k];
+  if (tid == 0) sh.nonrun_used = 0;
+  __syncthreads();
+
+  // 1. The used non-run symbols ranked by (count, symbol): each thread its (at most
+  // five) symbols against every other.
+  constexpr unsigned per_thread = (huffman_symbol_count - huffman_run_symbols + block_threads - 1) / block_threads;
+  std::uint32_t rank[per_thread];
+  std::uint64_t mine[per_thread];
+#pragma unroll
+  for (unsigned j = 0; j < per_thread; ++j) {
+    const unsigned s = huffman_run_symbols + j * block_threads + tid;
+    mine[j] = s < huffman_symbol_count ? sh.statistics[s] : 0u;
+    rank[j] = 0;
+  }
+  for (unsigned t = huffman_run_symbols; t < huffman_symbol_count; ++t) {
+    const std::uint64_t c = sh.statistics[t];
+    if (c == 0) continue;
+#pragma unroll
+    for (unsigned j = 0; j < per_thread; ++j) {
+      const unsigned s = huffman_run_symbols + j * block_threads + tid;
+      rank[j] += key_less(c, t, mine[j], s) ? 1u : 0u;
+    }
+  }
+  std::uint32_t used = 0;
+#pragma unroll
+  for (unsigned j = 0; j < per_thread; ++j) {
+    const unsigned s = huffman_run_symbols + j * block_threads + tid;
+    if (s < huffman_symbol_count && mine[j] != 0) {
+      sh.sorted[rank[j]] = static_cast<std::uint16_t>(s);
+      ++used;
+    }
+  }
+  if (used != 0) atomicAdd(&sh.nonrun_used, used);
+
+  // 2. Per min_run choice, the run symbols' counts, the used ones sorted.
+  if (tid < huffman_min_run_choices) {
+    const unsigned k = tid;
+    std::uint64_t long_runs[huffman_run_symbols];
+    for (unsigned b = 0; b < huffman_run_symbols; ++b) long_runs[b] = sh.statistics[b];
+    std::uint64_t* counts = sh.run_count[k];
+    min_run_counts(sh.statistics + huffman_symbol_count, long_runs, huffman_min_run_choice(k), counts);
+    std::uint32_t runs = 0;
+    for (unsigned b = 0; b < huffman_run_symbols; ++b) {
+      if (counts[b] == 0) continue;
+      std::uint32_t at = runs++;  // insertion by (count, symbol)
+      for (; at > 0 && key_less(counts[b], b, counts[sh.run_sorted[k][at - 1]], sh.run_sorted[k][at - 1]); --at)
+        sh.run_sorted[k][at] = sh.run_sorted[k][at - 1];
+      sh.run_sorted[k][at] = static_cast<std::uint16_t>(b);
+    }
+    sh.run_used[k] = runs;
+    sh.bits[k] = 0;
   }
   __syncthreads();
-  copy_words_block(&task.huffman->code, &sh.code, sizeof(huffman_code));
-  if (threadIdx.x == 0)
-    write_huffman_code(sh.code, task.output + header_bytes + chunk_offset_bytes * task.geometry.count);
+
+  // 3. The lengths per length of each choice, three trees at a time.
+  for (unsigned first = 0; first < huffman_min_run_choices; first += tree_builders) {
+    const unsigned k = first + warp;
+    if (lane == 0 && warp < tree_builders && k < huffman_min_run_choices) {
+      const std::uint32_t leaves = sh.nonrun_used + sh.run_used[k];
+      if (leaves >= 2) {
+        build_choice_lengths(sh, k, sh.u.inner[warp]);
+      } else {  // no symbol, or one of length 1 (build_huffman_lengths)
+        for (unsigned d = 0; d < tree_depths; ++d) sh.length_count[k][d] = 0;
+        sh.length_count[k][1] = leaves;
+      }
+    }
+    __syncthreads();
+  }
+
+  // 4. The stream's bits under each choice; the first smallest wins.
+  for (unsigned k = 0; k < huffman_min_run_choices; ++k) {
+    std::uint64_t bits = 0;
+    for_each_choice_length(sh, k, [&](unsigned s, unsigned len) {
+      bits += choice_count(sh, k, s) * (len + huffman_extra_bits(s));
+    });
+    for (unsigned d = 16; d > 0; d /= 2) bits += __shfl_xor_sync(full_mask, bits, d);
+    if (lane == 0 && bits != 0) atomicAdd(reinterpret_cast<unsigned long long*>(&sh.bits[k]), static_cast<unsigned long long>(bits));
+  }
+  __syncthreads();
+  if (tid == 0) {
+    unsigned best = 0;
+    for (unsigned k = 1; k < huffman_min_run_choices; ++k)
+      if (sh.bits[k] < sh.bits[best]) best = k;
+    sh.best = best;
+  }
+  __syncthreads();
+
+  // 5. The code book of the chosen lengths (make_huffman_code, finish_huffman_code).
+  const unsigned best = sh.best;
+  huffman_code& code = sh.u.out.code;
+  for (unsigned s = tid; s < huffman_symbol_count; s += block_threads) code.length[s] = 0;
+  __syncthreads();
+  for_each_choice_length(sh, best, [&](unsigned s, unsigned len) { code.length[s] = static_cast<unsigned char>(len); });
+  if (tid == 0) {
+    std::uint32_t word = 0, rank_before = 0;
+    for (unsigned len = 1; len <= huffman_max_code_length; ++len) {
+      word = (word + (len > 1 ? sh.length_count[best][len - 1] : 0u)) << 1;
+      sh.first_code[len] = word;
+      sh.first_rank[len] = rank_before;
+      rank_before += sh.length_count[best][len];
+    }
+    code.min_run = huffman_min_run_choice(best);
+  }
+  __syncthreads();
+  // Canonical words: a symbol's word is its length's first word plus the used
+  // symbols of that length before it (one warp, 32 symbols a step).
+  if (warp == 0) {
+    std::uint32_t before[huffman_max_code_length + 1] = {};
+    std::uint32_t last_used = 0;
+    for (unsigned base = 0; base < huffman_symbol_count; base += 32) {
+      const unsigned s = base + lane;
+      const unsigned len = s < huffman_symbol_count ? code.length[s] : 0u;
+      std::uint32_t place = 0;
+#pragma unroll
+      for (unsigned l = 1; l <= huffman_max_code_length; ++l) {
+        const unsigned same = __ballot_sync(full_mask, len == l);
+        if (len == l) place = before[l] + population_count(same & ((1u << lane) - 1u));
+        before[l] += population_count(same);
+      }
+      if (s < huffman_symbol_count) {
+        if (len != 0) {
+          const std::uint32_t w = sh.first_code[len] + place;
+          code.word[s] = static_cast<std::uint16_t>(__brev(w) >> (32 - len));
+          sh.u.out.canonical[sh.first_rank[len] + place] = static_cast<std::uint16_t>(s);
+        } else {
+          code.word[s] = 0;
+        }
+      }
+      const unsigned any = __ballot_sync(full_mask, len != 0);
+      if (any != 0) last_used = base + 32 - static_cast<unsigned>(count_leading_zeros(any));
+    }
+    if (lane == 0) code.stored_lengths = last_used;
+  }
+  __syncthreads();
+  // The decoding table: entry e is the symbol whose code word its low bits start
+  // with, found from the canonical ranges (0 where none does).
+  for (unsigned e = tid; e < huffman_table_size; e += block_threads) {
+    const std::uint32_t r = __brev(e) >> (32 - huffman_max_code_length);  // the stream's bits, first bit highest
+    std::uint16_t entry = 0;
+    for (unsigned len = 1; len <= huffman_max_code_length; ++len) {
+      const std::uint32_t v = r >> (huffman_max_code_length - len);
+      if (v - sh.first_code[len] < sh.length_count[best][len]) {
+        entry = static_cast<std::uint16_t>(sh.u.out.canonical[sh.first_rank[len] + v - sh.first_code[len]] | len << 11);
+        break;
+      }
+    }
+    code.table[e] = entry;
+  }
+  __syncthreads();
+  copy_words_block(&task.huffman->code, &code, sizeof(huffman_code));
+  if (tid == 0) write_huffman_code(code, task.output + header_bytes + chunk_offset_bytes * task.geometry.count);
 }
 
 //! Parses the code book of a stream (one thread): code_state_none for a bitplane
