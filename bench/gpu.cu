@@ -41,6 +41,14 @@
 //   host_identical      (compress, inputs up to 200 MB, once per case) 1 when the
 //                       stream is byte for byte the one exec::serial writes
 //   input_bytes, calls_per_iteration, us_per_call, effective_bound
+//   stage_us:<stage>    microseconds of one stage of a call, launched on its own: the
+//                       call is captured into a CUDA graph and its kernels and memsets
+//                       are launched again one by one in order, each between two
+//                       events (time_stages; the mean of --actzip_stage_replays, default
+//                       3, runs). Stages: memset, range_kernel, histogram_kernel,
+//                       build_code_kernel (the code book), compress_kernel (with the
+//                       look-back, which runs inside it), store_checksum_kernel;
+//                       decode_setup_kernel, verify_checksum_kernel, decompress_kernel
 // A violation, a stream that differs from the host's, a size that changes between
 // calls or a failed call is printed as a FAILURE line on stderr and makes the
 // program exit with status 1 after all benchmarks have run.
@@ -49,7 +57,8 @@
 // 0.05, manual time per repetition), --actzip_repetitions=N (default 3),
 // --actzip_max_bytes=BYTES (largest synthetic size; default 4 GiB),
 // --actzip_codecs=LIST (comma-separated codecs; default bitplane,huffman),
-// --actzip_no_real_data, --actzip_no_host_check.
+// --actzip_no_real_data, --actzip_no_host_check, --actzip_stage_replays=N (0: no
+// stage times).
 
 #include <actzip/actzip.hpp>
 #include <benchmark/benchmark.h>
@@ -61,6 +70,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -133,6 +143,121 @@ double time_calls(unsigned calls, F&& enqueue) {
   float ms = 0;
   check(cudaEventElapsedTime(&ms, ctx.start, ctx.stop), "cudaEventElapsedTime");
   return static_cast<double>(ms) * 1e-3;
+}
+
+//! The kernel's name in a mangled device symbol (the last name of its nested name:
+//! "compress_kernel" in _ZN6actzip6detail3gpu15compress_kernelIfEEv...), or the symbol.
+std::string kernel_name(const char* symbol) {
+  const std::string m = symbol != nullptr ? symbol : "";
+  if (m.rfind("_ZN", 0) != 0) return m.empty() ? "kernel" : m;
+  std::size_t at = 3;
+  std::string last;
+  while (at < m.size() && std::isdigit(static_cast<unsigned char>(m[at]))) {
+    std::size_t length = 0;
+    while (at < m.size() && std::isdigit(static_cast<unsigned char>(m[at]))) length = length * 10 + (m[at++] - '0');
+    if (at + length > m.size()) break;
+    last = m.substr(at, length);
+    at += length;
+  }
+  return last.empty() ? m : last;
+}
+
+//! Per-stage times of one call: the call is captured into a CUDA graph on ctx.stream,
+//! and its nodes (kernels and memsets) are launched again one by one, in the graph's
+//! order, each between two events, `replays` times; returns microseconds per call for
+//! each stage name (a kernel launched more than once, as by batches of more than 16
+//! tensors, is summed). The stages run on the data the call left, in the call's
+//! order, so each one does the work it does inside the call; what the events cannot
+//! separate (the look-back inside the compress kernel) stays in its kernel. Empty
+//! when the call holds a node of another kind.
+template <class F>
+std::vector<std::pair<std::string, double>> time_stages(F&& enqueue, int replays) {
+  cudaGraph_t graph = nullptr;
+  check(cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+  enqueue();
+  check(cudaStreamEndCapture(ctx.stream, &graph), "cudaStreamEndCapture");
+  std::unique_ptr<CUgraph_st, cudaError_t (*)(cudaGraph_t)> owner(graph, cudaGraphDestroy);
+  std::size_t count = 0, edges = 0;
+  check(cudaGraphGetNodes(graph, nullptr, &count), "cudaGraphGetNodes");
+  std::vector<cudaGraphNode_t> nodes(count);
+  check(cudaGraphGetNodes(graph, nodes.data(), &count), "cudaGraphGetNodes");
+  check(cudaGraphGetEdges(graph, nullptr, nullptr, nullptr, &edges), "cudaGraphGetEdges");
+  std::vector<cudaGraphNode_t> from(edges), to(edges);
+  if (edges != 0) check(cudaGraphGetEdges(graph, from.data(), to.data(), nullptr, &edges), "cudaGraphGetEdges");
+  // A topological order (Kahn): a node after every node it depends on.
+  std::map<cudaGraphNode_t, int> waiting;
+  for (cudaGraphNode_t n : nodes) waiting[n] = 0;
+  for (std::size_t k = 0; k < edges; ++k) ++waiting[to[k]];
+  std::vector<cudaGraphNode_t> order;
+  for (cudaGraphNode_t n : nodes)
+    if (waiting[n] == 0) order.push_back(n);
+  for (std::size_t k = 0; k < order.size(); ++k)
+    for (std::size_t j = 0; j < edges; ++j)
+      if (from[j] == order[k] && --waiting[to[j]] == 0) order.push_back(to[j]);
+  if (order.size() != nodes.size()) return {};
+
+  struct stage {
+    std::string name;
+    cudaKernelNodeParams kernel{};
+    cudaMemsetParams memset{};
+    bool is_kernel = false;
+  };
+  std::vector<stage> stages;
+  for (cudaGraphNode_t n : order) {
+    cudaGraphNodeType type{};
+    check(cudaGraphNodeGetType(n, &type), "cudaGraphNodeGetType");
+    stage st;
+    if (type == cudaGraphNodeTypeKernel) {
+      check(cudaGraphKernelNodeGetParams(n, &st.kernel), "cudaGraphKernelNodeGetParams");
+      const char* symbol = nullptr;
+      if (cudaFuncGetName(&symbol, st.kernel.func) != cudaSuccess) symbol = nullptr;
+      st.name = kernel_name(symbol);
+      st.is_kernel = true;
+    } else if (type == cudaGraphNodeTypeMemset) {
+      check(cudaGraphMemsetNodeGetParams(n, &st.memset), "cudaGraphMemsetNodeGetParams");
+      if (st.memset.elementSize != 1 && st.memset.value != 0) return {};
+      st.name = "memset";
+    } else if (type == cudaGraphNodeTypeEmpty) {
+      continue;
+    } else {
+      return {};
+    }
+    stages.push_back(st);
+  }
+  std::vector<cudaEvent_t> events(stages.size() + 1);
+  for (cudaEvent_t& ev : events) check(cudaEventCreate(&ev), "cudaEventCreate");
+  std::vector<double> total(stages.size(), 0.0);
+  for (int r = 0; r < replays; ++r) {
+    check(cudaEventRecord(events[0], ctx.stream), "cudaEventRecord");
+    for (std::size_t k = 0; k < stages.size(); ++k) {
+      const stage& st = stages[k];
+      if (st.is_kernel) {
+        check(cudaLaunchKernel(st.kernel.func, st.kernel.gridDim, st.kernel.blockDim, st.kernel.kernelParams,
+                               st.kernel.sharedMemBytes, ctx.stream),
+              "cudaLaunchKernel (stage)");
+      } else {
+        const cudaMemsetParams& m = st.memset;
+        check(cudaMemset2DAsync(m.dst, m.pitch, static_cast<int>(m.value), m.width * m.elementSize, m.height,
+                                ctx.stream),
+              "cudaMemset2DAsync (stage)");
+      }
+      check(cudaEventRecord(events[k + 1], ctx.stream), "cudaEventRecord");
+    }
+    check(cudaEventSynchronize(events.back()), "cudaEventSynchronize");
+    for (std::size_t k = 0; k < stages.size(); ++k) {
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, events[k], events[k + 1]), "cudaEventElapsedTime");
+      total[k] += static_cast<double>(ms) * 1e3;
+    }
+  }
+  for (cudaEvent_t ev : events) (void)cudaEventDestroy(ev);
+  std::vector<std::pair<std::string, double>> result;
+  for (std::size_t k = 0; k < stages.size(); ++k) {
+    auto it = std::find_if(result.begin(), result.end(), [&](const auto& e) { return e.first == stages[k].name; });
+    if (it == result.end()) result.emplace_back(stages[k].name, total[k] / replays);
+    else it->second += total[k] / replays;
+  }
+  return result;
 }
 
 //! Calls per timed iteration: one for inputs of 256 MiB and more, up to 64 below.
@@ -485,6 +610,8 @@ const char* bound_name(double rel) {
 
 std::map<std::string, bool> host_checked;  //!< case -> its stream was byte-identical to exec::serial's
 bool host_check_enabled = true;
+int stage_replays = 3;  //!< replays of each call's stages (--actzip_stage_replays; 0: none)
+std::set<std::string> stages_timed;  //!< case/direction keys whose stages were timed
 constexpr std::uint64_t host_check_max_bytes = 200000000;  // Fashion-MNIST f32 (188 MB) and below
 
 std::uint64_t read_size() {
@@ -583,6 +710,16 @@ void run_codec(benchmark::State& state, const std::string& name, const input_spe
       if (again != size)
         report_failure(name, "stream size changed between calls: " + std::to_string(size) + " then " +
                                  std::to_string(again));
+    }
+    // The stages of one call, each launched on its own (untimed by the loop above;
+    // once per case and direction).
+    const std::string stage_key = slot.key + "/" + bound_name(rel) + "/" + actzip::to_string(codec) +
+                                  (dir == direction::compress ? "/compress" : "/decompress");
+    if (stage_replays > 0 && stages_timed.insert(stage_key).second) {
+      const auto stages = dir == direction::compress ? time_stages(compress, stage_replays)
+                                                     : time_stages(decompress, stage_replays);
+      if (stages.empty()) report_failure(name, "the call's graph holds a node the stage timing cannot replay");
+      for (const auto& [stage_name, us] : stages) state.counters["stage_us:" + stage_name] = us;
     }
     check(cudaMemsetAsync(out, 0xff, s.bytes, ctx.stream), "cudaMemsetAsync(output)");
     decompress();
@@ -795,6 +932,7 @@ int main(int argc, char** argv) {
     if (auto v = take_flag(&argc, argv, "--actzip_max_bytes")) max_bytes = std::stoull(*v);
     if (take_flag(&argc, argv, "--actzip_no_real_data")) real_data = false;
     if (take_flag(&argc, argv, "--actzip_no_host_check")) host_check_enabled = false;
+    if (auto v = take_flag(&argc, argv, "--actzip_stage_replays")) stage_replays = std::stoi(*v);
     if (auto v = take_flag(&argc, argv, "--actzip_codecs")) {
       settings.codecs.clear();
       std::size_t start = 0;

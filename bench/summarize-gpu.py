@@ -36,6 +36,7 @@ from summarize import git_commit  # noqa: E402  (bench/summarize.py)
 TARGET_COMPRESS_GBPS = 1000.0    # fp32, inputs of 1 GiB and more, bitplane codec
 TARGET_DECOMPRESS_GBPS = 1500.0
 TARGET_HUFFMAN_GBPS = 200.0      # fp32, inputs of 1 GiB and more, huffman codec, both ways
+TARGET_CODE_BOOK_US = 50.0       # build_code_kernel, one tensor
 HEADLINE_MIN_BYTES = 1 << 30
 DTYPE_ORDER = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
 CODEC_ORDER = {"bitplane": 0, "huffman": 1, "automatic": 2}
@@ -260,6 +261,38 @@ def benchmark_section(res):
                        f"{fmt(counter(c, 'pct_of_ceiling'), 1)} | {fmt(counter(d, 'pct_of_ceiling'), 1)} | "
                        f"{fmt(counter_any([c, d], 'ratio', lambda v: v[0]), 2)} |")
         out.append("")
+    # ---- stages ---------------------------------------------------------------------------
+    stage_keys = [k for k in res.keys() if k[2] == "f32"
+                  and any(name.startswith("stage_us:") for runs in res.codec[k].values() for r in good(runs)
+                          for name in r)]
+    if stage_keys:
+        out.append("### Stages of one call, f32 (microseconds)")
+        out.append("")
+        out.append("Each call is captured into a CUDA graph and its kernels and memsets are launched again one by "
+                   "one, in order, each between two events (the mean of the replays, median over the "
+                   "repetitions). The look-back runs inside compress_kernel. 'code book' is build_code_kernel; "
+                   "the target for it is at most " + f"{TARGET_CODE_BOOK_US:g}" + " us per tensor.")
+        out.append("")
+        stage_columns = [("memset", "memset"), ("range_kernel", "range"), ("histogram_kernel", "histogram"),
+                         ("build_code_kernel", "code book"), ("compress_kernel", "compress"),
+                         ("store_checksum_kernel", "checksum"), ("decode_setup_kernel", "decode setup"),
+                         ("verify_checksum_kernel", "verify"), ("decompress_kernel", "decompress")]
+        out.append("| data | size | bound | codec | direction | " + " | ".join(c[1] for c in stage_columns)
+                   + " | sum | whole call |")
+        out.append("| --- | --- | --- | --- | --- | " + " | ".join("---:" for _ in stage_columns) + " | ---: | ---: |")
+        for k in stage_keys:
+            data, nbytes, dtype, bound, codec = k
+            for direction in ("compress", "decompress"):
+                runs = res.codec[k].get(direction)
+                cells = [counter(runs, "stage_us:" + name) for name, _ in stage_columns]
+                if all(c is None for c in cells):
+                    continue
+                total = sum(c for c in cells if c is not None)
+                out.append(f"| {data} | {human_bytes(nbytes)} | {bound} | {codec} | {direction} | "
+                           + " | ".join(fmt(c, 1) if c is not None else "–" for c in cells)
+                           + f" | {fmt(total, 1)} | {fmt(counter(runs, 'us_per_call'), 1)} |")
+        out.append("")
+
     real = [d for d in res.data_order if not d.startswith("synthetic")]
     if real:
         out.append(f"The real data sets ({', '.join(real)}) are all below the 1 GiB size of the targets; they are "
