@@ -231,12 +231,13 @@ ACTZIP_HD status parse_chunk(const unsigned char* bytes, std::uint64_t size, std
   return status::success;
 }
 
-//! Validates the `size` bytes of a Huffman chunk of `n` elements: the control word
-//! (the Huffman flag, no reserved bit, at most n lossless values), the segment
-//! sizes and their zero padding, that the sections add up to exactly `size`, the
-//! zero bits after the bit stream, the lossless positions and the tail padding. The
-//! symbols themselves are checked while decoding (decode_huffman_segment).
-ACTZIP_HD status parse_huffman_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
+//! Validates the prologue of the `size` bytes of a Huffman chunk of `n` elements:
+//! the control word (the Huffman flag, no reserved bit, at most n lossless values),
+//! the segment sizes and their zero padding, that the sections add up to exactly
+//! `size`, and the zero bits after the bit stream; what is left to check is the
+//! lossless positions and the tail padding (parse_huffman_chunk, or the CUDA
+//! decoder's block, one position a thread).
+ACTZIP_HD status parse_huffman_prologue(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
                                      unsigned value_size, chunk_view* view, stream_fault* fault = nullptr) noexcept {
   using detail::refuse;
   constexpr status corrupt = status::corrupt_stream;
@@ -272,6 +273,19 @@ ACTZIP_HD status parse_huffman_chunk(const unsigned char* bytes, std::uint64_t s
   if ((bits % 8 != 0 && (bytes[v.layout.planes + full_bytes] >> (bits % 8)) != 0) ||
       !detail::zero_bytes(bytes + v.layout.planes + (bits + 7) / 8, v.layout.indices - v.layout.planes - (bits + 7) / 8))
     return refuse(fault, corrupt, "bits after the bit stream are not zero", v.layout.planes + full_bytes);
+  *view = v;
+  return status::success;
+}
+
+//! Validates the `size` bytes of a Huffman chunk of `n` elements: its prologue
+//! (parse_huffman_prologue), the lossless positions and the tail padding. The
+//! symbols themselves are checked while decoding (decode_huffman_segment).
+ACTZIP_HD status parse_huffman_chunk(const unsigned char* bytes, std::uint64_t size, std::uint32_t n,
+                                     unsigned value_size, chunk_view* view, stream_fault* fault = nullptr) noexcept {
+  using detail::refuse;
+  constexpr status corrupt = status::corrupt_stream;
+  chunk_view v;
+  if (const status s = parse_huffman_prologue(bytes, size, n, value_size, &v, fault); s != status::success) return s;
   for (std::uint32_t k = 0; k < v.lossless_count; ++k)
     if (!valid_lossless_position(v, k, n))
       return refuse(fault, corrupt, "a lossless position is out of range or not increasing", v.layout.indices + 2 * k);

@@ -113,6 +113,16 @@ __device__ __forceinline__ std::uint64_t chunk_element_index(const chunk_geometr
   }
 }
 
+//! Asks for the memory line holding `p` to be brought into the L2 cache: a hint
+//! that loads nothing into registers (nothing on the emulator).
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+#if defined(__CUDA_ARCH__)
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#else
+  (void)p;
+#endif
+}
+
 //! Elements of T in one 16-byte vector load.
 template <class T>
 inline constexpr unsigned vector_elements = 16 / sizeof(T);

@@ -7,10 +7,13 @@
 // is validated with the shared parser steps (format/chunk.hpp) before any byte it
 // describes is read: for a bitplane chunk the prologue by one thread, the width
 // bytes one group per thread, the layout, then the positions one per thread; a
-// Huffman chunk by one thread with parse_huffman_chunk. Any failure records an
+// Huffman chunk's prologue by one thread with parse_huffman_prologue, then its
+// positions one per thread while its segments decode. Any failure records an
 // error status in device memory and leaves the chunk; nothing is read or written
 // out of bounds. Decoding: warps rebuild groups from their planes with shuffles,
-// or one thread per segment decodes a Huffman segment (decode_huffman_segment);
+// or one thread per segment decodes a Huffman segment (decode_segment: the
+// decoding table in shared memory, the bits through aligned words); the block's
+// next chunk's offsets are prefetched into L2 while it decodes;
 // then a segmented block scan and two column passes undo the Lorenzo deltas (for a
 // Huffman chunk its predictor's: predictor_inverse), and the shared reconstruct()
 // writes the values; lossless values are written last.
@@ -133,7 +136,7 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
   chunk_view view;
   std::uint32_t nonzero = 0;
   if (ok && stream_codec != codec::bitplane && is_huffman_chunk(payload + begin, end - begin)) {
-    ok = parse_huffman_chunk(payload + begin, end - begin, n, value_size, &view) == status::success;
+    ok = parse_huffman_prologue(payload + begin, end - begin, n, value_size, &view) == status::success;
   } else if (ok) {
     ok = parse_chunk_prologue(payload + begin, end - begin, n, value_size, &view, &nonzero) == status::success;
     if (ok && stream_codec == codec::huffman && view.type == chunk_view::kind::encoded) ok = false;
@@ -201,7 +204,7 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
 
   // The other predictors chain the first elements of the rows (rows) or of the
   // planes (lorenzo_2d) first, as predictor_inverse does: the rows' heads (at most
-  // 256, one a thread) by a block scan, the planes' (at most 16) by one thread.
+  // 256, one a thread) by a block scan, the planes' (at most 16) by a warp scan.
   if (m == predictor::rows) {
     const std::uint32_t rows = e.e0 * e.e1;  // at most 16 x 16 (3-D chunks): one a thread
     const std::uint32_t head = tid < rows ? sh.values[tid * e.e2] : 0u;
@@ -211,9 +214,17 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
     if (tid < rows) sh.values[tid * e.e2] = before + head;
     __syncthreads();
   } else if (m == predictor::lorenzo_2d) {
-    const std::uint32_t plane = e.e1 * e.e2;
-    if (tid == 0)
-      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0) sh.values[i0 * plane] += sh.values[(i0 - 1) * plane];
+    // The planes' heads (at most 16): an inclusive scan in warp 0.
+    if (tid < 32) {
+      const std::uint32_t plane = e.e1 * e.e2;
+      std::uint32_t head = tid < e.e0 ? sh.values[tid * plane] : 0u;
+#pragma unroll
+      for (unsigned d = 1; d < 32; d *= 2) {
+        const std::uint32_t other = __shfl_up_sync(full_mask, head, d);
+        if (tid >= d) head += other;
+      }
+      if (tid < e.e0) sh.values[tid * plane] = head;
+    }
     __syncthreads();
   }
 
@@ -317,6 +328,9 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
   if (tid == 0) {
     sh.box = g.chunk_box(chunk);
     read_chunk_prologue(sh, table, payload, chunk, g.count, sh.box.extent.count(), sizeof(T));
+    // The offsets of this block's next chunk, on their way while this one decodes.
+    const std::uint64_t next = chunk + gridDim.x;
+    if (next < g.count) prefetch_l2(table + chunk_offset_bytes * next);
   }
   __syncthreads();
   const chunk_geometry::box& box = sh.box;
@@ -347,11 +361,16 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     view.lossless_count = sh.lossless;
     view.layout = sh.layout;
     const std::uint32_t segment = segment_of_thread(tid, n);
-    // Every thread learns of a bad segment from the barrier itself: a shared flag
-    // set in this interval could be read before it is set by some threads and after
-    // by others, which would send them to different barriers.
-    const bool segment_bad = segment < huffman_max_segments && !decode_segment(sh.code_table, view, n, segment, sh.values);
-    if (__syncthreads_or(segment_bad) != 0) return refuse_chunk_block(task);
+    // Every thread learns of a bad segment, position or padding from the barrier
+    // itself: a shared flag set in this interval could be read before it is set by
+    // some threads and after by others, which would send them to different barriers.
+    // The lossless positions are checked one a thread (the rest of
+    // parse_huffman_chunk, after the prologue read_chunk_prologue checked).
+    bool bad = segment < huffman_max_segments && !decode_segment(sh.code_table, view, n, segment, sh.values);
+    for (std::uint32_t k = tid; k < view.lossless_count; k += block_threads)
+      bad = bad || !valid_lossless_position(view, k, n);
+    if (tid == 0 && !valid_chunk_tail_padding(view, sizeof(T))) bad = true;
+    if (__syncthreads_or(bad) != 0) return refuse_chunk_block(task);
     for (unsigned k = 0; k < items_per_thread; ++k) {
       const std::uint32_t i = k * block_threads + tid;
       if (i < n) sh.values[i] = zigzag_decode(sh.values[i]);
