@@ -540,12 +540,13 @@ TEST_CASE_TEMPLATE("larger tensors: many chunks, look-back across warps of prede
   }
 }
 
-TEST_CASE_TEMPLATE("views that do not start 16-byte aligned, and rows that are not whole vectors, give the host's streams",
+TEST_CASE_TEMPLATE("views that do not start 16-byte aligned, and rows that are not whole vectors, give the host's results",
                    T, ACTZIP_ELEMENT_TYPES) {
-  // The kernels read full chunks and the range with 16-byte loads only when the
-  // tensor starts 16-byte aligned and its rows are whole vectors; a view one to
-  // three elements into an allocation, and rows of odd length, take the scalar
-  // loads. Both must give the host's streams.
+  // The kernels read full chunks and the range with 16-byte loads, and write full
+  // chunks with 16-byte stores, only when the tensor starts 16-byte aligned and its
+  // rows are whole vectors; a view one to three elements into an allocation, and
+  // rows of odd length, take the scalar accesses. Both must give the host's streams
+  // and values.
   cuda_stream s;
   const extents shapes[] = {extents{12289}, extents{128, 64}, extents{64, 66}, extents{32, 16, 16}, extents{16, 16, 18}};
   std::uint64_t seed = 700;
@@ -569,6 +570,19 @@ TEST_CASE_TEMPLATE("views that do not start 16-byte aligned, and rows that are n
         REQUIRE_MESSAGE(z == ref.stream, describe_difference(z, ref.stream));
         compared().streams += 1;
         compared().elements += input.size();
+        // Decoded into a view at the same offset (stores by 16-byte vectors only when aligned).
+        dev_array<T> d_back(padded.size());
+        CHECK_CUDA(cudaMemsetAsync(d_back.get(), output_fill, d_back.bytes(), s));
+        dev_array<status> d_status(1);
+        dev_array<unsigned char> d_decode_ws(decode_workspace_bytes(exec::cuda, 1));
+        REQUIRE(actzip::decompress(exec::cuda.on(s), d_stream.get(), z.size(), d_back.get() + offset, input.size(),
+                                   d_status.get(), d_decode_ws.get(), d_decode_ws.bytes()) == status::success);
+        REQUIRE(read_status(d_status.get(), s) == status::success);
+        std::vector<T> back = download(d_back.get(), d_back.size(), s);
+        std::vector<unsigned char> before(offset * sizeof(T), static_cast<unsigned char>(output_fill));
+        if (offset != 0) CHECK(std::memcmp(back.data(), before.data(), before.size()) == 0);  // nothing before the view
+        back.erase(back.begin(), back.begin() + static_cast<std::ptrdiff_t>(offset));
+        REQUIRE_MESSAGE(same_bits(back, ref.back), describe_difference(back, ref.back));
       }
     }
   }

@@ -150,6 +150,33 @@ __device__ __forceinline__ void load_vector(const T* at, T* x) {
   }
 }
 
+//! Stores x[0, vector_elements<T>) at `at` (16-byte aligned) with one 16-byte store.
+template <class T>
+__device__ __forceinline__ void store_vector(T* at, const T* x) {
+  std::uint32_t w[4] = {0, 0, 0, 0};
+#pragma unroll
+  for (unsigned c = 0; c < vector_elements<T>; ++c) {
+    const auto b = bit_cast<typename dtype_traits<T>::bits_type>(x[c]);
+    if constexpr (sizeof(T) == 2) {
+      w[c / 2] |= static_cast<std::uint32_t>(b) << (16 * (c % 2));
+    } else if constexpr (sizeof(T) == 4) {
+      w[c] = static_cast<std::uint32_t>(b);
+    } else {
+      w[2 * c] = static_cast<std::uint32_t>(b);
+      w[2 * c + 1] = static_cast<std::uint32_t>(b >> 32);
+    }
+  }
+  *reinterpret_cast<uint4*>(at) = make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+//! True when the full chunks of `g` in the tensor at `base` can be read and written
+//! with 16-byte vectors: the tensor starts 16-byte aligned and, unless it is 1-D,
+//! its rows are a whole number of vectors (so every row of a chunk starts aligned).
+template <class T>
+__device__ __forceinline__ bool vector_chunks(const T* base, const chunk_geometry& g) {
+  return vector_aligned(base) && (chunk_kind_of(g) == chunk_kind::linear || g.dims[2] % vector_elements<T> == 0);
+}
+
 //! True when box `e` has power-of-two extents e1 and e2 (every full chunk), so that
 //! the predictors can find neighbours with shifts (position_in_pow2_box).
 __device__ __forceinline__ bool power_of_two_box(const box_extents& e) {

@@ -189,7 +189,10 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
   const box_extents e = box.extent;
   const std::uint32_t n = e.count();
   constexpr unsigned V = vector_elements<T>;
-  if (full && vector_aligned(task.input) && (chunk_kind_of(g) == chunk_kind::linear || g.dims[2] % V == 0)) {
+  // 16- and 32-bit types only: with 64-bit ones this path holds a value more than
+  // the 64 registers of the kernel (8 bytes spilled), and their scalar loads are 8
+  // bytes wide already.
+  if (sizeof(T) <= 4 && full && vector_chunks(task.input, g)) {
     // Every row of the chunk starts 16-byte aligned: thread tid loads the V
     // consecutive elements V * (k * block_threads + tid) + c (c < V) of the chunk
     // with one 16-byte load per k, all before the first quantization. The lossless

@@ -154,13 +154,29 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
       sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
 }
 
-//! Stores value_of(i) at element i = k * block_threads + tid (i < the box's count) of
-//! chunk `box` in `out`, for every k. Full chunks step their addresses from one start
-//! per thread (full_chunk_walk), edge chunks use box_element_index.
+//! Stores value_of(i) at every element i of chunk `box` in `out`. Full chunks step
+//! their addresses from one start per thread (full_chunk_walk): with 16-byte vector
+//! stores of the V = vector_elements<T> elements V * (k * block_threads + tid) + c
+//! when the output allows them (vector_chunks), else element k * block_threads +
+//! tid for every k; edge chunks use box_element_index.
 template <class T, class F>
 __device__ __forceinline__ void store_chunk_block(T* out, const chunk_geometry& g, const chunk_geometry::box& box,
                                                   F value_of) {
   const unsigned tid = threadIdx.x;
+  constexpr unsigned V = vector_elements<T>;
+  if (is_full_chunk(g, box) && vector_chunks(out, g)) {
+    const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
+    T* o = out + chunk_element_index(g, box, V * tid);
+    const std::uint64_t step = V * walk.step;
+#pragma unroll
+    for (unsigned k = 0; k < items_per_thread / V; ++k) {
+      T x[V];
+#pragma unroll
+      for (unsigned c = 0; c < V; ++c) x[c] = value_of(V * (k * block_threads + tid) + c);
+      store_vector(o + k * step, x);
+    }
+    return;
+  }
   if (is_full_chunk(g, box)) {
     const full_chunk_walk walk = full_chunk_walk_of(g, box, tid);
     T* o = out + walk.first;
