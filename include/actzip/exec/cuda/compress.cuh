@@ -274,6 +274,7 @@ struct compress_shared {
   std::uint32_t width[max_groups];           //!< per group: bit width
   std::uint32_t segment_bits[huffman_max_segments];  //!< per Huffman segment: bits of its bit stream
   token_shared tokens;                               //!< the block walks over the Huffman codes
+  encoding_book book;                                //!< Huffman: the tensor's code lengths and words
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
@@ -363,6 +364,8 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       chosen = static_cast<predictor>(
           *reinterpret_cast<const std::uint32_t*>(task.output + header_bytes + chunk_offset_bytes * chunk));
       huffman_codes_block(sh.values, e, chosen, sh.coded);
+      // The code lengths and words, for the token walks below (after their barrier).
+      if (book->stored_lengths != 0) stage_encoding_book_block(*book, sh.book);
     }
 
     // One scan over the groups: plane words, lossless values and non-zero groups before each.
@@ -388,7 +391,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     const bool huffman_sized = book != nullptr && book->stored_lengths != 0 && (nonzero != 0 || lossless != 0);
     if (huffman_sized) {
       __syncthreads();  // the codes in sh.coded
-      size_chunk_segments_block(*book, sh.coded, n, sh.tokens, sh.segment_bits);
+      size_chunk_segments_block(sh.book, sh.coded, n, sh.tokens, sh.segment_bits);
     }
     // The chunk's kind and size, exactly as choose_chunk decides them. (A chunk is
     // stored as nothing when its indices are all zero and nothing is lossless: then
@@ -477,7 +480,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       std::uint32_t* target = staged ? sh.values : words;
       for (std::uint32_t w = tid; w < stream_words; w += block_threads) target[w] = 0;
       __syncthreads();
-      write_chunk_stream_block(*book, sh.coded, n, sh.tokens, sh.segment_bits, target);
+      write_chunk_stream_block(sh.book, sh.coded, n, sh.tokens, sh.segment_bits, target);
       if (staged) {
         __syncthreads();
         for (std::uint32_t w = tid; w < stream_words; w += block_threads) words[w] = sh.values[w];

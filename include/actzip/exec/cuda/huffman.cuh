@@ -33,6 +33,7 @@
 #include <actzip/stages/huffman.hpp>
 #include <actzip/stages/lorenzo.hpp>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace actzip {
@@ -225,11 +226,35 @@ __device__ __forceinline__ void count_chunk_statistics_block(const std::uint32_t
       [&](std::uint32_t v) { atomicAdd(counts + detail::value_symbol(v), 1u); });
 }
 
+//! The encoding half of a code book (lengths, words, min_run), staged in shared
+//! memory by the compress kernel for its token walks.
+struct encoding_book {
+  alignas(4) unsigned char length[huffman_symbol_count];
+  std::uint16_t word[huffman_symbol_count];
+  std::uint32_t min_run;
+};
+
+//! Copies the encoding half of `from` (global memory) into `to` (shared memory), in
+//! 4-byte words. Called by the whole block; the copy is complete after its next
+//! barrier.
+__device__ __forceinline__ void stage_encoding_book_block(const huffman_code& from, encoding_book& to) {
+  static_assert(huffman_symbol_count % 4 == 0 && offsetof(huffman_code, length) % 4 == 0 &&
+                    offsetof(huffman_code, word) % 4 == 0,
+                "the lengths and words copy as 4-byte words");
+  const auto* length = reinterpret_cast<const std::uint32_t*>(from.length);
+  const auto* word = reinterpret_cast<const std::uint32_t*>(from.word);
+  for (unsigned k = threadIdx.x; k < huffman_symbol_count / 4; k += block_threads)
+    reinterpret_cast<std::uint32_t*>(to.length)[k] = length[k];
+  for (unsigned k = threadIdx.x; k < huffman_symbol_count / 2; k += block_threads)
+    reinterpret_cast<std::uint32_t*>(to.word)[k] = word[k];
+  if (threadIdx.x == 0) to.min_run = from.min_run;
+}
+
 //! Sizes the segments of the chunk's codes z[0, n) with `code`: segment_bits[k]
 //! gets the bits of segment k (0 when it needs a symbol the code lacks, as
 //! detail::huffman_segment_bits says), sh.thread_bits[t] those of the tokens before
 //! thread t's in its segment. Called by the whole block; ends with a barrier.
-__device__ __forceinline__ void size_chunk_segments_block(const huffman_code& code, const std::uint32_t* z,
+__device__ __forceinline__ void size_chunk_segments_block(const encoding_book& code, const std::uint32_t* z,
                                                           std::uint32_t n, token_shared& sh,
                                                           std::uint32_t* segment_bits) {
   const unsigned tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -287,7 +312,7 @@ struct word_store {
 //! the segments' bits in segment_bits and each thread's in sh.thread_bits (and no
 //! barrier that lets sh.thread_bits change has passed since). Called by the whole
 //! block.
-__device__ __forceinline__ void write_chunk_stream_block(const huffman_code& code, const std::uint32_t* z,
+__device__ __forceinline__ void write_chunk_stream_block(const encoding_book& code, const std::uint32_t* z,
                                                          std::uint32_t n, token_shared& sh,
                                                          const std::uint32_t* segment_bits, std::uint32_t* words) {
   const unsigned tid = threadIdx.x;
