@@ -481,20 +481,22 @@ ACTZIP_HD std::uint64_t peek_bits(const unsigned char* in, std::uint64_t size, s
   return v >> (position & 7);
 }
 
-//! Decodes the segment of `count` elements that occupies bits [begin, end) of the
-//! `size`-byte bit stream `in` into zig-zagged deltas out[0, count). Returns false
-//! when the bits are not exactly `count` elements' worth of valid symbols (a bit
-//! pattern no code word starts, a run past the segment's end, bits left over or
-//! missing).
-ACTZIP_HD bool decode_huffman_segment(const huffman_code& code, const unsigned char* in, std::uint64_t size,
-                                      std::uint64_t begin, std::uint64_t end, std::uint32_t count,
-                                      std::uint32_t* out) noexcept {
-  std::uint64_t position = begin;
+//! Decodes the segment of `count` elements that occupies bits [begin, end) of a bit
+//! stream into zig-zagged deltas out[0, count), with the decoding table `table`
+//! (huffman_code::table) and peek(position), which gives the 57 or more stream bits
+//! from `position` (bits past the stream's end as zero). Returns false when the bits
+//! are not exactly `count` elements' worth of valid symbols (a bit pattern no code
+//! word starts, a run past the segment's end, bits left over or missing). Position
+//! is the integer type of the positions (the CUDA decoder's are 32-bit).
+template <class Position, class Peek>
+ACTZIP_HD bool decode_huffman_bits(const std::uint16_t* table, Peek&& peek, Position begin, Position end,
+                                   std::uint32_t count, std::uint32_t* out) noexcept {
+  Position position = begin;
   std::uint32_t i = 0;
   while (i < count) {
     if (position >= end) return false;
-    std::uint64_t bits = peek_bits(in, size, position);
-    const std::uint32_t entry = code.table[bits & (huffman_table_size - 1)];
+    std::uint64_t bits = peek(position);
+    const std::uint32_t entry = table[bits & (huffman_table_size - 1)];
     const unsigned len = entry >> 11, symbol = entry & 2047u;
     if (len == 0) return false;
     bits >>= len;
@@ -514,6 +516,16 @@ ACTZIP_HD bool decode_huffman_segment(const huffman_code& code, const unsigned c
     }
   }
   return position == end;
+}
+
+//! Decodes the segment of `count` elements that occupies bits [begin, end) of the
+//! `size`-byte bit stream `in` into zig-zagged deltas out[0, count)
+//! (decode_huffman_bits with peek_bits).
+ACTZIP_HD bool decode_huffman_segment(const huffman_code& code, const unsigned char* in, std::uint64_t size,
+                                      std::uint64_t begin, std::uint64_t end, std::uint32_t count,
+                                      std::uint32_t* out) noexcept {
+  return decode_huffman_bits(
+      code.table, [&](std::uint64_t position) { return peek_bits(in, size, position); }, begin, end, count, out);
 }
 
 }  // namespace actzip

@@ -369,9 +369,9 @@ struct word_bit_reader {
 
 //! Decodes segment `segment` of the validated Huffman chunk `view` of n elements
 //! into z (the whole chunk's zig-zag codes) with the decoding table `table` (in
-//! shared memory) of a code book that is not empty: decode_huffman_segment's
-//! symbols and verdict, the bits read as aligned words (word_bit_reader). False when
-//! its bits are not valid for the code. One thread.
+//! shared memory) of a code book that is not empty: decode_huffman_bits, as
+//! decode_huffman_segment runs it on the host, with the bits read as aligned words
+//! (word_bit_reader). False when its bits are not valid for the code. One thread.
 __device__ __noinline__ bool decode_segment(const std::uint16_t* table, const chunk_view& view, std::uint32_t n,
                                             std::uint32_t segment, std::uint32_t* z) {
   const auto* stream = reinterpret_cast<const std::uint32_t*>(view.base + view.layout.planes);
@@ -382,30 +382,8 @@ __device__ __noinline__ bool decode_segment(const std::uint16_t* table, const ch
   const std::uint32_t count = huffman_segment_length(n, segment);
   std::uint32_t* out = z + segment * huffman_segment_elements;
   word_bit_reader reader(stream, stream_words, begin);
-  std::uint32_t position = begin, i = 0;
-  while (i < count) {
-    if (position >= end) return false;
-    std::uint64_t bits = reader.peek(position);
-    const std::uint32_t entry = table[bits & (huffman_table_size - 1)];
-    const unsigned len = entry >> 11, symbol = entry & 2047u;
-    if (len == 0) return false;
-    bits >>= len;
-    position += len;
-    if (symbol < huffman_run_symbols) {
-      const std::uint32_t run = (1u << symbol) + static_cast<std::uint32_t>(bits & ((1u << symbol) - 1u));
-      position += symbol;
-      if (run > count - i) return false;
-      for (std::uint32_t k = 0; k < run; ++k) out[i + k] = 0;
-      i += run;
-    } else if (symbol < huffman_first_class_symbol) {
-      out[i++] = symbol - (huffman_run_symbols - 1);
-    } else {
-      const unsigned extra = symbol - huffman_first_class_symbol + 10;  // k - 1 for bit length k = 11..32
-      out[i++] = (1u << extra) | static_cast<std::uint32_t>(bits & ((std::uint64_t(1) << extra) - 1u));
-      position += extra;
-    }
-  }
-  return position == end;
+  return decode_huffman_bits(
+      table, [&](std::uint32_t position) { return reader.peek(position); }, begin, end, count, out);
 }
 
 // build_code_kernel: the code book make_stream_code builds, by a block. The code
