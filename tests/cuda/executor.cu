@@ -7,9 +7,10 @@
 // the error bound on every element. Also covers device-side decoding of truncated
 // and corrupted streams (same status as the host decoder), synchronous argument
 // errors, workspace sizes, the Huffman corner cases (all-zero and empty tensors, a
-// one-symbol code book, chunks of every kind in one automatic stream), the
-// look-back's walk over several windows of predecessors, and a 5 GiB round trip per
-// codec checked on the device.
+// one-symbol code book, chunks of every kind in one automatic stream), the warp
+// decoder of Huffman segments under every one-bit damage, the look-back's walk over
+// several windows of predecessors, and a 5 GiB round trip per codec checked on the
+// device.
 //
 // One test body, two back ends: compiled by nvcc it runs on a GPU (and exits 77,
 // skipped, with the CUDA error printed, when there is none); included by
@@ -1224,6 +1225,65 @@ TEST_CASE_TEMPLATE("the device decoder refuses what the host decoder refuses", T
   }
   MESSAGE(std::string(type_name<T>()) << ": " << total << " variants, " << refused << " refused by both decoders");
   CHECK(refused > 0);
+}
+
+TEST_CASE_TEMPLATE("a warp decodes each Huffman segment in 32 spans: tokens longer than a span, wide values, damage",
+                   T, ACTZIP_ELEMENT_TYPES) {
+  // decode_segment_warp cuts a segment's bits into 32 spans, guesses where each
+  // span's first token starts and resynchronises. These streams stress the guesses:
+  // segments of a few bits (so spans of one or two bits, every token longer than a
+  // span), values whose tokens carry up to 31 extra bits (walks begun inside them
+  // read garbage for long), and zero runs of every length between them.
+  cuda_stream s;
+  CAPTURE(type_name<T>());
+  const extents shape{4096};
+  const auto n = static_cast<std::size_t>(shape.size());
+  const double wide = std::is_same<T, float>::value || std::is_same<T, double>::value ? 1e6 : 3e4;
+  actzip_test::rng g(31);
+  std::vector<std::vector<T>> inputs;
+  {  // one spike a segment: run, value, value, run (under 64 bits a segment)
+    std::vector<T> v(n, actzip_test::from_double<T>(0.0));
+    for (std::size_t k = 0; k < 4; ++k) v[517 + 1024 * k] = actzip_test::from_double<T>(3.0);
+    inputs.push_back(std::move(v));
+  }
+  {  // a smooth ramp with a wide jump every 8 elements
+    std::vector<T> v(n);
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = actzip_test::from_double<T>(i % 8 == 0 ? g.uniform(-wide, wide) : 0.25 * static_cast<double>(i % 64));
+    inputs.push_back(std::move(v));
+  }
+  {  // zero runs of 1 to 300 elements between wide values
+    std::vector<T> v(n, actzip_test::from_double<T>(0.0));
+    for (std::size_t i = 0; i < n; i += 1 + static_cast<std::size_t>(g.uniform(0, 300)))
+      v[i] = actzip_test::from_double<T>(g.uniform(-wide, wide));
+    inputs.push_back(std::move(v));
+  }
+  const params p = make_params(actzip::abs(0.5), false, codec::huffman);
+  std::uint64_t refused = 0, variants_total = 0;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    CAPTURE(k);
+    const std::vector<std::byte> z = actzip::compress(exec::serial, inputs[k].data(), shape, p);
+    REQUIRE(kinds_of(z).huffman == 1);  // the one chunk is a Huffman chunk of four segments
+    check_against_host(s, inputs[k], shape, p);
+    // Single-bit damage after the header and offset table (the code book, the
+    // chunk's prologue, segment sizes and bits): every bit of the first stream, and
+    // of the others every bit on a GPU, every 11th on the emulator; statuses and
+    // outputs must equal the host's.
+    const std::size_t from = header_bytes + chunk_offset_bytes;
+    const std::size_t step = k == 0 || !on_emulator ? 1 : 11;
+    std::vector<variant> variants;
+    for (std::size_t bit = 8 * from; bit < 8 * z.size(); bit += step) {
+      std::vector<std::byte> bad = z;
+      bad[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
+      variants.push_back(variant{std::move(bad), bit / 8, 1u << (bit % 8)});
+    }
+    refused += compare_variants<T>(s, variants, n, decode_options{false});
+    variants_total += variants.size();
+  }
+  MESSAGE(std::string(type_name<T>()) << ": " << variants_total << " one-bit variants, " << refused
+                                      << " refused by both decoders");
+  CHECK(refused > 0);
+  CHECK(refused < variants_total);  // some damage still decodes (to other values), alike
 }
 
 TEST_CASE("garbage bytes are not a stream on the device") {

@@ -481,13 +481,39 @@ ACTZIP_HD std::uint64_t peek_bits(const unsigned char* in, std::uint64_t size, s
   return v >> (position & 7);
 }
 
+//! One token read from a bit stream by decode_huffman_token: `bits` stream bits (its
+//! code word and extra bits; 0 when the bits start no code word) standing for
+//! `count` elements of zig-zagged delta `value` (a run of `count` zeros, or one value).
+struct huffman_stream_token {
+  unsigned bits;
+  std::uint32_t count;
+  std::uint32_t value;
+};
+
+//! The token at the start of `bits` (the 57 or more stream bits from its position)
+//! under the decoding table `table` (huffman_code::table).
+ACTZIP_HD huffman_stream_token decode_huffman_token(const std::uint16_t* table, std::uint64_t bits) noexcept {
+  const std::uint32_t entry = table[bits & (huffman_table_size - 1)];
+  const unsigned len = entry >> 11, symbol = entry & 2047u;
+  if (len == 0) return {0, 0, 0};
+  bits >>= len;
+  if (symbol < huffman_run_symbols)
+    return {len + symbol, (1u << symbol) + static_cast<std::uint32_t>(bits & ((1u << symbol) - 1u)), 0};
+  if (symbol < huffman_first_class_symbol) return {len, 1, symbol - (huffman_run_symbols - 1)};
+  const unsigned extra = symbol - huffman_first_class_symbol + 10;  // k - 1 for bit length k = 11..32
+  return {len + extra, 1, (1u << extra) | static_cast<std::uint32_t>(bits & ((std::uint64_t(1) << extra) - 1u))};
+}
+
 //! Decodes the segment of `count` elements that occupies bits [begin, end) of a bit
 //! stream into zig-zagged deltas out[0, count), with the decoding table `table`
 //! (huffman_code::table) and peek(position), which gives the 57 or more stream bits
 //! from `position` (bits past the stream's end as zero). Returns false when the bits
 //! are not exactly `count` elements' worth of valid symbols (a bit pattern no code
 //! word starts, a run past the segment's end, bits left over or missing). Position
-//! is the integer type of the positions (the CUDA decoder's are 32-bit).
+//! is the integer type of the positions. Every token stands for at least one
+//! element, so this is the same as asking that the tokens from `begin` that start
+//! before `end` be valid, end exactly at `end` and stand for `count` elements in
+//! all, which is what the CUDA decoder checks when a warp decodes a segment.
 template <class Position, class Peek>
 ACTZIP_HD bool decode_huffman_bits(const std::uint16_t* table, Peek&& peek, Position begin, Position end,
                                    std::uint32_t count, std::uint32_t* out) noexcept {
@@ -495,25 +521,11 @@ ACTZIP_HD bool decode_huffman_bits(const std::uint16_t* table, Peek&& peek, Posi
   std::uint32_t i = 0;
   while (i < count) {
     if (position >= end) return false;
-    std::uint64_t bits = peek(position);
-    const std::uint32_t entry = table[bits & (huffman_table_size - 1)];
-    const unsigned len = entry >> 11, symbol = entry & 2047u;
-    if (len == 0) return false;
-    bits >>= len;
-    position += len;
-    if (symbol < huffman_run_symbols) {
-      const std::uint32_t run = (1u << symbol) + static_cast<std::uint32_t>(bits & ((1u << symbol) - 1u));
-      position += symbol;
-      if (run > count - i) return false;
-      for (std::uint32_t k = 0; k < run; ++k) out[i + k] = 0;
-      i += run;
-    } else if (symbol < huffman_first_class_symbol) {
-      out[i++] = symbol - (huffman_run_symbols - 1);
-    } else {
-      const unsigned extra = symbol - huffman_first_class_symbol + 10;  // k - 1 for bit length k = 11..32
-      out[i++] = (1u << extra) | static_cast<std::uint32_t>(bits & ((std::uint64_t(1) << extra) - 1u));
-      position += extra;
-    }
+    const huffman_stream_token t = decode_huffman_token(table, peek(position));
+    if (t.bits == 0 || t.count > count - i) return false;
+    position += t.bits;
+    for (std::uint32_t k = 0; k < t.count; ++k) out[i + k] = t.value;
+    i += t.count;
   }
   return position == end;
 }

@@ -11,8 +11,9 @@
 // positions one per thread while its segments decode. Any failure records an
 // error status in device memory and leaves the chunk; nothing is read or written
 // out of bounds. Decoding: warps rebuild groups from their planes with shuffles,
-// or one thread per segment decodes a Huffman segment (decode_segment: the
-// decoding table in shared memory, the bits through aligned words); the block's
+// or a warp per segment decodes a Huffman segment (decode_segment_warp: 32 spans
+// walked at once and resynchronised, the decoding table in shared memory, the bits
+// through aligned words); the block's
 // next chunk's offsets are prefetched into L2 while it decodes;
 // then a segmented block scan and two column passes undo the Lorenzo deltas (for a
 // Huffman chunk its predictor's: predictor_inverse), and the shared reconstruct()
@@ -376,13 +377,13 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
     view.group_count = groups;
     view.lossless_count = sh.lossless;
     view.layout = sh.layout;
-    const std::uint32_t segment = segment_of_thread(tid, n);
+    const std::uint32_t segment = segment_of_warp(tid, n);
     // Every thread learns of a bad segment, position or padding from the barrier
     // itself: a shared flag set in this interval could be read before it is set by
     // some threads and after by others, which would send them to different barriers.
     // The lossless positions are checked one a thread (the rest of
     // parse_huffman_chunk, after the prologue read_chunk_prologue checked).
-    bool bad = segment < huffman_max_segments && !decode_segment(sh.code_table, view, n, segment, sh.values);
+    bool bad = segment < huffman_max_segments && !decode_segment_warp(sh.code_table, view, n, segment, sh.values);
     for (std::uint32_t k = tid; k < view.lossless_count; k += block_threads)
       bad = bad || !valid_lossless_position(view, k, n);
     if (tid == 0 && !valid_chunk_tail_padding(view, sizeof(T))) bad = true;

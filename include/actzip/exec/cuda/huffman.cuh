@@ -7,15 +7,15 @@
 // chunk). Encoding is the whole block's: each thread walks 16 consecutive codes and
 // emits the tokens that start there (the shared token functions of
 // stages/huffman.hpp, so the GPU follows every change of the alphabet or the code
-// book); warp scans place each thread's bits, and every thread writes its own. One
-// thread per segment decodes it (lane 0 of warps 0..3, so that the four run side by
-// side rather than one after another inside a warp).
+// book); warp scans place each thread's bits, and every thread writes its own. A
+// warp decodes each segment (decode_segment_warp: warps 0..3, 32 spans of the
+// segment's bits walked at once and resynchronised).
 //
 // build_code_kernel: one block per Huffman or automatic tensor, after
-// histogram_kernel (compress.cuh) has summed the statistics of every chunk: one
-// thread builds the code book with make_stream_code in shared memory, the
-// block copies it to the tensor's workspace slot for compress_kernel, and the
-// serialised code book goes to the start of the payload.
+// histogram_kernel (compress.cuh) has summed the statistics of every chunk: the
+// block builds the code book make_stream_code would (see the comment above the
+// kernel) in shared memory, copies it to the tensor's workspace slot for
+// compress_kernel, and writes the serialised code book to the start of the payload.
 //
 // decode_setup_kernel: one block per stream, before decoding: resets the stream's
 // status word and checksum slot, and parses its code book (Huffman and automatic
@@ -40,11 +40,11 @@ namespace actzip {
 namespace detail {
 namespace gpu {
 
-//! The segment thread `tid` stands for (tid = 32 * segment), or huffman_max_segments
-//! when `tid` handles no segment of a chunk of n elements.
-__device__ inline std::uint32_t segment_of_thread(unsigned tid, std::uint32_t n) {
+//! The segment warp tid / 32 decodes, or huffman_max_segments when that warp has
+//! no segment of a chunk of n elements.
+__device__ inline std::uint32_t segment_of_warp(unsigned tid, std::uint32_t n) {
   const std::uint32_t segment = tid / 32;
-  return tid % 32 == 0 && segment < huffman_segment_count(n) ? segment : huffman_max_segments;
+  return segment < huffman_segment_count(n) ? segment : huffman_max_segments;
 }
 
 //! choose_predictor for the chunk of box `e` whose quantization indices are in
@@ -367,23 +367,101 @@ struct word_bit_reader {
   }
 };
 
+//! A position no stream has: where a walk that met a bit pattern starting no code
+//! word ends. The lanes after it start there and walk nothing, so it reaches the
+//! last lane and the segment is refused.
+inline constexpr std::uint32_t huffman_no_position = 0xffffffffu;
+
+//! What one lane's walk over its share of a segment found: the position after the
+//! last token that starts before its limit (so the first token start at or past
+//! it; huffman_no_position after an invalid pattern), and the elements those tokens
+//! stand for.
+struct segment_walk {
+  std::uint32_t exit;
+  std::uint32_t elements;
+};
+
+//! Walks the tokens of a bit stream (`word_count` aligned words) from `start` while
+//! they start before `limit`, under the decoding table `table`; with Write, stores
+//! their elements from out[0] on (decode_huffman_token, as the host decodes).
+template <bool Write>
+__device__ __forceinline__ segment_walk walk_segment_tokens(const std::uint16_t* table, const std::uint32_t* words,
+                                                            std::uint32_t word_count, std::uint32_t start,
+                                                            std::uint32_t limit, std::uint32_t* out) {
+  segment_walk w{start, 0};
+  if (start >= limit) return w;
+  word_bit_reader reader(words, word_count, start);
+  std::uint32_t position = start;
+  while (position < limit) {
+    const huffman_stream_token t = decode_huffman_token(table, reader.peek(position));
+    if (t.bits == 0) {
+      w.exit = huffman_no_position;
+      return w;
+    }
+    position += t.bits;
+    if (Write)
+      for (std::uint32_t k = 0; k < t.count; ++k) out[w.elements + k] = t.value;
+    w.elements += t.count;
+  }
+  w.exit = position;
+  return w;
+}
+
 //! Decodes segment `segment` of the validated Huffman chunk `view` of n elements
 //! into z (the whole chunk's zig-zag codes) with the decoding table `table` (in
-//! shared memory) of a code book that is not empty: decode_huffman_bits, as
-//! decode_huffman_segment runs it on the host, with the bits read as aligned words
-//! (word_bit_reader). False when its bits are not valid for the code. One thread.
-__device__ __noinline__ bool decode_segment(const std::uint16_t* table, const chunk_view& view, std::uint32_t n,
-                                            std::uint32_t segment, std::uint32_t* z) {
+//! shared memory) of a code book that is not empty, by the whole warp; every lane
+//! gets the same answer, false when the bits are not valid for the code (exactly
+//! when the host's decode_huffman_bits refuses them).
+//!
+//! The segment's bits are cut into 32 spans of equal length, one a lane. A Huffman
+//! stream has no marks between tokens, so only lane 0 knows where its first token
+//! starts; every other lane first guesses the start of its span, walks the tokens
+//! that start inside it (decode_huffman_token) and hands the position after the
+//! last one to the next lane as that lane's start. A lane whose start changed walks
+//! again, until no start changes: after round r lanes 0..r hold true starts, so
+//! that takes at most 32 rounds, and usually two or three, because a walk begun in
+//! the middle of a token soon falls back onto token starts. Then the lanes' element
+//! counts are scanned into offsets, the segment is checked as a whole (the last
+//! token ending at the segment's end, which an invalid pattern never does, and
+//! `count` elements), and each lane walks its span once more, writing.
+__device__ __noinline__ bool decode_segment_warp(const std::uint16_t* table, const chunk_view& view,
+                                                 std::uint32_t n, std::uint32_t segment, std::uint32_t* z) {
+  constexpr unsigned full = 0xffffffffu;
+  const unsigned lane = threadIdx.x % 32;
   const auto* stream = reinterpret_cast<const std::uint32_t*>(view.base + view.layout.planes);
   const std::uint32_t stream_words = (view.layout.indices - view.layout.planes) / 4;
   std::uint32_t begin = 0;
   for (std::uint32_t k = 0; k < segment; ++k) begin += load_le16(view.base + view.layout.widths + 2 * k);
-  const std::uint32_t end = begin + load_le16(view.base + view.layout.widths + 2 * segment);
+  const std::uint32_t bits = load_le16(view.base + view.layout.widths + 2 * segment);
+  const std::uint32_t end = begin + bits;
   const std::uint32_t count = huffman_segment_length(n, segment);
-  std::uint32_t* out = z + segment * huffman_segment_elements;
-  word_bit_reader reader(stream, stream_words, begin);
-  return decode_huffman_bits(
-      table, [&](std::uint32_t position) { return reader.peek(position); }, begin, end, count, out);
+  const std::uint32_t span = (bits + 31) / 32;
+  const std::uint32_t first = begin + (lane * span < bits ? lane * span : bits);
+  const std::uint32_t limit = lane == 31 || (lane + 1) * span >= bits ? end : begin + (lane + 1) * span;
+
+  std::uint32_t start = first;
+  segment_walk w = walk_segment_tokens<false>(table, stream, stream_words, start, limit, nullptr);
+  for (;;) {
+    const std::uint32_t handed = __shfl_up_sync(full, w.exit, 1);
+    const bool moved = lane != 0 && handed != start;
+    if (__any_sync(full, moved) == 0) break;
+    if (moved) {
+      start = handed;
+      w = walk_segment_tokens<false>(table, stream, stream_words, start, limit, nullptr);
+    }
+  }
+
+  std::uint32_t before = w.elements;  // inclusive scan of the lanes' elements
+  for (unsigned d = 1; d < 32; d *= 2) {
+    const std::uint32_t v = __shfl_up_sync(full, before, d);
+    if (lane >= d) before += v;
+  }
+  const std::uint32_t total = __shfl_sync(full, before, 31);
+  const std::uint32_t last_exit = __shfl_sync(full, w.exit, 31);
+  before -= w.elements;
+  const bool bad = last_exit != end || total != count;
+  if (!bad) walk_segment_tokens<true>(table, stream, stream_words, start, limit, z + segment * huffman_segment_elements + before);
+  return !bad;
 }
 
 // build_code_kernel: the code book make_stream_code builds, by a block. The code
