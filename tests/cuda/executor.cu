@@ -9,8 +9,8 @@
 // errors, workspace sizes, the Huffman corner cases (all-zero and empty tensors, a
 // one-symbol code book, chunks of every kind in one automatic stream), the warp
 // decoder of Huffman segments under every one-bit damage, the look-back's walk over
-// several windows of predecessors, and a 5 GiB round trip per codec checked on the
-// device.
+// several windows of predecessors, the bank-conflict-free order of the 16-word
+// shared-memory accesses, and a 5 GiB round trip per codec checked on the device.
 //
 // One test body, two back ends: compiled by nvcc it runs on a GPU (and exits 77,
 // skipped, with the CUDA error printed, when there is none); included by
@@ -1790,6 +1790,54 @@ TEST_CASE("the look-back walks back over several windows of predecessors") {
       CHECK(after[chunk] == (lookback_inclusive | (total + own)));
     }
   }
+}
+
+namespace {
+
+//! Each of 256 threads stores 16 words with store_shared_16 at 16 * tid, then loads
+//! the 16 words of thread (tid + 37) % 256 with load_shared_16; the shared array as
+//! stored goes to layout[], what each thread loaded to loaded[], and each thread's
+//! quad_order::turn() to turns[].
+__global__ void quad_order_roundtrip(std::uint32_t* layout, std::uint32_t* loaded, unsigned* turns) {
+  alignas(16) __shared__ std::uint32_t words[256 * 16];
+  const unsigned tid = threadIdx.x;
+  std::uint32_t w[16];
+  for (unsigned j = 0; j < 16; ++j) w[j] = (tid * 16 + j) * 2654435761u;
+  detail::gpu::store_shared_16(words + 16 * tid, w);
+  __syncthreads();
+  for (unsigned j = 0; j < 16; ++j) layout[16 * tid + j] = words[16 * tid + j];
+  std::uint32_t r[16];
+  detail::gpu::load_shared_16(words + 16 * ((tid + 37) % 256), r);
+  for (unsigned j = 0; j < 16; ++j) loaded[16 * tid + j] = r[j];
+  turns[tid] = detail::gpu::quad_order::turn();
+}
+
+}  // namespace
+
+TEST_CASE("16 words a thread go through shared memory in place, in an order free of bank conflicts") {
+  cuda_stream s;
+  dev_array<std::uint32_t> d_layout(256 * 16), d_loaded(256 * 16);
+  dev_array<unsigned> d_turns(256);
+  ACTZIP_LAUNCH(quad_order_roundtrip, 1, 256, s, d_layout.get(), d_loaded.get(), d_turns.get());
+  CHECK_CUDA(cudaGetLastError());
+  const std::vector<std::uint32_t> layout = download(d_layout.get(), 256 * 16, s);
+  const std::vector<std::uint32_t> loaded = download(d_loaded.get(), 256 * 16, s);
+  const std::vector<unsigned> turns = download(d_turns.get(), 256, s);
+  for (unsigned i = 0; i < 256 * 16; ++i) REQUIRE(layout[i] == i * 2654435761u);
+  for (unsigned t = 0; t < 256; ++t)
+    for (unsigned j = 0; j < 16; ++j) REQUIRE(loaded[16 * t + j] == (16 * ((t + 37) % 256) + j) * 2654435761u);
+  // A warp's 16-byte accesses are served eight threads at a time: in every step k,
+  // the quads those eight threads touch (64 bytes apart) must fall on eight
+  // different groups of four banks.
+  for (unsigned quarter = 0; quarter < 256 / 8; ++quarter)
+    for (unsigned k = 0; k < 4; ++k) {
+      unsigned groups = 0;
+      for (unsigned t = 8 * quarter; t < 8 * quarter + 8; ++t) {
+        const unsigned word = 16 * t + 4 * ((k + turns[t]) % 4);
+        groups |= 1u << (word % 32 / 4);
+      }
+      CHECK(groups == 0xffu);
+    }
 }
 
 TEST_CASE_TEMPLATE("an empty code book leaves no stale shared memory in the workspace", T, ACTZIP_ELEMENT_TYPES) {

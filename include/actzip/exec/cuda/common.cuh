@@ -169,6 +169,62 @@ __device__ __forceinline__ void store_vector(T* at, const T* x) {
   *reinterpret_cast<uint4*>(at) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
+//! Shared-memory accesses of 16 consecutive words a thread, as four 16-byte
+//! accesses. A warp's 16-byte accesses are served a quarter warp (8 threads, 128
+//! bytes) at a time; if every thread took its quads in order, the 64-byte stride
+//! would put threads t, t + 2, t + 4 and t + 6 on the same four banks, a 4-way
+//! conflict. So thread t starts at quad (t / 2) % 4 and goes round (the eight
+//! threads then cover all 32 banks), and the quads are moved into place by two
+//! rounds of selects: rotations by 1 and by 2, taken or not.
+namespace quad_order {
+
+//! The quad thread `threadIdx.x` accesses in its k-th step is (k + turn()) % 4.
+__device__ __forceinline__ unsigned turn() { return (threadIdx.x >> 1) & 3u; }
+
+//! q[j] = q[(j + by) % 4] for every j (a rotation left by `by`, taken or not).
+__device__ __forceinline__ void rotate(uint4 (&q)[4], unsigned by, bool take) {
+  uint4 r[4];
+#pragma unroll
+  for (unsigned j = 0; j < 4; ++j) {
+    const uint4 a = q[j], b = q[(j + by) % 4];
+    r[j] = make_uint4(take ? b.x : a.x, take ? b.y : a.y, take ? b.z : a.z, take ? b.w : a.w);
+  }
+#pragma unroll
+  for (unsigned j = 0; j < 4; ++j) q[j] = r[j];
+}
+
+}  // namespace quad_order
+
+//! Loads the 16 words at[0, 16) (shared memory, 16-byte aligned) into w, in the
+//! conflict-free order of quad_order.
+__device__ __forceinline__ void load_shared_16(const std::uint32_t* at, std::uint32_t (&w)[16]) {
+  const unsigned t = quad_order::turn();
+  const uint4* from = reinterpret_cast<const uint4*>(at);
+  uint4 q[4];
+#pragma unroll
+  for (unsigned k = 0; k < 4; ++k) q[k] = from[(k + t) % 4];  // q[k] holds quad (k + t) % 4
+  // Quad j sits in q[(j - t) % 4]: rotate right by t, i.e. left by 3 then by 2.
+  quad_order::rotate(q, 3, (t & 1u) != 0);
+  quad_order::rotate(q, 2, (t & 2u) != 0);
+#pragma unroll
+  for (unsigned j = 0; j < 4; ++j) w[4 * j] = q[j].x, w[4 * j + 1] = q[j].y, w[4 * j + 2] = q[j].z, w[4 * j + 3] = q[j].w;
+}
+
+//! Stores w into the 16 words at[0, 16) (shared memory, 16-byte aligned), in the
+//! conflict-free order of quad_order.
+__device__ __forceinline__ void store_shared_16(std::uint32_t* at, const std::uint32_t (&w)[16]) {
+  const unsigned t = quad_order::turn();
+  uint4 q[4];
+#pragma unroll
+  for (unsigned j = 0; j < 4; ++j) q[j] = make_uint4(w[4 * j], w[4 * j + 1], w[4 * j + 2], w[4 * j + 3]);
+  // Step k stores quad (k + t) % 4: rotate left by t.
+  quad_order::rotate(q, 1, (t & 1u) != 0);
+  quad_order::rotate(q, 2, (t & 2u) != 0);
+  uint4* to = reinterpret_cast<uint4*>(at);
+#pragma unroll
+  for (unsigned k = 0; k < 4; ++k) to[(k + t) % 4] = q[k];
+}
+
 //! True when the full chunks of `g` in the tensor at `base` can be read and written
 //! with 16-byte vectors: the tensor starts 16-byte aligned and, unless it is 1-D,
 //! its rows are a whole number of vectors (so every row of a chunk starts aligned).

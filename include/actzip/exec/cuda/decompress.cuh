@@ -250,19 +250,16 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
   // (lorenzo_3d).
   {
     // Each thread takes 16 consecutive elements, moved with four 16-byte shared
-    // accesses (a 4-way bank conflict instead of the 16-way one of 16 word accesses
-    // 64 bytes apart; values[] has room for them past the end of an edge chunk):
+    // accesses in the conflict-free order of load_shared_16 / store_shared_16 (16
+    // word accesses 64 bytes apart would be a 16-way conflict; values[] has room for
+    // them past the end of an edge chunk):
     // sums along its rows in registers, then one segmented block scan of the threads'
     // totals. A thread's elements before its first row start continue the row of the
     // thread before it, whose running sum at its end comes through shared memory.
     // (In a full chunk rows start only at thread boundaries: 16 divides every row.)
+    static_assert(items_per_thread == 16, "four quads a thread");
     std::uint32_t v[items_per_thread];
-    const uint4* from = reinterpret_cast<const uint4*>(sh.values + tid * items_per_thread);
-#pragma unroll
-    for (unsigned q = 0; q < items_per_thread / 4; ++q) {
-      const uint4 w = from[q];
-      v[4 * q] = w.x, v[4 * q + 1] = w.y, v[4 * q + 2] = w.z, v[4 * q + 3] = w.w;
-    }
+    load_shared_16(sh.values + tid * items_per_thread, v);
     unsigned first_head = items_per_thread;  // the first of the thread's elements that starts a row
 #pragma unroll
     for (unsigned j = 0; j < items_per_thread; ++j) {
@@ -279,10 +276,7 @@ __device__ void finish_chunk_block(decompress_shared& sh, const decompress_task<
 #pragma unroll
     for (unsigned j = 0; j < items_per_thread; ++j)
       if (j < first_head) v[j] += carry;
-    uint4* to = reinterpret_cast<uint4*>(sh.values + tid * items_per_thread);
-#pragma unroll
-    for (unsigned q = 0; q < items_per_thread / 4; ++q)
-      to[q] = make_uint4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+    store_shared_16(sh.values + tid * items_per_thread, v);
   }
   __syncthreads();
   if (m != predictor::rows && e.e1 > 1 && full && e.e0 == 1 && e.e1 == 64 && e.e2 == 64) {

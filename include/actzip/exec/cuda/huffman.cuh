@@ -144,18 +144,12 @@ struct token_span {
   bool continues_run;         //!< its first code is zero and continues a run of the thread before
 };
 
-//! Loads the token_elements codes from z + first (16-byte aligned) into c.
+//! Loads the token_elements codes from z + first (16-byte aligned shared memory)
+//! into c, without bank conflicts (load_shared_16).
 __device__ __forceinline__ void load_token_codes(const std::uint32_t* z, std::uint32_t first,
                                                  std::uint32_t (&c)[token_elements]) {
-  const uint4* v = reinterpret_cast<const uint4*>(z + first);
-#pragma unroll
-  for (unsigned k = 0; k < token_elements / 4; ++k) {
-    const uint4 q = v[k];
-    c[4 * k] = q.x;
-    c[4 * k + 1] = q.y;
-    c[4 * k + 2] = q.z;
-    c[4 * k + 3] = q.w;
-  }
+  static_assert(token_elements == 16, "four quads a thread");
+  load_shared_16(z + first, c);
 }
 
 //! The span of the calling thread over the codes z[0, n) of a chunk (z 16-byte
