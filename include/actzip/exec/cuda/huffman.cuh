@@ -310,9 +310,13 @@ __device__ __forceinline__ void write_chunk_stream_block(const encoding_book& co
                                                          std::uint32_t n, token_shared& sh,
                                                          const std::uint32_t* segment_bits, std::uint32_t* words) {
   const unsigned tid = threadIdx.x;
+  const token_span s = make_token_span(z, n, sh);
+  // A thread without codes writes nothing. (Past the chunk's last segment, the
+  // segment sizes it would add up are not the chunk's: its writer would OR zero
+  // bits into a word far outside the stream.)
+  if (s.first == s.end) return;
   std::uint32_t first_bit = sh.thread_bits[tid];
   for (unsigned k = 0; k < tid / token_threads; ++k) first_bit += segment_bits[k];
-  const token_span s = make_token_span(z, n, sh);
   segment_word_writer<word_store> w(word_store{words}, first_bit);
   auto put = [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
     w.put(code.word[symbol], code.length[symbol]);
