@@ -3,8 +3,14 @@
 // The translation unit bench/kernel-report.sh compiles (never run): it instantiates
 // every kernel of the CUDA executor for the four element types through the core
 // layer's entry points, so ptxas reports each kernel's registers, spills and shared
-// memory, and the PTX can be searched for divisions.
+// memory, and the PTX can be searched for divisions. The dynamic shared memory a
+// kernel gets for some tensors only is published as a variable named
+// actzip_report_dynamic_smem_<kernel>, whose value the PTX shows.
 #include <actzip/cuda.cuh>
+
+//! compress_kernel's dynamic shared memory for Huffman and automatic tensors.
+extern "C" __device__ unsigned actzip_report_dynamic_smem_compress_kernel =
+    sizeof(actzip::detail::gpu::compress_huffman_shared);
 
 namespace {
 

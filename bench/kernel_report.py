@@ -3,7 +3,9 @@
 """Turns ptxas -v output and the PTX of bench/kernel_report.cu into the Markdown
 report of bench/kernel-report.sh: per kernel and element type, registers, spills,
 stack, static shared memory, blocks per SM at 256 threads, and the integer
-divisions and remainders in its PTX."""
+divisions and remainders in its PTX. A kernel that gets dynamic shared memory for
+some tensors only (Huffman and automatic) has it in the PTX as the value of
+actzip_report_dynamic_smem_<kernel>; its blocks per SM are given with and without."""
 import argparse
 import re
 import subprocess
@@ -95,12 +97,18 @@ def parse_ptx(text):
     return counts
 
 
-def blocks_per_sm(k, arch):
+def parse_dynamic_smem(text):
+    """Kernel name -> the bytes of dynamic shared memory it gets for some tensors."""
+    return {m.group(1): int(m.group(2))
+            for m in re.finditer(r"actzip_report_dynamic_smem_(\w+)\s*=\s*(\d+)", text)}
+
+
+def blocks_per_sm(k, arch, dynamic=0):
     lim = LIMITS[arch]
     warps = THREADS // 32
     regs_per_warp = ((k["registers"] * 32 + 255) // 256) * 256
     by_regs = lim["registers"] // (regs_per_warp * warps) if k["registers"] else lim["blocks"]
-    smem = (k["smem"] + 127) // 128 * 128 + lim["smem_block_reserved"]
+    smem = (k["smem"] + dynamic + 127) // 128 * 128 + lim["smem_block_reserved"]
     by_smem = lim["smem"] // smem
     return min(lim["blocks"], lim["threads"] // THREADS, by_regs, by_smem), by_regs, by_smem
 
@@ -116,7 +124,9 @@ def main():
     ap.add_argument("--date", default="")
     a = ap.parse_args()
     kernels, functions = parse_ptxas(open(a.ptxas).read())
-    divs = parse_ptx(open(a.ptx).read())
+    ptx = open(a.ptx).read()
+    divs = parse_ptx(ptx)
+    dynamic = parse_dynamic_smem(ptx)
     full_divs = parse_ptx(open(a.full_ptx).read())
     names = demangle(sorted(set(kernels) | set(divs) | set(functions)))
     rows = []
@@ -125,8 +135,11 @@ def main():
         d = divs.get(mangled, {"div32": 0, "div64": 0, "lines": {}})
         f = full_divs.get(mangled, {"div32": 0, "div64": 0, "lines": {}})
         d["full"] = f"{f['div32']} / {f['div64']}"
-        blocks, by_regs, by_smem = blocks_per_sm(k, a.arch)
-        rows.append((kernel, element, k, d, blocks, by_regs, by_smem))
+        occupancy = "%d (%d, %d)" % blocks_per_sm(k, a.arch)
+        extra = dynamic.get(kernel, 0)
+        if extra:
+            occupancy += "; Huffman: %d (%d, %d)" % blocks_per_sm(k, a.arch, extra)
+        rows.append((kernel, element, k, d, occupancy, extra))
     order = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
     rows.sort(key=lambda r: (r[0], order.get(r[1], 9)))
     print(f"# CUDA kernels, static report (sm_{a.arch}, {THREADS} threads per block)\n")
@@ -134,21 +147,22 @@ def main():
     print("- command: `bash bench/kernel-report.sh bench/results` (no GPU needed: ptxas -v and the PTX of "
           "bench/kernel_report.cu, which instantiates every kernel through actzip::compress / decompress)")
     print("- blocks/SM: the CUDA occupancy rules for this architecture from the registers (allocated per warp in "
-          "units of 256) and the static shared memory (plus 1 KiB reserved per block); the thread limit allows "
-          f"{LIMITS[a.arch]['threads'] // THREADS}")
+          "units of 256) and the shared memory (plus 1 KiB reserved per block); the thread limit allows "
+          f"{LIMITS[a.arch]['threads'] // THREADS}. A kernel with dynamic shared memory gets it for Huffman and "
+          "automatic tensors only: its blocks/SM are given without it, then with it")
     print("- spills and stack: ptxas's figures for the kernel's own code; the device functions it calls that are "
           "not inlined have their own (second table)")
     print("- div/rem: integer `div`/`rem` instructions in the kernel's PTX, 32- and 64-bit (the inlined device "
           "functions included; the non-inlined ones are counted in the second table). *Full-chunk path*: the same, "
           "32 / 64-bit, in the kernels compiled with ACTZIP_KERNEL_REPORT_FULL_CHUNKS (every chunk taken as full, "
           "so the code only edge chunks run drops out); the last table gives their source lines\n")
-    print("| kernel | type | registers | spill st/ld (B) | stack (B) | static smem (B) | blocks/SM (regs, smem) "
-          "| div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for kernel, element, k, d, blocks, by_regs, by_smem in rows:
+    print("| kernel | type | registers | spill st/ld (B) | stack (B) | static smem (B) | dynamic smem, Huffman (B) "
+          "| blocks/SM (regs, smem) | div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for kernel, element, k, d, occupancy, extra in rows:
         print(f"| {kernel} | {element} | {k.get('registers', 0)} | {k.get('spill_stores', 0)}/"
-              f"{k.get('spill_loads', 0)} | {k.get('stack', 0)} | {k.get('smem', 0)} | {blocks} ({by_regs}, "
-              f"{by_smem}) | {d['div32']} | {d['div64']} | {d['full']} |")
+              f"{k.get('spill_loads', 0)} | {k.get('stack', 0)} | {k.get('smem', 0)} | {extra} | {occupancy} "
+              f"| {d['div32']} | {d['div64']} | {d['full']} |")
     print("\n## Device functions called without inlining\n")
     print("| function | stack (B) | spill st/ld (B) | div/rem 32 | div/rem 64 | full-chunk path 32 / 64 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

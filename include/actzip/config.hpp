@@ -32,12 +32,17 @@
 //! Launches `kernel` on `grid` blocks of `block` threads, ordered on `stream`, with
 //! the kernel's arguments after them: the triple-chevron launch under a CUDA
 //! compiler, simt::launch under the SIMT emulator. Every kernel launch of the
-//! library goes through it.
+//! library goes through it, or through ACTZIP_LAUNCH_SHARED, which also gives each
+//! block `shared_bytes` of dynamic shared memory (at most 48 KiB with the static).
 #if defined(ACTZIP_SIMT_EMULATION) && !defined(__CUDACC__)
 #define ACTZIP_LAUNCH(kernel, grid, block, stream, ...) \
-  ::simt::launch(__FILE__, __LINE__, kernel, grid, block, stream, __VA_ARGS__)
+  ::simt::launch(__FILE__, __LINE__, kernel, grid, block, 0, stream, __VA_ARGS__)
+#define ACTZIP_LAUNCH_SHARED(kernel, grid, block, shared_bytes, stream, ...) \
+  ::simt::launch(__FILE__, __LINE__, kernel, grid, block, shared_bytes, stream, __VA_ARGS__)
 #else
 #define ACTZIP_LAUNCH(kernel, grid, block, stream, ...) kernel<<<grid, block, 0, stream>>>(__VA_ARGS__)
+#define ACTZIP_LAUNCH_SHARED(kernel, grid, block, shared_bytes, stream, ...) \
+  kernel<<<grid, block, shared_bytes, stream>>>(__VA_ARGS__)
 #endif
 
 #if defined(_OPENMP)

@@ -61,15 +61,19 @@ bool plausible(const void* p, std::size_t bytes) {
 namespace simt {
 namespace detail {
 
-void launch_erased(const char* file, unsigned line, dim3 grid, dim3 block, cudaStream_t stream,
-                   std::function<void()> body) {
+void launch_erased(const char* file, unsigned line, dim3 grid, dim3 block, std::size_t shared_bytes,
+                   cudaStream_t stream, std::function<void()> body) {
   const unsigned long long threads = static_cast<unsigned long long>(block.x) * block.y * block.z;
+  // Over 48 KiB of shared memory a block needs the kernel's opt-in attribute on a
+  // GPU, which the library never sets (the emulator cannot see the static part).
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0 || threads > 1024 || grid.y > 65535 ||
-      grid.z > 65535) {
+      grid.z > 65535 || shared_bytes > 48 * 1024) {
     launch_error() = cudaErrorInvalidConfiguration;
     return;
   }
-  auto work = [file, line, grid, block, body = std::move(body)] { run_launch(file, line, grid, block, body); };
+  auto work = [file, line, grid, block, shared_bytes, body = std::move(body)] {
+    run_launch(file, line, grid, block, shared_bytes, body);
+  };
   (void)enqueue(stream, std::move(work));
 }
 

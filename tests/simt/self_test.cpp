@@ -2,11 +2,13 @@
 //
 // The SIMT emulator itself: warp collectives and barriers compute what a GPU
 // computes, the CUB stand-ins scan like CUB, seeded thread orders really differ,
-// blocks on several OS threads finish a protocol that waits across blocks, and every
-// kind of undefined behaviour the emulator promises to catch is caught, with the
-// source line in the message.
+// blocks on several OS threads finish a protocol that waits across blocks, dynamic
+// shared memory is per block, starts as garbage and holds no more than its launch
+// gave, and every kind of undefined behaviour the emulator promises to catch is
+// caught, with the source line in the message.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <actzip/config.hpp>
+#include <actzip/exec/cuda/common.cuh>
 #include <actzip/exec/cuda/lookback.cuh>
 
 #include <cub/block/block_reduce.cuh>
@@ -322,6 +324,51 @@ TEST_CASE("launch configuration errors are CUDA errors, not launches") {
   ACTZIP_LAUNCH(divergent_barrier, 0, 256, nullptr, scratch);
   CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
   ACTZIP_LAUNCH(divergent_barrier, 1, 2048, nullptr, scratch);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  CHECK(cudaGetLastError() == cudaSuccess);
+}
+
+namespace {
+
+struct block_words {
+  unsigned w[64];
+};
+
+//! Blocks of 64 threads: the first word of the block's dynamic shared memory as it
+//! found it goes to out[65 * block], then each thread writes its word and reads its
+//! neighbour's into out[65 * block + 1 + thread].
+__global__ void dynamic_words(unsigned* out) {
+  block_words& d = actzip::detail::gpu::dynamic_shared<block_words>();
+  const unsigned t = threadIdx.x, b = blockIdx.x;
+  if (t == 0) out[65 * b] = d.w[0];
+  __syncthreads();
+  d.w[t] = 1000 * b + t;
+  __syncthreads();
+  out[65 * b + 1 + t] = d.w[(t + 1) % 64];
+}
+
+}  // namespace
+
+TEST_CASE("dynamic shared memory: the launch's bytes per block, garbage at the start, and no more than given") {
+  std::vector<unsigned> out(3 * 65, 0);
+  ACTZIP_LAUNCH_SHARED(dynamic_words, 3, 64, sizeof(block_words), nullptr, out.data());
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+  for (unsigned b = 0; b < 3; ++b)
+    for (unsigned t = 0; t < 64; ++t) CHECK(out[65 * b + 1 + t] == 1000 * b + (t + 1) % 64);
+  // What a block finds is neither zero nor what the block before it left.
+  for (unsigned b = 0; b < 3; ++b) CHECK(out[65 * b] != 0u);
+  CHECK(out[65] != 63u);
+  CHECK(out[0] != out[65]);
+  CHECK(out[65] != out[130]);
+
+  const std::string v =
+      violation_of([&] { ACTZIP_LAUNCH_SHARED(dynamic_words, 1, 64, sizeof(block_words) - 4, nullptr, out.data()); });
+  CHECK_MESSAGE(v.find("uses 256 bytes of dynamic shared memory; its launch gave 252") != std::string::npos, v);
+  const std::string none = violation_of([&] { ACTZIP_LAUNCH(dynamic_words, 1, 64, nullptr, out.data()); });
+  CHECK_MESSAGE(none.find("its launch gave 0") != std::string::npos, none);
+
+  // Beyond 48 KiB a launch needs an opt-in on a GPU: a configuration error here.
+  ACTZIP_LAUNCH_SHARED(dynamic_words, 1, 64, 48 * 1024 + 16, nullptr, out.data());
   CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
   CHECK(cudaGetLastError() == cudaSuccess);
 }

@@ -138,6 +138,7 @@ struct thread_state {
 
 struct launch_shape {
   dim3 grid, block;
+  std::size_t shared_bytes = 0;  // dynamic shared memory per block
   const std::function<void()>* body = nullptr;
   const char* file = nullptr;
   unsigned line = 0;
@@ -171,6 +172,7 @@ class runner {
   const uint3& block_index() const { return block_index_; }
   const launch_shape& shape() const { return *shape_; }
   int barrier(op o, int predicate, const char* file, unsigned line);
+  void* dynamic_shared(std::size_t bytes);
   std::uint64_t collective(op o, unsigned mask, std::uint64_t value, unsigned bytes, int argument, int width,
                            const char* file, unsigned line);
   void before_load(const volatile void* address, const char* file, unsigned line);
@@ -198,6 +200,8 @@ class runner {
   unsigned at_barrier_ = 0;              // threads waiting at a barrier
   std::vector<char*> stacks_;
   std::size_t stack_bytes_ = 0;
+  std::vector<uint4> dynamic_shared_;  // the block's dynamic shared memory (16-byte aligned)
+  std::uint64_t blocks_run_ = 0;       // blocks this runner has started (the fill pattern)
   std::deque<unsigned> ready_;
   ctx::fcontext_t scheduler_ = nullptr;
   thread_state* current_ = nullptr;
@@ -319,6 +323,16 @@ void runner::maybe_preempt(thread_state& t) {
   suspend(t);
 }
 
+void* runner::dynamic_shared(std::size_t bytes) {
+  if (bytes > shape_->shared_bytes) {
+    std::ostringstream s;
+    s << describe(*current_) << " uses " << bytes << " bytes of dynamic shared memory; its launch gave "
+      << shape_->shared_bytes;
+    fail(s.str());
+  }
+  return dynamic_shared_.data();
+}
+
 std::string runner::describe(const thread_state& t) const {
   std::ostringstream s;
   s << "thread " << t.linear << " (warp " << t.linear / 32 << ", lane " << t.linear % 32 << ")";
@@ -335,6 +349,11 @@ std::string runner::run_block(const launch_shape& L, uint3 block, const std::ato
   failure_.clear();
   ready_.clear();
   if (threads_.size() < count_) threads_.resize(count_);
+  // Dynamic shared memory holds garbage when a block starts, on a GPU: here a byte
+  // pattern that differs from the last block's, so that nothing can rely on it.
+  dynamic_shared_.resize((L.shared_bytes + 15) / 16);
+  const unsigned char fill = static_cast<unsigned char>(0xa5u ^ (++blocks_run_ * 0x3bu));
+  if (!dynamic_shared_.empty()) std::memset(dynamic_shared_.data(), fill, dynamic_shared_.size() * 16);
   const unsigned warps = (count_ + 31) / 32;
   waiting_lanes_.assign(warps, 0u);
   exited_lanes_.assign(warps, 0u);
@@ -783,6 +802,7 @@ const uint3& thread_index() { return this_runner().current().index; }
 const uint3& block_index() { return this_runner().block_index(); }
 const dim3& block_dim() { return this_runner().shape().block; }
 const dim3& grid_dim() { return this_runner().shape().grid; }
+void* dynamic_shared(std::size_t bytes) { return this_runner().dynamic_shared(bytes); }
 
 int barrier(op o, int predicate, const char* file, unsigned line) {
   return this_runner().barrier(o, predicate, file, line);
@@ -811,10 +831,12 @@ int& launch_error() {
   return error;
 }
 
-void run_launch(const char* file, unsigned line, dim3 grid, dim3 block, const std::function<void()>& body) {
+void run_launch(const char* file, unsigned line, dim3 grid, dim3 block, std::size_t shared_bytes,
+                const std::function<void()>& body) {
   launch_shape L;
   L.grid = grid;
   L.block = block;
+  L.shared_bytes = shared_bytes;
   L.body = &body;
   L.file = file;
   L.line = line;

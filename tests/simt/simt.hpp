@@ -4,7 +4,9 @@
 // the CPU. Each thread of a block is a user-space fiber (boost.context), blocks run
 // one after another in launch order (or, in the threaded mode, on several OS
 // threads at once with random hand-offs), __shared__ storage belongs to the block
-// being run, and barriers and warp collectives are rendezvous points. Wherever a
+// being run, and so does the dynamic shared memory of its launch (refilled with a
+// new pattern when a block starts), and barriers and warp collectives are
+// rendezvous points. Wherever a
 // GPU's behaviour is undefined the emulator stops the launch with a message that
 // names the source lines: a barrier that not every thread of the block reaches,
 // threads waiting at different barriers, a warp collective whose mask names lanes
@@ -166,12 +168,19 @@ void before_atomic_load(const volatile void* address, const char* file, unsigned
 void thread_fence();
 
 //! Runs (or, while `stream` is being captured, records) one launch of `body` on a
-//! grid of `grid` blocks of `block` threads. Throws violation.
-void launch_erased(const char* file, unsigned line, dim3 grid, dim3 block, cudaStream_t stream,
-                   std::function<void()> body);
+//! grid of `grid` blocks of `block` threads, each block with `shared_bytes` of
+//! dynamic shared memory. Throws violation.
+void launch_erased(const char* file, unsigned line, dim3 grid, dim3 block, std::size_t shared_bytes,
+                   cudaStream_t stream, std::function<void()> body);
 
 //! Runs every block of one launch now (launch_erased's last step). Throws violation.
-void run_launch(const char* file, unsigned line, dim3 grid, dim3 block, const std::function<void()>& body);
+void run_launch(const char* file, unsigned line, dim3 grid, dim3 block, std::size_t shared_bytes,
+                const std::function<void()>& body);
+
+//! The calling block's dynamic shared memory (16-byte aligned, filled with a
+//! pattern that changes from block to block when the block starts). A kernel that
+//! needs `bytes` of it when its launch gave fewer stops the launch.
+void* dynamic_shared(std::size_t bytes);
 
 //! The CUDA error that the last failed launch left (read and cleared by
 //! cudaGetLastError), per host thread.
@@ -194,14 +203,16 @@ T from_bits(std::uint64_t b) {
 }  // namespace detail
 
 //! Launches `kernel` (a __global__ function) on `grid` x `block` threads: the
-//! emulator's side of ACTZIP_LAUNCH. The arguments are converted to the kernel's
+//! emulator's side of ACTZIP_LAUNCH and ACTZIP_LAUNCH_SHARED, with `shared_bytes`
+//! of dynamic shared memory per block. The arguments are converted to the kernel's
 //! parameter types once, then every thread calls the kernel with copies.
 template <class... Params, class... Args>
-void launch(const char* file, unsigned line, void (*kernel)(Params...), dim3 grid, dim3 block, cudaStream_t stream,
-            Args&&... args) {
+void launch(const char* file, unsigned line, void (*kernel)(Params...), dim3 grid, dim3 block,
+            std::size_t shared_bytes, cudaStream_t stream, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args), "a launch passes one argument per kernel parameter");
   auto packed = std::make_shared<std::tuple<std::decay_t<Params>...>>(std::forward<Args>(args)...);
-  detail::launch_erased(file, line, grid, block, stream, [kernel, packed] { std::apply(kernel, *packed); });
+  detail::launch_erased(file, line, grid, block, shared_bytes, stream,
+                        [kernel, packed] { std::apply(kernel, *packed); });
 }
 
 }  // namespace simt

@@ -120,11 +120,12 @@ std::uint64_t batch_workspace_bytes(const compress_item<T>* items, std::size_t c
   return bytes;
 }
 
-//! Resident blocks of `kernel` on the current device (at least 1), or a CUDA error.
-//! `Tag` names the kernel: the answer is kept per host thread, kernel and device,
-//! so later calls on the same device cost one cudaGetDevice.
+//! Resident blocks of `kernel` on the current device (at least 1) with
+//! `dynamic_bytes` of dynamic shared memory per block, or a CUDA error. `Tag` names
+//! the kernel and its dynamic shared memory: the answer is kept per host thread,
+//! tag and device, so later calls on the same device cost one cudaGetDevice.
 template <class Tag, class Kernel>
-status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
+status resident_blocks(Kernel kernel, unsigned* blocks, std::size_t dynamic_bytes = 0) noexcept {
   thread_local int cached_device = -1;
   thread_local unsigned cached_blocks = 0;
   int device = 0, sms = 0, per_sm = 0;
@@ -136,7 +137,7 @@ status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
   if (status s = check_cuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
       s != status::success)
     return s;
-  if (status s = check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, block_threads, 0));
+  if (status s = check_cuda(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, block_threads, dynamic_bytes));
       s != status::success)
     return s;
   const long long total = static_cast<long long>(sms) * (per_sm > 0 ? per_sm : 1);
@@ -148,7 +149,7 @@ status resident_blocks(Kernel kernel, unsigned* blocks) noexcept {
 
 template <class T>
 struct range_kernel_tag {};
-template <class T>
+template <class T, bool Huffman>
 struct compress_kernel_tag {};
 template <class T>
 struct histogram_kernel_tag {};
@@ -173,8 +174,14 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
 
   bool any_huffman = false;
   for (std::size_t i = 0; i < count; ++i) any_huffman = any_huffman || items[i].p.codec != codec::bitplane;
+  // compress_kernel's Huffman buffers are dynamic shared memory, given to the
+  // launches of a batch only when the batch has a Huffman or automatic tensor.
+  const std::size_t huffman_shared_bytes = sizeof(compress_huffman_shared);
   unsigned compress_blocks = 0, range_blocks = 0, checksum_blocks = 0, histogram_blocks = 0;
-  status occupancy = resident_blocks<compress_kernel_tag<T>>(compress_kernel<T>, &compress_blocks);
+  status occupancy =
+      any_huffman
+          ? resident_blocks<compress_kernel_tag<T, true>>(compress_kernel<T>, &compress_blocks, huffman_shared_bytes)
+          : resident_blocks<compress_kernel_tag<T, false>>(compress_kernel<T>, &compress_blocks);
   if (occupancy == status::success) occupancy = resident_blocks<range_kernel_tag<T>>(range_kernel<T>, &range_blocks);
   if (occupancy == status::success)
     occupancy = resident_blocks<store_checksum_kernel_tag<T>>(store_checksum_kernel<T>, &checksum_blocks);
@@ -233,7 +240,8 @@ status compress_batch(const exec::cuda_t& e, const compress_item<T>* items, std:
       if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     }
     const unsigned grid = static_cast<unsigned>(tickets < compress_blocks ? tickets : compress_blocks);
-    ACTZIP_LAUNCH(compress_kernel<T>, grid, block_threads, e.stream, launch);
+    ACTZIP_LAUNCH_SHARED(compress_kernel<T>, grid, block_threads, huffman ? huffman_shared_bytes : 0, e.stream,
+                         launch);
     if (status s = check_cuda(cudaGetLastError()); s != status::success) return s;
     // The sizes are known only on the device: the grid covers the largest possible stream.
     const unsigned checksum_x = checksum_grid_x(largest_stream / 4, checksum_blocks, launch.count);

@@ -169,6 +169,20 @@ __device__ __forceinline__ void store_vector(T* at, const T* x) {
   *reinterpret_cast<uint4*>(at) = make_uint4(w[0], w[1], w[2], w[3]);
 }
 
+//! The block's dynamic shared memory as an `S` (a launch through
+//! ACTZIP_LAUNCH_SHARED gives at least sizeof(S) bytes): shared memory a kernel
+//! needs for some tensors only, so that the others leave it to the L1 cache.
+template <class S>
+__device__ __forceinline__ S& dynamic_shared() {
+  static_assert(alignof(S) <= 16, "dynamic shared memory is 16-byte aligned");
+#if defined(ACTZIP_SIMT_EMULATION) && !defined(__CUDACC__)
+  return *static_cast<S*>(::simt::detail::dynamic_shared(sizeof(S)));
+#else
+  extern __shared__ uint4 actzip_dynamic_shared[];
+  return *reinterpret_cast<S*>(actzip_dynamic_shared);
+#endif
+}
+
 //! Shared-memory accesses of 16 consecutive words a thread, as four 16-byte
 //! accesses. A warp's 16-byte accesses are served a quarter warp (8 threads, 128
 //! bytes) at a time; if every thread took its quads in order, the 64-byte stride

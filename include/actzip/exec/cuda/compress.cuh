@@ -260,26 +260,40 @@ __device__ __forceinline__ void prepare_chunk_block(const compress_task<T>& task
   __syncthreads();
 }
 
-//! Shared memory of compress_kernel.
+//! Shared memory of compress_kernel (static: every tensor needs it).
 struct compress_shared {
   using group_scan = cub::BlockScan<unsigned long long, block_threads>;
   std::uint32_t values[max_chunk_elements];  //!< quantization indices of the chunk
-  //! Huffman and automatic tensors: the zig-zagged deltas of the chunk's predictor
-  //! (read 16 bytes at a time by the token walks).
-  alignas(16) std::uint32_t coded[max_chunk_elements];
   std::uint32_t keep[max_groups];            //!< per group: bit i set when element i is lossless
   std::uint32_t plane_offset[max_groups];    //!< per group: first plane word (exclusive scan of widths)
   std::uint32_t keep_rank[max_groups];       //!< per group: lossless values before it
   std::uint32_t group_rank[max_groups];      //!< per group: non-zero groups before it
   std::uint32_t width[max_groups];           //!< per group: bit width
-  std::uint32_t segment_bits[huffman_max_segments];  //!< per Huffman segment: bits of its bit stream
-  token_shared tokens;                               //!< the block walks over the Huffman codes
-  encoding_book book;                                //!< Huffman: the tensor's code lengths and words
   typename group_scan::TempStorage scan;
   unsigned long long ticket;
   unsigned long long offset;
   chunk_geometry::box box;  //!< the chunk's box, for the stores (rather than registers through the chunk)
 };
+
+//! Shared memory of compress_kernel that only Huffman and automatic tensors use:
+//! dynamic, given by the launch only when its batch has such a tensor, so that a
+//! bitplane launch leaves these 20 KiB per block to the L1 cache.
+struct compress_huffman_shared {
+  //! The zig-zagged deltas of the chunk's predictor (read 16 bytes at a time by the
+  //! token walks).
+  alignas(16) std::uint32_t coded[max_chunk_elements];
+  std::uint32_t segment_bits[huffman_max_segments];  //!< per segment: bits of its bit stream
+  token_shared tokens;                               //!< the block walks over the codes
+  encoding_book book;                                //!< the tensor's code lengths and words
+};
+
+static_assert(sizeof(compress_shared) + sizeof(compress_huffman_shared) <= 48 * 1024,
+              "a block's shared memory stays within the 48 KiB a launch gets without opting in");
+
+//! The dynamic shared memory of compress_kernel (only for a task with a code book).
+__device__ __forceinline__ compress_huffman_shared& huffman_shared() {
+  return dynamic_shared<compress_huffman_shared>();
+}
 
 // Fields of the packed group scan: plane words, lossless count, non-zero groups.
 // Each stays below 2^16 for a chunk of 4096 elements, so one 64-bit sum scans all three.
@@ -363,9 +377,9 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       // that follow every thread's read).
       chosen = static_cast<predictor>(
           *reinterpret_cast<const std::uint32_t*>(task.output + header_bytes + chunk_offset_bytes * chunk));
-      huffman_codes_block(sh.values, e, chosen, sh.coded);
+      huffman_codes_block(sh.values, e, chosen, huffman_shared().coded);
       // The code lengths and words, for the token walks below (after their barrier).
-      if (book->stored_lengths != 0) stage_encoding_book_block(*book, sh.book);
+      if (book->stored_lengths != 0) stage_encoding_book_block(*book, huffman_shared().book);
     }
 
     // One scan over the groups: plane words, lossless values and non-zero groups before each.
@@ -390,15 +404,17 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
     // The Huffman size of each segment (not needed for a chunk stored as nothing).
     const bool huffman_sized = book != nullptr && book->stored_lengths != 0 && (nonzero != 0 || lossless != 0);
     if (huffman_sized) {
-      __syncthreads();  // the codes in sh.coded
-      size_chunk_segments_block(sh.book, sh.coded, n, sh.tokens, sh.segment_bits);
+      __syncthreads();  // the codes in huffman_shared().coded
+      compress_huffman_shared& hs = huffman_shared();
+      size_chunk_segments_block(hs.book, hs.coded, n, hs.tokens, hs.segment_bits);
     }
     // The chunk's kind and size, exactly as choose_chunk decides them. (A chunk is
     // stored as nothing when its indices are all zero and nothing is lossless: then
     // and only then every delta is zero, under any predictor, so the Lorenzo groups'
     // widths decide it for the Huffman codec too.)
     const chunk_plan plan =
-        plan_chunk(task.p.codec, n, sizeof(T), nonzero, plane_words, lossless, huffman_sized, sh.segment_bits);
+        plan_chunk(task.p.codec, n, sizeof(T), nonzero, plane_words, lossless, huffman_sized,
+                   huffman_sized ? huffman_shared().segment_bits : nullptr);
     const std::uint32_t size = plan.bytes;
 
     if (tid < 32) {
@@ -466,7 +482,8 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       if (tid == 0)
         *reinterpret_cast<std::uint32_t*>(out) =
             chunk_huffman_flag | static_cast<std::uint32_t>(chosen) << 16 | lossless;
-      if (tid < segments) store_u16(out + l.widths + 2 * tid, sh.segment_bits[tid]);
+      compress_huffman_shared& hs = huffman_shared();
+      if (tid < segments) store_u16(out + l.widths + 2 * tid, hs.segment_bits[tid]);
       if (tid == 0 && segments % 2 != 0) store_u16(out + l.widths + 2 * segments, 0);
       // The bit stream: zeroed, then every thread stores the words of its tokens
       // (ORing the ones it shares with its neighbours); the zero bits after the
@@ -480,7 +497,7 @@ __global__ void __launch_bounds__(block_threads, 4) compress_kernel(const __grid
       std::uint32_t* target = staged ? sh.values : words;
       for (std::uint32_t w = tid; w < stream_words; w += block_threads) target[w] = 0;
       __syncthreads();
-      write_chunk_stream_block(sh.book, sh.coded, n, sh.tokens, sh.segment_bits, target);
+      write_chunk_stream_block(hs.book, hs.coded, n, hs.tokens, hs.segment_bits, target);
       if (staged) {
         __syncthreads();
         for (std::uint32_t w = tid; w < stream_words; w += block_threads) words[w] = sh.values[w];
