@@ -246,7 +246,8 @@ __device__ __forceinline__ void stage_encoding_book_block(const huffman_code& fr
 
 //! Sizes the segments of the chunk's codes z[0, n) with `code`: segment_bits[k]
 //! gets the bits of segment k (0 when it needs a symbol the code lacks, as
-//! detail::huffman_segment_bits says), sh.thread_bits[t] those of the tokens before
+//! detail::huffman_segment_bits says, and for every k of huffman_max_segments
+//! past the chunk's last segment), sh.thread_bits[t] those of the tokens before
 //! thread t's in its segment. Called by the whole block; ends with a barrier.
 __device__ __forceinline__ void size_chunk_segments_block(const encoding_book& code, const std::uint32_t* z,
                                                           std::uint32_t n, token_shared& sh,
@@ -276,7 +277,10 @@ __device__ __forceinline__ void size_chunk_segments_block(const encoding_book& c
   std::uint32_t before = inclusive - bits;
   for (unsigned w = warp - warp % token_warps; w < warp; ++w) before += sh.warp_bits[w];
   sh.thread_bits[tid] = before;
-  if (tid % token_threads == 0 && tid / token_threads < huffman_segment_count(n)) {
+  // Every segment of the block, so that segment_bits is defined past the chunk's
+  // last segment too (0: those threads have no codes), where the threads of
+  // write_chunk_stream_block add it up.
+  if (tid % token_threads == 0) {
     std::uint32_t total = 0;
     bool coded = true;
     for (unsigned w = warp; w < warp + token_warps; ++w) {
@@ -310,13 +314,9 @@ __device__ __forceinline__ void write_chunk_stream_block(const encoding_book& co
                                                          std::uint32_t n, token_shared& sh,
                                                          const std::uint32_t* segment_bits, std::uint32_t* words) {
   const unsigned tid = threadIdx.x;
-  const token_span s = make_token_span(z, n, sh);
-  // A thread without codes writes nothing. (Past the chunk's last segment, the
-  // segment sizes it would add up are not the chunk's: its writer would OR zero
-  // bits into a word far outside the stream.)
-  if (s.first == s.end) return;
   std::uint32_t first_bit = sh.thread_bits[tid];
   for (unsigned k = 0; k < tid / token_threads; ++k) first_bit += segment_bits[k];
+  const token_span s = make_token_span(z, n, sh);
   segment_word_writer<word_store> w(word_store{words}, first_bit);
   auto put = [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
     w.put(code.word[symbol], code.length[symbol]);
