@@ -10,7 +10,8 @@
 // one-symbol code book, chunks of every kind in one automatic stream), the warp
 // decoder of Huffman segments under every one-bit damage, the look-back's walk over
 // several windows of predecessors, the bank-conflict-free order of the 16-word
-// shared-memory accesses, and a 5 GiB round trip per codec checked on the device.
+// shared-memory accesses, the copy that stages a chunk in shared memory, and a
+// 5 GiB round trip per codec checked on the device.
 //
 // One test body, two back ends: compiled by nvcc it runs on a GPU (and exits 77,
 // skipped, with the CUDA error printed, when there is none); included by
@@ -1838,6 +1839,44 @@ TEST_CASE("16 words a thread go through shared memory in place, in an order free
       }
       CHECK(groups == 0xffu);
     }
+}
+
+namespace {
+
+//! The block copies bytes [from, from + size) of `in` into shared memory with
+//! copy_to_shared_block (at the same offset modulo 16, as the decoder stages a
+//! chunk) and writes back what arrived, and the byte after it, to out[0, size + 1).
+__global__ void staged_copy(const unsigned char* in, std::uint32_t from, std::uint32_t size, unsigned char* out) {
+  alignas(16) __shared__ unsigned char stage[4096 + 32];
+  const unsigned tid = threadIdx.x;
+  unsigned char* to = stage + reinterpret_cast<std::uintptr_t>(in + from) % 16;
+  for (unsigned k = tid; k < sizeof(stage); k += 256) stage[k] = 0xee;
+  __syncthreads();
+  detail::gpu::copy_to_shared_block(to, in + from, size);
+  __syncthreads();
+  for (std::uint32_t k = tid; k <= size; k += 256) out[k] = to[k];
+}
+
+}  // namespace
+
+TEST_CASE("a chunk is copied into shared memory whole, from any 4-byte aligned start, of any size") {
+  cuda_stream s;
+  std::vector<unsigned char> bytes(4096 + 64);
+  for (std::size_t k = 0; k < bytes.size(); ++k) bytes[k] = static_cast<unsigned char>(k * 7 + 3);
+  dev_array<unsigned char> d_in = upload(bytes, s);
+  dev_array<unsigned char> d_out(4096 + 1);
+  for (const std::uint32_t from : {0u, 4u, 8u, 12u, 20u}) {
+    for (const std::uint32_t size : {0u, 1u, 3u, 4u, 5u, 11u, 12u, 15u, 16u, 17u, 28u, 31u, 32u, 35u, 64u, 1000u, 4093u,
+                                     4096u - from % 16}) {
+      CAPTURE(from);
+      CAPTURE(size);
+      ACTZIP_LAUNCH(staged_copy, 1, 256, s, d_in.get(), from, size, d_out.get());
+      CHECK_CUDA(cudaGetLastError());
+      const std::vector<unsigned char> out = download(d_out.get(), size + 1, s);
+      for (std::uint32_t k = 0; k < size; ++k) REQUIRE(out[k] == bytes[from + k]);
+      CHECK(out[size] == 0xee);  // nothing past the end
+    }
+  }
 }
 
 TEST_CASE_TEMPLATE("an empty code book leaves no stale shared memory in the workspace", T, ACTZIP_ELEMENT_TYPES) {

@@ -123,6 +123,54 @@ __device__ __forceinline__ void prefetch_l2(const void* p) {
 #endif
 }
 
+//! Asynchronous copies from global into shared memory (cp.async, sm_80 and later:
+//! the copies of a thread are in flight together, and bypass its registers) of 4
+//! and 16 bytes, both addresses aligned to the size; copy_async_wait() waits for the
+//! calling thread's. Earlier GPUs, and the emulator, copy synchronously.
+__device__ __forceinline__ void copy_async_4(void* to_shared, const void* from) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(to_shared))),
+               "l"(from)
+               : "memory");
+#else
+  *static_cast<std::uint32_t*>(to_shared) = *static_cast<const std::uint32_t*>(from);
+#endif
+}
+__device__ __forceinline__ void copy_async_16(void* to_shared, const void* from) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(to_shared))),
+               "l"(from)
+               : "memory");
+#else
+  *static_cast<uint4*>(to_shared) = *static_cast<const uint4*>(from);
+#endif
+}
+__device__ __forceinline__ void copy_async_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
+//! Copies the `bytes` bytes at `from` (global memory, 4-byte aligned) to `to`
+//! (shared memory, with to % 16 == from % 16) with asynchronous copies: 4-byte ones
+//! up to the first 16-byte boundary and after the last, 16-byte ones between, and
+//! plain byte copies for a last partial word. Called by the whole block; every
+//! thread sees the copy after copy_async_wait (called here) and the next barrier.
+__device__ __forceinline__ void copy_to_shared_block(unsigned char* to, const unsigned char* from,
+                                                     std::uint32_t bytes) {
+  const unsigned tid = threadIdx.x;
+  const std::uint32_t to_boundary = (16u - static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(from) % 16)) % 16;
+  const std::uint32_t head = (bytes < to_boundary ? bytes : to_boundary) & ~3u;
+  const std::uint32_t body = (bytes - head) & ~15u;
+  const std::uint32_t words = head + body + ((bytes - head - body) & ~3u);  // bytes in whole words
+  if (tid < head / 4) copy_async_4(to + 4 * tid, from + 4 * tid);
+  for (std::uint32_t k = tid; k < body / 16; k += block_threads)
+    copy_async_16(to + head + 16 * k, from + head + 16 * k);
+  if (tid < (words - head - body) / 4) copy_async_4(to + head + body + 4 * tid, from + head + body + 4 * tid);
+  if (tid < bytes - words) to[words + tid] = from[words + tid];
+  copy_async_wait();
+}
+
 //! Elements of T in one 16-byte vector load.
 template <class T>
 inline constexpr unsigned vector_elements = 16 / sizeof(T);

@@ -51,11 +51,19 @@ struct segment_sum_op {
   }
 };
 
+//! The largest compressed chunk decompress_kernel copies into shared memory before
+//! decoding it (a larger one, a raw chunk of 16- or 32-bit elements or a chunk of
+//! 64-bit ones, is read where it lies).
+inline constexpr std::uint32_t chunk_stage_bytes = 16384;
+
 //! Shared memory of decompress_kernel.
 struct decompress_shared {
   using width_scan = cub::BlockScan<std::uint32_t, block_threads>;
   using row_scan = cub::BlockScan<segment_sum, block_threads>;
   alignas(16) std::uint32_t values[max_chunk_elements];  //!< 16-byte aligned: the row scan's vector accesses
+  //! The chunk being decoded, copied in by the block: from byte `begin % 16` on, so
+  //! that its 16-byte-aligned words are aligned here too.
+  alignas(16) unsigned char stage[chunk_stage_bytes + 16];
   std::uint32_t width[max_groups];
   std::uint32_t plane_offset[max_groups];
   std::uint32_t bitmap[max_groups / 32];
@@ -121,25 +129,49 @@ __device__ __noinline__ status read_stream_header(decompress_shared& sh, const u
 }
 
 //! Checks chunk `chunk`'s offsets (the first one is the end of the code book, as
-//! check_offset_table has it) and prologue into the shared fields: for a Huffman
-//! chunk of a Huffman or automatic stream the whole chunk (parse_huffman_chunk),
-//! else the bitplane prologue, refusing a bitplane chunk in a Huffman stream
-//! (parse_stream_chunk). One thread, out of line like read_stream_header.
-__device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const unsigned char* table,
-                                                 const unsigned char* payload, std::uint64_t chunk,
-                                                 std::uint64_t chunk_count, std::uint32_t n, unsigned value_size) {
+//! check_offset_table has it) into sh.begin, sh.size and sh.bad. One thread.
+__device__ __forceinline__ void read_chunk_extent(decompress_shared& sh, const unsigned char* table,
+                                                  std::uint64_t chunk, std::uint64_t chunk_count) {
   const unsigned long long payload_bytes = sh.payload_bytes;
   const unsigned long long begin = load_u64_words(table + chunk_offset_bytes * chunk);
   const unsigned long long end =
       chunk + 1 < chunk_count ? load_u64_words(table + chunk_offset_bytes * (chunk + 1)) : payload_bytes;
-  bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == sh.code_bytes);
+  const bool ok = begin <= end && end <= payload_bytes && begin % 4 == 0 && (chunk != 0 || begin == sh.code_bytes);
+  sh.bad = ok ? 0 : 1;
+  sh.begin = begin;
+  sh.size = ok ? end - begin : 0;
+}
+
+//! The chunk sh.begin of `payload` (sh.size bytes, checked by read_chunk_extent):
+//! copied into sh.stage by the block when it fits, else where it lies. Called by
+//! the whole block; ends with a barrier (after which the shared fields the threads
+//! read before it may change).
+__device__ __forceinline__ const unsigned char* stage_chunk_block(decompress_shared& sh,
+                                                                  const unsigned char* payload) {
+  const unsigned char* from = payload + sh.begin;
+  const bool staged = sh.size <= chunk_stage_bytes;
+  unsigned char* to = sh.stage + reinterpret_cast<std::uintptr_t>(from) % 16;
+  if (staged) copy_to_shared_block(to, from, static_cast<std::uint32_t>(sh.size));
+  __syncthreads();
+  return staged ? to : from;
+}
+
+//! Checks the prologue of the chunk at `base` (sh.size bytes) into the shared
+//! fields: for a Huffman chunk of a Huffman or automatic stream the whole chunk
+//! (parse_huffman_chunk), else the bitplane prologue, refusing a bitplane chunk in a
+//! Huffman stream (parse_stream_chunk). One thread, out of line like
+//! read_stream_header.
+__device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const unsigned char* base, std::uint32_t n,
+                                                 unsigned value_size) {
+  const unsigned long long size = sh.size;
   const auto stream_codec = static_cast<codec>(sh.codec);
   chunk_view view;
   std::uint32_t nonzero = 0;
-  if (ok && stream_codec != codec::bitplane && is_huffman_chunk(payload + begin, end - begin)) {
-    ok = parse_huffman_prologue(payload + begin, end - begin, n, value_size, &view) == status::success;
-  } else if (ok) {
-    ok = parse_chunk_prologue(payload + begin, end - begin, n, value_size, &view, &nonzero) == status::success;
+  bool ok;
+  if (stream_codec != codec::bitplane && is_huffman_chunk(base, size)) {
+    ok = parse_huffman_prologue(base, size, n, value_size, &view) == status::success;
+  } else {
+    ok = parse_chunk_prologue(base, size, n, value_size, &view, &nonzero) == status::success;
     if (ok && stream_codec == codec::huffman && view.type == chunk_view::kind::encoded) ok = false;
   }
   sh.bad = ok ? 0 : 1;
@@ -148,11 +180,9 @@ __device__ __noinline__ void read_chunk_prologue(decompress_shared& sh, const un
   sh.lossless = view.lossless_count;
   sh.nonzero = nonzero;
   sh.layout = view.layout;
-  sh.begin = begin;
-  sh.size = end - begin;
   if (ok && view.type == chunk_view::kind::encoded)
     for (std::uint32_t w = 0; w < chunk_bitmap_words(view.group_count); ++w)
-      sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(payload + begin + view.layout.bitmap)[w];
+      sh.bitmap[w] = reinterpret_cast<const std::uint32_t*>(base + view.layout.bitmap)[w];
 }
 
 //! Stores value_of(i) at every element i of chunk `box` in `out`. Full chunks step
@@ -338,11 +368,18 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
   const unsigned tid = threadIdx.x, lane = tid % 32;
   if (tid == 0) {
     sh.box = g.chunk_box(chunk);
-    read_chunk_prologue(sh, table, payload, chunk, g.count, sh.box.extent.count(), sizeof(T));
+    read_chunk_extent(sh, table, chunk, g.count);
     // The offsets of this block's next chunk, on their way while this one decodes.
     const std::uint64_t next = chunk + gridDim.x;
     if (next < g.count) prefetch_l2(table + chunk_offset_bytes * next);
   }
+  __syncthreads();
+  if (sh.bad != 0) return refuse_chunk_block(task);
+  // The whole chunk is brought in by the block at once (every thread's copies in
+  // flight together), so that its prologue and sections are then read from shared
+  // memory rather than through one dependent global load after another.
+  const unsigned char* base = stage_chunk_block(sh, payload);
+  if (tid == 0) read_chunk_prologue(sh, base, sh.box.extent.count(), sizeof(T));
   __syncthreads();
   const chunk_geometry::box& box = sh.box;
   const box_extents e = box.extent;
@@ -350,7 +387,6 @@ __device__ void decode_chunk_block(decompress_shared& sh, const decompress_task<
   const std::uint32_t groups = chunk_group_count(n);
   T* out = task.output;
   if (sh.bad != 0) return refuse_chunk_block(task);
-  const unsigned char* base = payload + sh.begin;
   const auto kind = static_cast<chunk_view::kind>(sh.kind);
 
   if (kind == chunk_view::kind::empty) {
