@@ -19,6 +19,7 @@
 #include <actzip/stages/huffman.hpp>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace actzip {
 namespace detail {
@@ -123,26 +124,23 @@ __device__ __forceinline__ void prefetch_l2(const void* p) {
 #endif
 }
 
-//! Asynchronous copies from global into shared memory (cp.async, sm_80 and later:
-//! the copies of a thread are in flight together, and bypass its registers) of 4
-//! and 16 bytes, both addresses aligned to the size; copy_async_wait() waits for the
-//! calling thread's. Earlier GPUs, and the emulator, copy synchronously.
-__device__ __forceinline__ void copy_async_4(void* to_shared, const void* from) {
+//! An asynchronous copy of `Bytes` (4 or 16) bytes from global into shared memory
+//! (cp.async, sm_80 and later: the copies of a thread are in flight together, and
+//! bypass its registers), both addresses aligned to the size; copy_async_wait()
+//! waits for the calling thread's. Earlier GPUs, and the emulator, copy
+//! synchronously.
+template <unsigned Bytes>
+__device__ __forceinline__ void copy_async(void* to_shared, const void* from) {
+  static_assert(Bytes == 4 || Bytes == 16, "cp.async copies 4, 8 or 16 bytes; 4 and 16 are used");
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(to_shared))),
-               "l"(from)
-               : "memory");
+  const unsigned to = static_cast<unsigned>(__cvta_generic_to_shared(to_shared));
+  if constexpr (Bytes == 16)  // .cg (L2 only) exists for 16-byte copies alone
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(to), "l"(from) : "memory");
+  else
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(to), "l"(from) : "memory");
 #else
-  *static_cast<std::uint32_t*>(to_shared) = *static_cast<const std::uint32_t*>(from);
-#endif
-}
-__device__ __forceinline__ void copy_async_16(void* to_shared, const void* from) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(static_cast<unsigned>(__cvta_generic_to_shared(to_shared))),
-               "l"(from)
-               : "memory");
-#else
-  *static_cast<uint4*>(to_shared) = *static_cast<const uint4*>(from);
+  using unit = std::conditional_t<Bytes == 16, uint4, std::uint32_t>;
+  *static_cast<unit*>(to_shared) = *static_cast<const unit*>(from);
 #endif
 }
 __device__ __forceinline__ void copy_async_wait() {
@@ -163,10 +161,10 @@ __device__ __forceinline__ void copy_to_shared_block(unsigned char* to, const un
   const std::uint32_t head = (bytes < to_boundary ? bytes : to_boundary) & ~3u;
   const std::uint32_t body = (bytes - head) & ~15u;
   const std::uint32_t words = head + body + ((bytes - head - body) & ~3u);  // bytes in whole words
-  if (tid < head / 4) copy_async_4(to + 4 * tid, from + 4 * tid);
+  if (tid < head / 4) copy_async<4>(to + 4 * tid, from + 4 * tid);
   for (std::uint32_t k = tid; k < body / 16; k += block_threads)
-    copy_async_16(to + head + 16 * k, from + head + 16 * k);
-  if (tid < (words - head - body) / 4) copy_async_4(to + head + body + 4 * tid, from + head + body + 4 * tid);
+    copy_async<16>(to + head + 16 * k, from + head + 16 * k);
+  if (tid < (words - head - body) / 4) copy_async<4>(to + head + body + 4 * tid, from + head + body + 4 * tid);
   if (tid < bytes - words) to[words + tid] = from[words + tid];
   copy_async_wait();
 }
