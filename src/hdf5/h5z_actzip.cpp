@@ -168,8 +168,14 @@ bool bind_to_caller(const void* caller) {
 
 // ---- errors --------------------------------------------------------------------------
 
-//! Pushes an error on HDF5's error stack: what the filter refused, and why.
+//! The message of the last refusal on this thread (actzip_h5z_last_error).
+thread_local std::string last_error;
+
+//! Pushes an error on HDF5's error stack: what the filter refused, and why. HDF5 2.0
+//! runs filter callbacks on a stack of their own and drops what they push, so the
+//! message is also kept for actzip_h5z_last_error.
 void push_error(const hid_t* minor, const char* function, const std::string& message) {
+  last_error = message;
   if (api.H5Epush2 == nullptr) return;
   api.H5Epush2(ERROR_STACK_DEFAULT, __FILE__, function, __LINE__, *api.error_class, *api.major_pipeline, *minor, "%s",
                message.c_str());
@@ -652,3 +658,8 @@ ACTZIP_H5Z_EXPORT const char* actzip_h5z_bind_error(void) { return bind_error.c_
 
 //! The HDF5 library the plugin is bound to ("" before any binding).
 ACTZIP_H5Z_EXPORT const char* actzip_h5z_bound_library(void) { return api.library_path.c_str(); }
+
+//! The message of the last refusal (a damaged chunk, a refused type or client data) on
+//! the calling thread, "" if none: HDF5 2.0 drops the errors a filter pushes, so
+//! h5py's OSError then says only "filter returned failure during read".
+ACTZIP_H5Z_EXPORT const char* actzip_h5z_last_error(void) { return last_error.c_str(); }
