@@ -123,7 +123,8 @@ def git_commit():
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "include", "python",
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src", "include", "python/src",
+                                "python/actzip/__init__.py", "python/actzip/hdf5.py",
                                 "bench/formats.py"], capture_output=True, text=True).stdout.strip()
         return commit + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
