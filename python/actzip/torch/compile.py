@@ -101,7 +101,9 @@ counted in the step's ``eager_bytes``. If Dynamo counted a backend failure since
 context began, that save raises ``RuntimeError`` with Dynamo's explanation; the first
 floating-point one of ``min_numel`` elements or more warns; and a step that
 compressed nothing while saving such values outside compiled graphs ends with
-``RuntimeError`` (``end_step`` or the context's exit).
+``RuntimeError`` (``end_step`` or the context's exit). Graph breaks are the model's:
+``transformers``' causal language models, for one, warn once in their loss (a graph
+break) unless ``model.loss_type`` is set.
 
 CUDA (not run here: the machine these figures come from has no GPU). The
 exact-size stream needs its length on the host, so on CUDA the real compress
