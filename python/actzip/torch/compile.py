@@ -135,7 +135,12 @@ Inductor, 27 values compressed, statistics ratio 5.8, the compiled function's sa
 buffers 21.4 MB -> 5.9 MB (parameters, inputs and dropout masks included), gradient
 cosine against the uncompressed compiled step 0.994, step 87 -> 282 ms; under
 aot_eager ratio 6.5, 23.5 MB -> 4.5 MB, cosine 0.992. The token-mixing MLP under
-Inductor: ratio 6.8, 3.0 MB -> 0.75 MB, cosine 0.9998, 30 -> 36 ms.
+Inductor: ratio 6.8, 3.0 MB -> 0.75 MB, cosine 0.9998, 30 -> 36 ms. An 8-layer
+MLP (Linear 1024 + GELU, batch 2048) under Inductor: the process's resident memory
+rose by 143 MB at the forward's peak and 134 MB at its end without compression, by
+32 and 24 MB with it (large blocks mapped and unmapped by malloc, so resident memory
+follows live tensors): Inductor compresses each value as soon as it is final, so
+the forward's peak falls too; step 1.0 -> 2.4 s.
 """
 from __future__ import annotations
 
