@@ -2,14 +2,17 @@
 """compressed_activations under DistributedDataParallel: two processes, gloo, CPU.
 
 Each rank trains the same small CNN on its own batch, three steps on fixed weights
-(no optimizer update, so every step sees the same weights): once plainly and once
-inside compressed_activations (step 0 keeps every saved tensor raw while the adapter
-learns the plan, steps 1 and 2 compress). DDP all-reduces the gradients in both
-runs. Checked on every rank: the compressed run's gradients equal the uncompressed
-DDP run's within the bound's effect (|got - want| <= (K * bound + 1e-5) * max(1,
-max |want|), K = 32 as in test_torch_views.py), the two ranks hold identical
-gradients (the all-reduce ran on the reconstructed activations' gradients), and the
-activations really were stored compressed.
+(no optimizer update, so every step sees the same weights): plainly, inside
+compressed_activations with a fixed bound, and inside it with the defaults (step 0
+keeps every saved tensor raw while the adapter learns the plan; with the defaults its
+end calibrates by replaying the step on the module inside DDP; steps 1 and 2
+compress). DDP all-reduces the gradients in every run. Checked on every rank: the
+fixed-bound run's gradients equal the uncompressed DDP run's within the bound's
+effect (|got - want| <= (K * bound + 1e-5) * max(1, max |want|), K = 32 as in
+test_torch_views.py), the default run's within the gradient tolerance (cosine
+>= 0.99), the two ranks hold identical gradients (the all-reduce ran on the
+reconstructed activations' gradients), and the activations really were stored
+compressed.
 """
 import os
 import socket
@@ -52,7 +55,7 @@ class Net(nn.Module):
         return self.fc(x.flatten(1))
 
 
-def run(rank, compressed):
+def run(rank, mode):
     torch.manual_seed(0)
     model = Net()
     ddp = nn.parallel.DistributedDataParallel(model)
@@ -60,8 +63,12 @@ def run(rank, compressed):
     x = torch.randn(16, 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (16,), generator=g)
     grads, ratio = [], None
-    policy = az.FixedPolicy(az.abs_bound(BOUND), min_elements=0)
-    ctx = az.compressed_activations(ddp, policy=policy) if compressed else None
+    ctx = None
+    if mode == "fixed":
+        ctx = az.compressed_activations(ddp, policy=az.FixedPolicy(az.abs_bound(BOUND), min_elements=0),
+                                        bounds="policy")
+    elif mode == "measured":
+        ctx = az.compressed_activations(ddp)
     if ctx is not None:
         ctx.__enter__()
     try:
@@ -84,9 +91,11 @@ def worker(rank, port, out_dir):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
-        plain, _ = run(rank, compressed=False)
-        packed, ratio = run(rank, compressed=True)
-        torch.save({"plain": plain, "packed": packed, "ratio": ratio}, os.path.join(out_dir, f"rank{rank}.pt"))
+        plain, _ = run(rank, "plain")
+        packed, ratio = run(rank, "fixed")
+        measured, measured_ratio = run(rank, "measured")
+        torch.save({"plain": plain, "packed": packed, "ratio": ratio, "measured": measured,
+                    "measured_ratio": measured_ratio}, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -101,8 +110,14 @@ def test_ddp_two_processes_match_uncompressed(tmp_path):
             scale = max(1.0, float(want.abs().max()))
             err = float((got.double() - want.double()).abs().max()) / scale
             assert err <= K * BOUND + 1e-5, f"rank {r}: gradient error {err:.3g}"
-    for a, b in zip(results[0]["packed"], results[1]["packed"]):
-        assert torch.equal(a, b), "the ranks' all-reduced gradients differ"
+        assert res["measured_ratio"] is not None and res["measured_ratio"] > 2.0, res["measured_ratio"]
+        got = torch.cat([g.flatten().double() for g in res["measured"]])
+        want = torch.cat([g.flatten().double() for g in res["plain"]])
+        cos = float(got @ want / (got.norm() * want.norm()))
+        assert cos >= 0.99, f"rank {r}: gradient cosine {cos:.5f} with the default bounds"
+    for key in ("packed", "measured"):
+        for a, b in zip(results[0][key], results[1][key]):
+            assert torch.equal(a, b), f"the ranks' all-reduced gradients differ ({key})"
     for a, b in zip(results[0]["plain"], results[1]["plain"]):
         assert torch.equal(a, b)
 

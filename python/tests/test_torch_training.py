@@ -69,7 +69,8 @@ def train(policy, x, y, steps, verify=True):
     torch.manual_seed(0)
     model = ResNet(blocks=1, width=WIDTH)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    ctx = az.compressed_activations(model, policy=policy, verify=verify) if policy is not None else None
+    ctx = az.compressed_activations(model, policy=policy, bounds="policy", verify=verify) if policy is not None \
+        else None
     losses = []
     if ctx is not None:
         ctx.__enter__()
@@ -165,7 +166,8 @@ class Training(unittest.TestCase):
             return [p.grad.clone() for p in model.parameters()]
 
         want = gradients()
-        with az.compressed_activations(model, policy=az.FixedPolicy(az.rel_bound(1e-2)), verify=True) as ca:
+        with az.compressed_activations(model, policy=az.FixedPolicy(az.rel_bound(1e-2)), bounds="policy",
+                                       verify=True) as ca:
             first = gradients()  # the first step of a context stores raw
             s0 = ca.end_step()
             got = gradients()
