@@ -133,16 +133,16 @@ def test_opcheck():
 def test_pack_restores_permuted_strides_and_keeps_gapped_views():
     params = actzip.Params(actzip.rel(1e-2))
     x = torch.randn(8, 16, 32).permute(2, 0, 1)  # dense, strides (1, 512, 32)
-    packed = azc._pack_tensor(x, params)
+    packed = azc.hooks._pack_tensor(x, params)
     stream, dtype, dense_shape = packed[:3]
     assert dense_shape == (8, 16, 32) and dtype == torch.float32  # compressed in memory order
-    y = azc._unpack_tensor(packed)
+    y = azc.hooks._unpack_tensor(packed)
     assert y.shape == x.shape and y.stride() == x.stride()
     assert float((y - x).abs().max()) <= 1e-2 * _range(x) * (1 + 1e-6)
     z = torch.randn(4, 1, 64).as_strided((4, 1, 64), (64, 7, 1))  # a size-1 extent with its own stride
-    assert azc._unpack_tensor(azc._pack_tensor(z, params)).stride() == z.stride()
-    assert azc._pack_tensor(torch.randn(64, 64)[:, ::2], params) is None  # gaps: kept as it is
-    assert azc._pack_tensor(torch.randn(64, 1).expand(64, 64), params) is None  # overlap
+    assert azc.hooks._unpack_tensor(azc.hooks._pack_tensor(z, params)).stride() == z.stride()
+    assert azc.hooks._pack_tensor(torch.randn(64, 64)[:, ::2], params) is None  # gaps: kept as it is
+    assert azc.hooks._pack_tensor(torch.randn(64, 1).expand(64, 64), params) is None  # overlap
 
 
 # ---- compiled models --------------------------------------------------------------
@@ -197,7 +197,7 @@ def _train(model, compiled, loss_of, batch, steps, code=None):
     out["plain_loss"], out["plain_saved"] = step()
     out["plain_gradients"] = _gradients(model)
     out["steps"] = []
-    with azc.compressed_activations(compiled) as ca:
+    with azc.compressed_activations(compiled, bounds="fixed") as ca:
         for i in range(steps):
             if i == 0 and code is not None:
                 (loss, saved), out["code"] = code(step)
@@ -331,10 +331,12 @@ def test_mlp_under_inductor(mlp):
 
 def test_gpt2_compress_ops_are_in_the_graphs(gpt2):
     counting = gpt2["counting"]
-    streams = gpt2["steps"][0]["saved"][2]
-    assert streams >= 20
-    assert counting.count(torch.ops.actzip.compress.default) == streams
-    assert counting.count(torch.ops.actzip.decompress.default) == streams
+    # The saved uint8 buffers: the streams, and the dropout masks packed as bits.
+    buffers = gpt2["steps"][0]["saved"][2]
+    masks = sum(1 for s in gpt2["saves"] if s["form"] == "bits")
+    assert masks >= 5 and buffers - masks >= 20
+    assert counting.count(torch.ops.actzip.compress.default) == buffers - masks
+    assert counting.count(torch.ops.actzip.decompress.default) == buffers - masks
 
 
 def test_gpt2_under_aot_eager(gpt2):
@@ -354,7 +356,9 @@ def test_descriptions_name_modules_producers_and_users(gpt2):
     assert any(s["module"] == "transformer.h.0.mlp.c_fc" and s["producer"] == "aten.addmm.default" for s in streams)
     assert all(s["users"] for s in streams)
     kept = {s["reason"] for s in saves if s["form"] == "raw"}
-    assert "dtype" in kept  # dropout masks and token ids stay as they are
+    assert "dtype" in kept  # token ids stay as they are
+    masks = [s for s in saves if s["form"] == "bits"]
+    assert masks and all(s["dtype"] == torch.bool for s in masks)  # dropout masks: bits
 
 
 # ---- bound_of, configurations, refusals ---------------------------------------------
@@ -383,7 +387,7 @@ def test_bound_of_decides_per_saved_value():
             return None  # keep
         return actzip.Params(actzip.abs(1e-4), codec="huffman")
 
-    with azc.compressed_activations(compiled, bound_of=bound_of, min_numel=1024) as ca:
+    with azc.compressed_activations(compiled, bounds="fixed", bound_of=bound_of, min_numel=1024) as ca:
         compiled(x).backward()
         summary = ca.end_step()
     assert seen and all(set(d) >= {"dtype", "shape", "module", "producer", "users"} for d in seen)
@@ -403,17 +407,17 @@ def test_hooks_are_one_pair_per_configuration_and_contexts_reuse_graphs():
     x = torch.randn(64, 128)
     dynamo = torch._dynamo.config
     before = (dynamo.capture_dynamic_output_shape_ops, torch._functorch.config.enable_autograd_cache)
-    with azc.compressed_activations(compiled, min_numel=1024) as first:
+    with azc.compressed_activations(compiled, bounds="fixed", min_numel=1024) as first:
         compiled(x).backward()
         assert dynamo.capture_dynamic_output_shape_ops and not torch._functorch.config.enable_autograd_cache
     frames = _frames()
-    with azc.compressed_activations(compiled, min_numel=1024) as second:
+    with azc.compressed_activations(compiled, bounds="fixed", min_numel=1024) as second:
         compiled(x).backward()
     assert _frames() == frames  # the same GraphModules: Dynamo's guards hold
     assert first._hooks is second._hooks
     assert first.stats.last()["compressed"] == second.stats.last()["compressed"] > 0
     assert (dynamo.capture_dynamic_output_shape_ops, torch._functorch.config.enable_autograd_cache) == before
-    with azc.compressed_activations(compiled, min_numel=2048) as third:
+    with azc.compressed_activations(compiled, bounds="fixed", min_numel=2048) as third:
         assert third._hooks is not first._hooks
         assert third._hooks.pack_gm is not first._hooks.pack_gm
 
@@ -432,7 +436,7 @@ def test_parameters_stay_exact_when_every_saved_value_reaches_the_hooks():
     # of its own: Dynamo would reuse another test's graph of Small, compiled under the
     # default filtering, since it does not guard on that setting.)
     with torch._functorch.config.patch(saved_tensors_hooks_filtering_mode="all"), \
-            azc.compressed_activations(compiled, min_numel=1000) as ca:
+            azc.compressed_activations(compiled, bounds="fixed", min_numel=1000) as ca:
         compiled(x).backward()
         summary = ca.end_step()
     inputs = [s for s in ca.saves if s["op"] == "placeholder"]
@@ -447,7 +451,7 @@ def test_dynamic_shapes_compile_once():
     torch.manual_seed(0)
     compiled = torch.compile(Small(), backend="aot_eager", dynamic=True)
     frames = _frames()
-    with azc.compressed_activations(compiled, min_numel=1024) as ca:
+    with azc.compressed_activations(compiled, bounds="fixed", min_numel=1024) as ca:
         for rows in (64, 96, 128):
             compiled(torch.randn(rows, 128)).backward()
             summary = ca.end_step()
@@ -463,9 +467,9 @@ def test_uncompiled_model_and_nesting_are_refused():
         with azc.compressed_activations(model):
             pass
     compiled = torch.compile(model, backend="aot_eager")
-    with azc.compressed_activations(compiled):
+    with azc.compressed_activations(compiled, bounds="fixed"):
         with pytest.raises(RuntimeError, match="do not nest"):
-            with azc.compressed_activations(compiled):
+            with azc.compressed_activations(compiled, bounds="fixed"):
                 pass
 
 
@@ -476,7 +480,7 @@ def test_backend_without_aot_autograd_is_refused():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(RuntimeError, match="outside compiled graphs"):
-            with azc.compressed_activations(compiled) as ca:
+            with azc.compressed_activations(compiled, bounds="fixed") as ca:
                 compiled(torch.randn(64, 128)).backward()
                 ca.end_step()
     assert any("outside a compiled graph" in str(w.message) for w in caught)
@@ -489,6 +493,72 @@ def test_dynamo_falling_back_to_eager_is_refused():
     # Without capture_dynamic_output_shape_ops the compress operator fails inside
     # AOTAutograd and Dynamo runs the frame eagerly: the first eager save raises.
     with pytest.raises(RuntimeError, match="failed in its backend.*capture_dynamic_output_shape_ops"):
-        with azc.compressed_activations(compiled), \
+        with azc.compressed_activations(compiled, bounds="fixed"), \
                 torch._dynamo.config.patch(capture_dynamic_output_shape_ops=False):
             compiled(torch.randn(64, 128)).backward()
+
+
+# ---- measured bounds ----------------------------------------------------------------
+
+@needs_compile
+def test_measured_bounds_on_gpt2_without_recompiling():
+    """The default: the first step compresses with params, its end calibrates on the
+    compiled graphs (the replay of that step), and the later steps compress with the
+    measured bounds, given to the compress operators at run time."""
+    if not model_zoo.available("gpt2"):
+        pytest.skip("transformers is not installed")
+    model, batch, loss_of = model_zoo.build("gpt2")
+    model.train()
+    counting = _Counting()
+    compiled = torch.compile(model, backend=counting.backend)
+    cosines, summaries = [], []
+    with azc.compressed_activations(compiled) as ca:
+        for step in range(3):
+            rng = torch.get_rng_state()
+            ca._saved_hooks.__exit__(None, None, None)  # the uncompressed compiled step (no hooks: other graphs)
+            model.zero_grad(set_to_none=True)
+            loss_of(compiled, batch).backward()
+            want = _gradients(model).double()
+            ca._saved_hooks.__enter__()
+            torch.set_rng_state(rng)
+            model.zero_grad(set_to_none=True)
+            loss_of(compiled, batch).backward()
+            got = _gradients(model).double()
+            cosines.append(float(got @ want / (got.norm() * want.norm())))
+            frames = _frames()
+            summaries.append(ca.end_step())
+            assert _frames() == frames  # the calibration reused the compiled graphs
+    cal = ca.calibration
+    assert cal is not None and cal["step"] == 1 and cal["passes"] >= 2 + len(cal["kinds"])
+    assert cal["final_measured"] and cal["checks"][-1] <= 1.1 * 0.04
+    families = {k.split("@")[0] for k in cal["kinds"]}
+    assert families >= {"mm", "layernorm", "pointwise"} and len(families) >= 4, sorted(cal["kinds"])
+    bounds = {b for b in ca.site_bounds.values()}
+    assert len(bounds) > 3  # one bound per measured group, not one for all
+    print(f"\n  GPT-2 (aot_eager), measured bounds: ratio {summaries[-1]['ratio']:.2f}, cosines "
+          f"{[round(c, 5) for c in cosines]}, {cal['passes']} passes {cal['seconds']:.1f} s", end="")
+    assert summaries[-1]["ratio"] >= 7.0 and summaries[-1]["raw_share"] <= 0.1
+    assert min(cosines[1:]) >= 0.999
+
+
+class CompiledInPlace(Small):
+    def forward(self, x):  # a code object of its own: Dynamo's state of Small.forward is other tests'
+        return self.b(torch.relu(self.a(x))).square().mean()
+
+
+@needs_compile
+def test_measured_bounds_need_a_probe_for_a_module_compiled_in_place():
+    torch.manual_seed(0)
+    model = CompiledInPlace()
+    model.compile(backend="aot_eager")
+    with pytest.raises(ValueError, match="probe="):
+        with azc.compressed_activations(model):
+            pass
+    x = torch.randn(64, 128)
+    with azc.compressed_activations(model, probe=lambda: model(x), min_numel=1024) as ca:
+        model(x).backward()
+        ca.end_step()
+        assert ca.calibration is not None and ca.calibration["kinds"]
+        model(x).backward()
+        summary = ca.end_step()
+    assert summary["compressed"] == 2 and summary["ratio"] > 1.5

@@ -55,7 +55,6 @@ tensor are read back at the same time. Narrowing an integer tensor reads its ran
 (one synchronization; integer saves are few and small).
 """
 import concurrent.futures
-import contextlib
 import hashlib
 import math
 import weakref
@@ -64,31 +63,22 @@ import torch
 
 import actzip as _az
 
-from . import tensors as _tensors
-from .roles import (DEFAULT_ROLES, EXACT, INDEX, LINEAR_INPUT, MASK, MODULE_ROLES, NORM_INPUT, POLICY_ROLE, PRIORITY,
-                    RELU_OUTPUT, UNKNOWN, VALUE_FREE, contracted_length, fan_in, kind_role, parameter_derived)
-from .sensitivity import Calibration, Capture, loss_spec
+from .groups import GroupStore
+from .overlap import Pipeline
+from .roles import (DEFAULT_ROLES, EXACT, LINEAR_INPUT, MASK, MODULE_ROLES, NORM_INPUT, RELU_OUTPUT, VALUE_FREE,
+                    contracted_length, fan_in, kind_role, parameter_derived)
+from .sensitivity import Calibrated, Capture
 from .stats import CompressionStats
-from .storage import (BoundViolation, Saved, Stored, modified_error, narrow_integers, normalise, pack_bits,
-                      unpack_bits)
+from .storage import Saved, modified_error
 from .tracing import SaveTracer, kind_without_node
-from .views import Group, View, add_span, base_of, storage_ptr
+from .views import Group, View, base_of, storage_ptr
 
-_SUPPORTED = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-# The saves of BatchNorm inputs, stored normalised per channel (storage.normalise).
-_BATCH_NORM_INPUTS = frozenset(f"{n}.input" for n in ("NativeBatchNormBackward", "CudnnBatchNormBackward",
-                                                        "MiopenBatchNormBackward"))
 _MODULE_ROLE = {"norm": NORM_INPUT, MASK: MASK, RELU_OUTPUT: RELU_OUTPUT, VALUE_FREE: VALUE_FREE, EXACT: EXACT}
 
 
 def site_key(site):
     """The 64-bit policy key of a site name (stable across processes)."""
     return int.from_bytes(hashlib.blake2b(site.encode(), digest_size=8).digest(), "little")
-
-
-def _compress_on_worker(x, params):
-    """The overlap worker's job: one thread of actzip (the forward pass keeps the others)."""
-    return _tensors.compress(x, params, threads=1)
 
 
 def _to_float(value):
@@ -104,7 +94,8 @@ class Site:
     """What the adapter knows of one site: the module running, its kind (autograd node
     and saved name), role, fan_in, and whether it is a parameter in disguise."""
 
-    __slots__ = ("name", "module", "module_type", "is_input", "kind", "guess", "role", "fan_in", "parameter", "dtype")
+    __slots__ = ("name", "module", "module_type", "is_input", "kind", "guess", "role", "fan_in", "parameter", "dtype",
+                 "producer")
 
     def __init__(self, name, module, module_type, is_input, dtype):
         self.name = name
@@ -117,6 +108,7 @@ class Site:
         self.fan_in = 0
         self.parameter = False
         self.dtype = dtype
+        self.producer = None          # (module path, aten operator) that made the tensor (tracing)
 
 
 class _Frame:
@@ -130,7 +122,7 @@ class _Frame:
         self.call = call
 
 
-class compressed_activations:
+class compressed_activations(GroupStore, Pipeline, Calibrated):
     """Context manager compressing the activations saved while it is active.
 
     Args:
@@ -309,7 +301,7 @@ class compressed_activations:
     def _start_tracer(self):
         if self._tracer is None:
             self._tracer = SaveTracer(self._probe_saved, self._weights, lambda: self._packs,
-                                      (self._pack, self._unpack))
+                                      (self._pack, self._unpack), self._running)
             self._tracer.__enter__()
 
     def _stop_tracer(self):
@@ -390,76 +382,6 @@ class compressed_activations:
                 site.role = _MODULE_ROLE[override]
             return
         site.role = kind_role(site.kind, site.dtype)
-
-    # ---- calibration of unknown kinds -------------------------------------------------
-
-    _STEP_STATE = ("_groups", "_raw_regions", "_seen_bytes", "_kept_bytes", "_calls", "_stack", "_outside",
-                   "_pending", "_pending_bytes", "_layers", "_order", "_new_sites", "_unmeasured", "_inputs")
-
-    def calibrate(self, probe=None, capture=None):
-        """Measures the sensitivity of every unknown kind and sets their bounds
-        (sensitivity.py); returns ``calibration``: the tolerance, the change the known
-        roles cause, the budget left to unknown kinds, per kind its sensitivity, bytes,
-        saves and bound, the checks of the sum, the passes and their seconds. Runs
-        inside the context, after a first step. ``probe``: a callable returning a loss
-        (or the model's outputs); default: the context's probe, else a replay of the
-        last captured step."""
-        if not self._active:
-            raise RuntimeError("compressed_activations.calibrate: call it inside the context")
-        if not self._plan:
-            raise RuntimeError("compressed_activations.calibrate: needs one finished step first (the first step "
-                               "of a context learns which saves belong together)")
-        probe = probe if probe is not None else self.probe
-        if probe is None:
-            if capture is None:
-                raise ValueError("compressed_activations.calibrate: no probe (pass one, probe= to the context, or "
-                                 "let end_step() replay a training step)")
-            probe = capture.probe(self._probe_target())
-            wrap = probe
-        else:
-            def wrap():
-                return loss_spec(probe())
-        parameters = [q for q in self.model.parameters() if q.requires_grad]
-        state = {name: getattr(self, name) for name in self._STEP_STATE}
-        tracer, self._tracer = self._tracer, None
-        buffers = [b.detach().clone() for b in self.model.buffers()]
-        devices = sorted({q.device.index for q in parameters if q.is_cuda})
-        calibration = Calibration(self, self.tolerance)
-        self._calibrating = calibration
-        try:
-            self._begin_step()
-            with torch.random.fork_rng(devices=devices), torch.enable_grad():
-                spec = wrap()
-            self._shrink()
-            calibration.split()
-            for b, saved in zip(self.model.buffers(), buffers):
-                b.data.copy_(saved)
-            result = calibration.run(spec, parameters)
-            del spec
-        finally:
-            self._calibrating = None
-            for name, value in state.items():
-                setattr(self, name, value)
-            self._tracer = tracer
-        # Per measured group; per kind, the tightest of its groups (for a group the
-        # probe did not meet).
-        for key, bound in calibration.bounds.items():
-            self.kind_bounds[key] = bound
-        for kind in calibration.groups:
-            found = [calibration.bounds[k] for k in calibration.bounds if k == kind or k.startswith(kind + "@")]
-            self.kind_bounds[kind] = None if any(b is None for b in found) else min(found)
-        self._measured_groups = calibration.leaders
-        self._calibrated_at = self._step
-        result["step"] = self._step
-        self.calibration = result
-        return result
-
-    def _probe_target(self):
-        inner = getattr(self.model, "module", None)
-        if isinstance(inner, torch.nn.Module) and type(self.model).__name__ in ("DistributedDataParallel",
-                                                                                "DataParallel"):
-            return inner
-        return self.model
 
     # ---- module hooks -----------------------------------------------------------------
 
@@ -564,6 +486,10 @@ class compressed_activations:
 
     # ---- pack / unpack ----------------------------------------------------------------
 
+    def _running(self):
+        """The path of the innermost module running ("<outside>" outside the model)."""
+        return self._stack[-1].name if self._stack else "<outside>"
+
     def _site_name(self, t):
         """The site of the save being made now: (name, module path, module type, whether
         t is an input of that module)."""
@@ -604,6 +530,7 @@ class compressed_activations:
             else:
                 site.guess = kind_without_node()
                 site.parameter = self._tracer.is_weight(t)
+                site.producer = self._tracer.producer(t)
         if not site.parameter and t.is_floating_point() and parameter_derived(t, self._parameters):
             site.parameter = True
             site.role = EXACT if site.role is not None else None
@@ -654,445 +581,6 @@ class compressed_activations:
     def _linear_module(self, name):
         module = self._modules.get(name)
         return module is not None and self._linear(module)
-
-    @staticmethod
-    def _new_bytes(spans, group, upper=False):
-        """Bytes of the group's first view not counted yet in `spans` (storage -> [weak
-        reference to a tensor owning it, byte ranges counted]), which then include the
-        view's span. A dense view counts the part of its span not counted yet (exact).
-        A gapped or overlapping one counts its distinct elements, less all of its span
-        counted before unless `upper`: a lower bound of the exact figure (raw_bytes),
-        or with `upper` an upper bound (bytes kept raw); both exact when nothing of its
-        span was counted before. Ranges counted for a storage that has been freed since
-        (its address may be reused) are forgotten."""
-        view = group.view
-        entry = spans.get(view.storage)
-        if entry is None or entry[0]() is None:
-            entry = spans[view.storage] = [group.anchor, []]
-        size = view.itemsize
-        covered = add_span(entry[1], view.lo * size, view.hi * size)
-        if view.layout == "dense":
-            return (view.hi - view.lo) * size - covered
-        return view.count * size if upper else max(0, view.count * size - covered)
-
-    def _roles(self, names):
-        return sorted({self.sites[n].role or UNKNOWN for n in names if n in self.sites})
-
-    def _record(self, group, shape, dtype, raw_bytes, stored_bytes, form="raw", reason=None, bound=0.0,
-                params=None, error_ratio=None, mask_bits=False):
-        if self._calibrating is not None:
-            return
-        members = self._plan.get(group.leader) or group.members
-        group.record = {
-            "site": group.leader,
-            "kinds": sorted({self.sites[n].kind or "unresolved" for n in members if n in self.sites}),
-            "roles": self._roles(members),
-            "form": form,
-            "reason": reason,
-            "shape": list(shape),
-            "dtype": str(dtype).replace("torch.", ""),
-            "layout": group.view.layout,
-            "saves": len(group.members),
-            "raw_bytes": raw_bytes,
-            "stored_bytes": stored_bytes,
-            "compressed": form != "raw",
-            "absolute_bound": bound,
-            "params": repr(params) if params is not None else None,
-            "mask_bits": mask_bits,
-            "error_ratio": error_ratio,
-        }
-        self.stats._add(group.record)
-
-    def _keep_raw(self, group, t, view, reason):
-        stored = Stored(group)
-        stored.raw = t
-        raw = self._new_bytes(self._seen_bytes, group)
-        self._record(group, t.shape, t.dtype, raw, self._new_bytes(self._kept_bytes, group, upper=True),
-                     reason=reason)
-        return stored
-
-    @staticmethod
-    def region(t, view):
-        """What a group stores of its first view `t`: a dense view's whole region in
-        memory order (any view inside it is rebuilt from it with as_strided), a gapped
-        view's distinct elements (rebuilt contiguous, expanded again where the view has
-        stride 0)."""
-        x = t.detach()
-        if view.layout == "dense" and not x.is_contiguous():
-            inner_first = view.dims or [(1, 1)]
-            x = x.as_strided([n for s, n in reversed(inner_first)], [s for s, n in reversed(inner_first)], view.lo)
-        elif view.layout == "gapped":
-            shape, stride, offset = view.geometry
-            x = x.as_strided([n if s != 0 else 1 for n, s in zip(shape, stride)], stride, offset).contiguous()
-        return x
-
-    def _store(self, group, t, view, members):
-        """Decides and makes what a group keeps (raw, stream, bits, narrow)."""
-        if members is None or any(n not in self.sites or self.sites[n].role is None for n in members):
-            return self._keep_raw(group, t, view, "learning")
-        sites = [self.sites[n] for n in members]
-        roles = {s.role for s in sites}
-        if EXACT in roles:
-            return self._keep_raw(group, t, view, "parameter" if any(s.parameter for s in sites) else "exact_role")
-        if view.count < self.min_numel:
-            return self._keep_raw(group, t, view, "small")
-        if view.layout == "overlap":
-            return self._keep_raw(group, t, view, "layout")
-        if t.device.type not in ("cpu", "cuda"):
-            return self._keep_raw(group, t, view, "device")
-        if t.dtype == torch.bool or (not t.is_floating_point() and not t.is_complex()):
-            return self._store_lossless(group, t, view)
-        if t.dtype not in _SUPPORTED:
-            return self._keep_raw(group, t, view, "dtype")
-        known = [s for s in sites if s.role != UNKNOWN]
-        has_unknown = len(known) < len(sites)
-        # The kinds whose measured sensitivity limits the bound (a value-free save has none).
-        kinds = sorted({s.kind for s in sites if s.role != VALUE_FREE})
-        measured = None
-        if self.bounds == "policy":
-            if has_unknown:
-                return self._keep_raw(group, t, view, "uncalibrated")
-        elif self._calibrating is None:
-            keys = self._measured_groups.get(group.leader, {})
-            found = [self.kind_bounds[keys.get(k, k)] for k in kinds if keys.get(k, k) in self.kind_bounds]
-            if has_unknown and len(found) < len(kinds):
-                self._unmeasured = True  # calibrate at the end of the step
-                return self._keep_raw(group, t, view, "uncalibrated")  # not measured yet
-            if any(b is None for b in found):
-                return self._keep_raw(group, t, view, "sensitive")     # no bound small enough helps
-            measured = min(found) if found else None
-        x = self.region(t, view)
-        raw_bytes = x.numel() * x.element_size()
-        bits = self.mask_bits and any(s.role == RELU_OUTPUT for s in sites) and not any(s.role == MASK for s in sites)
-        preserve = any(s.role in (MASK, RELU_OUTPUT) for s in sites) and not bits
-        normalised = all(s.kind in _BATCH_NORM_INPUTS for s in sites) and x.dim() >= 2 and t.is_contiguous()
-        info = _az.TensorInfo()
-        info.dtype = x.dtype
-        info.count = x.numel()
-        info.value_range = -1.0
-        if self._needs_range or self.norm_bound is not None:
-            lo, hi = torch.aminmax(x)
-            if x.is_cuda:
-                group.value_range = (hi.float() - lo.float())
-                info.value_range = self._ranges.get(group.leader, -1.0)
-            else:
-                r = float(hi) - float(lo)
-                info.value_range = r if math.isfinite(r) else -1.0
-                group.value_range = info.value_range
-        params = None
-        if known and self.policy is not None:
-            primary = min(known, key=lambda s: PRIORITY[s.role])
-            info.key = self._key(primary.name)
-            role = POLICY_ROLE[primary.role]
-            if preserve and role == "linear_input":
-                role = "mask"  # the formula bound of the layer, with exact signs
-            info.role = getattr(_az.TensorRole, role)
-            info.fan_in = primary.fan_in
-            decision = self.policy.decide(info)
-            if not decision.compress:
-                self._policy_record(info.key, raw_bytes, raw_bytes, 0.0)
-                return self._keep_raw(group, t, view, "policy")
-            params = decision.params
-        else:
-            info.key = self._key(group.leader)
-        if any(s.role == NORM_INPUT for s in sites) and self.norm_bound is not None:
-            if params is None:
-                params = _az.Params(self.norm_bound, codec=self._codec())
-            params.bound = self._tighter(params.bound, self.norm_bound, info.value_range)
-        if self._calibrating is not None and kinds:
-            # Kept exact for the probe; its passes compress it at the bound they test
-            # (capped by the policy's bound in the check of the sum).
-            group.kinds, group.cap, group.treatment = tuple(kinds), params, (bits, preserve, normalised)
-            for k in kinds:
-                self._calibrating.groups.setdefault(k, []).append(group)
-            return self._keep_raw(group, t, view, "uncalibrated")
-        if measured is not None:
-            if params is None:
-                params = _az.Params(_az.rel(measured), codec=self._codec())
-            else:
-                params.bound = self._tighter(params.bound, _az.rel(measured), info.value_range)
-        if params is None:
-            return self._keep_raw(group, t, view, "uncalibrated")
-        params.preserve_sign = preserve or (params.preserve_sign and not bits)
-        affine = None
-        if normalised:
-            x, affine = normalise(x)
-        return self._compress(group, t, view, x, params, info.key, raw_bytes, bits, affine)
-
-    def _codec(self):
-        return getattr(self.policy, "codec", "automatic") if self.policy is not None else "automatic"
-
-    def _compress(self, group, t, view, x, params, key, raw_bytes, bits, affine=None):
-        stored = Stored(group, "stream")
-        stored.affine = affine
-        stored.dtype = x.dtype
-        stored.shape = tuple(x.shape)
-        stored.lo = view.lo
-        seen = self._new_bytes(self._seen_bytes, group)
-        if bits:
-            stored.bits = pack_bits(x > 0)
-        if self.overlap:
-            stored.order = (self._order, len(self._order))
-            self._order.append(weakref.ref(stored))
-        if x.is_cuda:
-            if self.overlap:
-                # The side stream compresses once the current stream has made x, while the
-                # current stream goes on with the forward pass. x's memory is not handed to
-                # another tensor before the side stream has read it (record_stream); the
-                # stream buffers are the side stream's.
-                side = stored.side = self._side_stream(x.device)
-                side.wait_stream(torch.cuda.current_stream(x.device))
-                with torch.cuda.stream(side):
-                    stored.stream, stored.size = _tensors.compress_async(x, params)
-                x.record_stream(side)
-                stored.ready = side.record_event()
-            else:
-                stored.stream, stored.size = _tensors.compress_async(x, params)
-        elif self._worker is not None and self._calibrating is None:
-            # Overlap on the CPU: the worker compresses while the forward pass goes on
-            # (actzip releases the GIL); x stays alive until it is done.
-            stored.future = self._worker.submit(_compress_on_worker, x, params)
-        if x.is_cuda or stored.future is not None:
-            # Collected by _shrink (at the end of the forward, or once shrink_bytes are
-            # pending); the tensor itself is kept only for verify.
-            self._pending.append((stored, key, x if self.verify else None, params, raw_bytes, seen,
-                                  None if x.is_cuda else t))
-            self._pending_bytes += stored.stream.numel() if x.is_cuda else raw_bytes
-            if self._pending_bytes > self.shrink_bytes:
-                self._shrink()
-            return stored
-        stored.stream = _tensors.compress(x, params)
-        if stored.nbytes() >= raw_bytes and params.bound.value > 0:
-            return self._incompressible(stored, t, key, raw_bytes, seen)
-        header = _tensors.inspect(stored.stream)
-        error_ratio = self._check(x, stored, header, params) if self.verify else None
-        self._record(group, t.shape, t.dtype, seen, stored.nbytes(), "stream", None, header["absolute_bound"], params,
-                     error_ratio, stored.bits is not None)
-        self._policy_record(key, raw_bytes, stored.nbytes(), header["absolute_bound"])
-        return stored
-
-    def _incompressible(self, stored, t, key, raw_bytes, seen):
-        """A stream no smaller than the tensor: the group keeps the tensor instead (but
-        for a bound of 0, an explicit request for the exact values as a stream)."""
-        stored.form, stored.raw, stored.stream, stored.bits = "raw", t, None, None
-        self._policy_record(key, raw_bytes, raw_bytes, 0.0)
-        group = stored.group
-        self._record(group, t.shape, t.dtype, seen, self._new_bytes(self._kept_bytes, group, upper=True),
-                     reason="incompressible")
-        return stored
-
-    def _store_lossless(self, group, t, view):
-        """An integer or boolean group: bits or narrow integers, when that is smaller."""
-        x = self.region(t, view)
-        stored = Stored(group)
-        stored.dtype = x.dtype
-        stored.shape = tuple(x.shape)
-        stored.lo = view.lo
-        if x.dtype == torch.bool:
-            stored.form = "bits"
-            stored.stream = pack_bits(x)
-        else:
-            lo, hi = torch.aminmax(x)  # on CUDA: a synchronization (integer saves are rare and small)
-            narrow, offset = narrow_integers(x, int(lo), int(hi))
-            if narrow is None:
-                return self._keep_raw(group, t, view, "incompressible")
-            stored.form = "narrow"
-            stored.stream, stored.offset = narrow, offset
-        seen = self._new_bytes(self._seen_bytes, group)
-        self._record(group, t.shape, t.dtype, seen, stored.nbytes(), stored.form)
-        return stored
-
-    def _tighter(self, a, b, value_range):
-        """The tighter of two bounds (absolute when they differ in mode and the range is known)."""
-        if a.mode == b.mode:
-            return a if a.value <= b.value else b
-        if value_range is None or value_range < 0:
-            return a if a.mode == "rel" else b  # relative is safe without a range
-
-        def absolute(x):
-            return x.value * value_range if x.mode == "rel" else x.value
-        return _az.abs(min(absolute(a), absolute(b)))
-
-    def _policy_record(self, key, raw_bytes, stored_bytes, bound):
-        if self._calibrating is None and self.policy is not None:
-            r = _az.TensorResult()
-            r.key = key
-            r.raw_bytes = raw_bytes
-            r.compressed_bytes = stored_bytes
-            r.absolute_bound = bound
-            self.policy.record(r)
-
-    def _side_stream(self, device):
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        side = self._side.get(index)
-        if side is None:
-            side = self._side[index] = torch.cuda.Stream(device=index)
-        return side
-
-    def _decode(self, stored):
-        """The stream's values as a new tensor (no mask). CUDA with overlap: on the
-        current stream, after the side stream's writes to the stream buffer."""
-        if stored.side is not None:
-            current = torch.cuda.current_stream(stored.stream.device)
-            current.wait_event(stored.ready)
-            stored.stream.record_stream(current)  # a side-stream buffer read here
-        return _tensors.decompress(stored.stream, stored.dtype, list(stored.shape))
-
-    def _start_prefetch(self, stored):
-        """Overlap, in the backward pass: starts reconstructing the stream saved just
-        before `stored` (autograd unpacks roughly in the reverse order of the saves) on
-        the worker (CPU) or the side stream (CUDA), unless it is started or cached."""
-        if stored.order is None:
-            return
-        order, index = stored.order
-        ahead = order[index - 1]() if index > 0 else None
-        if ahead is None or ahead.prefetch is not None or ahead.cache is not None or ahead.uses <= 0 \
-                or ahead.future is not None or ahead.size is not None or ahead.form != "stream":
-            return  # nothing there, already under way, or a stream not collected yet
-        if ahead.side is not None:
-            side = ahead.side
-            side.wait_stream(torch.cuda.current_stream(ahead.stream.device))
-            ahead.stream.record_stream(side)
-            with torch.cuda.stream(side):
-                y = _tensors.decompress(ahead.stream, ahead.dtype, list(ahead.shape))
-            ahead.prefetch = (y, side.record_event())
-        elif self._worker is not None:
-            ahead.prefetch = self._worker.submit(_tensors.decompress, ahead.stream, ahead.dtype, list(ahead.shape),
-                                                 threads=1)
-
-    def reconstruct(self, stored, affine=True):
-        """The values a stored group holds (stored shape): decoded stream (with its
-        mask bits applied and, with `affine`, its normalisation undone), bits or narrow
-        integers restored."""
-        if stored.form in ("bits", "narrow"):
-            return stored.restore_lossless()
-        if stored.future is not None:
-            self._shrink()  # the backward pass needs a stream the worker may still be making
-        prefetch, stored.prefetch = stored.prefetch, None
-        if prefetch is None:
-            y = self._decode(stored)
-        elif isinstance(prefetch, tuple):  # CUDA: made on the side stream
-            y, made = prefetch
-            current = torch.cuda.current_stream(y.device)
-            current.wait_event(made)
-            y.record_stream(current)
-            self.prefetched += 1
-        else:
-            y = prefetch.result()
-            self.prefetched += 1
-        if stored.bits is not None:
-            # Masked values that came back <= 0 were at most the bound: the smallest
-            # normal number is as close, and keeps the mask exact.
-            positive = unpack_bits(stored.bits, y.numel()).view(y.shape)
-            y = torch.where(positive, y.clamp_min(torch.finfo(y.dtype).tiny), y)
-        if stored.affine is not None and affine:
-            mean, std = stored.affine
-            y = (y.float() * std + mean).to(stored.dtype)
-        return y
-
-    def probe_reconstruction(self, group, bound, capped):
-        """Calibration: the group's region compressed at relative `bound` (with `capped`,
-        never looser than the policy's bound) as training would store it, and decoded."""
-        x = self.region(group.stored.raw, group.view)
-        params = _az.Params(_az.rel(bound), codec=self._codec())
-        if capped and group.cap is not None:
-            cap = group.cap
-            params = _az.Params(self._tighter(cap.bound, _az.rel(bound), -1.0), codec=cap.codec,
-                                preserve_sign=cap.preserve_sign)
-        bits, preserve, normalised = group.treatment
-        params.preserve_sign = preserve or params.preserve_sign
-        stored = Stored(group, "stream")
-        stored.dtype, stored.shape = x.dtype, tuple(x.shape)
-        if normalised:
-            x, stored.affine = normalise(x)
-        stored.stream = _tensors.compress(x, params)
-        if bits:
-            stored.bits = pack_bits(x > 0)
-        return self.reconstruct(stored)
-
-    @staticmethod
-    def rebuild(y, saved):
-        """The saved view, from its group's reconstruction `y`."""
-        shape, stride, offset = saved.geometry
-        if saved.stored.group.view.layout == "dense":
-            return y.as_strided(shape, stride, offset - saved.stored.group.view.lo)
-        return y.expand(shape)
-
-    def _check(self, x, stored, header, params):
-        """Decompresses a fresh stream and checks the bound, the zeros, the non-finite
-        values and, with preserve_sign or mask bits, the signs (of the normalised values
-        for a normalised stream). Returns max |x - x'| / bound."""
-        y = self.reconstruct(stored, affine=False)
-        bound = header["absolute_bound"]
-        where = f"{stored.group.leader} ({params})"
-        xd, yd = x.detach().double(), y.double()
-        finite = torch.isfinite(xd)
-        if not torch.equal(torch.isnan(xd), torch.isnan(yd)) or not torch.equal(xd[~finite & ~torch.isnan(xd)],
-                                                                                yd[~finite & ~torch.isnan(xd)]):
-            raise BoundViolation(f"actzip.torch: non-finite values not reproduced at {where}")
-        err = (xd[finite] - yd[finite]).abs()
-        max_err = float(err.max()) if err.numel() else 0.0
-        if max_err > bound:
-            raise BoundViolation(f"actzip.torch: |x - x'| = {max_err:.6g} > bound {bound:.6g} at {where}")
-        if bool((yd[xd == 0] != 0).any()):
-            raise BoundViolation(f"actzip.torch: zeros not reproduced at {where}")
-        if (params.preserve_sign or stored.bits is not None) and not (torch.equal(xd > 0, yd > 0) and
-                                                                      torch.equal(xd < 0, yd < 0)):
-            raise BoundViolation(f"actzip.torch: signs not preserved at {where}")
-        return max_err / bound if bound > 0 else 0.0
-
-    def _shrink(self):
-        """Collects the pending streams. CUDA: reads their sizes in one copy and trims
-        the buffers. CPU with overlap: waits for the worker's streams."""
-        if not self._pending:
-            return
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        background = [p for p in pending if p[0].future is not None]
-        pending = [p for p in pending if p[0].future is None]
-        for stored, key, x, params, raw_bytes, seen, t in background:
-            stored.stream = stored.future.result()
-            stored.future = None
-            if stored.nbytes() >= raw_bytes and params.bound.value > 0:
-                self._incompressible(stored, t, key, raw_bytes, seen)
-                continue
-            header = _tensors.inspect(stored.stream)
-            error_ratio = self._check(x, stored, header, params) if self.verify else None
-            self._record(stored.group, stored.group.view.geometry[0], stored.dtype, seen, stored.nbytes(), "stream",
-                         None, header["absolute_bound"], params, error_ratio, stored.bits is not None)
-            self._policy_record(key, raw_bytes, stored.nbytes(), header["absolute_bound"])
-        if not pending:
-            return
-        # Overlap: the streams were made on a side stream, which collects them too (the
-        # current stream goes on); streams of several devices' side streams are
-        # collected on the current stream once it has waited for them.
-        sides = {id(p[0].side): p[0].side for p in pending if p[0].side is not None}
-        place = contextlib.nullcontext()
-        if len(sides) == 1 and all(p[0].side is not None for p in pending):
-            place = torch.cuda.stream(next(iter(sides.values())))
-        else:
-            for side in sides.values():
-                torch.cuda.current_stream(side.device).wait_stream(side)
-        with place:
-            self._collect(pending)
-
-    def _collect(self, pending):
-        sizes = torch.cat([p[0].size.view(1) for p in pending]).cpu().tolist()  # waits for the kernels
-        # The headers (for the statistics) in one more copy.
-        heads = torch.stack([p[0].stream[:_az.HEADER_BYTES] for p in pending]).cpu()
-        for (stored, key, x, params, raw_bytes, seen, _), size, head in zip(pending, sizes, heads):
-            stored.stream = stored.stream[:size].clone()
-            stored.size = None
-            if stored.side is not None:
-                stored.ready = torch.cuda.current_stream(stored.stream.device).record_event()
-            group = stored.group
-            header = _tensors.inspect(head, size)
-            if isinstance(group.value_range, torch.Tensor):
-                group.value_range = float(group.value_range)
-                self._ranges[group.leader] = group.value_range
-            error_ratio = self._check(x, stored, header, params) if self.verify else None
-            self._record(group, group.view.geometry[0], stored.dtype, seen, stored.nbytes(), "stream", None,
-                         header["absolute_bound"], params, error_ratio, stored.bits is not None)
-            self._policy_record(key, raw_bytes, stored.nbytes(), header["absolute_bound"])
 
     def _unpack(self, saved):
         if not isinstance(saved, Saved):

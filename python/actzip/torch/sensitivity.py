@@ -177,6 +177,43 @@ def _relative(a, b):
     return num / den if den > 0 else (0.0 if num == 0 else math.inf)
 
 
+def fit_bounds(groups, tolerance, check):
+    """The bounds of the measured groups (see the module comment): ``groups`` maps a
+    group to its ``sensitivity`` and ``bytes``; ``check(bounds)`` measures the relative
+    gradient change with every group at its bound (None: exact). Returns (bounds,
+    the changes measured, whether the last one measured the final bounds)."""
+    total = sum(g["bytes"] for g in groups.values()) or 1
+    bounds = {}
+    for key, g in groups.items():
+        c = g["sensitivity"]
+        bound = MAX_BOUND if c <= 0 else min(MAX_BOUND, tolerance * math.sqrt(g["bytes"] / total) / c)
+        bounds[key] = bound if bound >= MIN_BOUND else None
+    # The check of the sum: rescale while it misses (the first-order model was
+    # optimistic) or leaves half the budget unused (no group at its cap yet), and
+    # measure again. The last change measured the final bounds, unless the last
+    # rescaling was a tightening that was not measured any more.
+    checks, measured = [], True
+    for attempt in range(CHECKS + 1):
+        if not any(b is not None for b in bounds.values()):
+            break
+        change = check(dict(bounds))
+        checks.append(change)
+        scale = None
+        if change > ACCEPT * tolerance:
+            scale = tolerance / change
+        elif change < 0.5 * tolerance and attempt < CHECKS and any(
+                b is not None and b < MAX_BOUND and groups[k]["sensitivity"] > 0 for k, b in bounds.items()):
+            scale = min(2.0, tolerance / max(change, 1e-12))
+        if scale is None:
+            break
+        for key, b in bounds.items():
+            if b is not None and groups[key]["sensitivity"] > 0:
+                b = min(MAX_BOUND, b * scale)
+                bounds[key] = b if b >= MIN_BOUND else None
+        measured = attempt < CHECKS
+    return bounds, checks, measured
+
+
 class Calibration:
     """One calibration (see the module comment). The adapter's pack hook stores every
     save of the probe's forward pass in calibration form (known kinds as in training,
@@ -269,37 +306,89 @@ class Calibration:
             kinds[kind] = {"sensitivity": change / PROBE_BOUND,
                            "bytes": sum(g.view.count * g.view.itemsize for g in self.keys[kind]),
                            "saves": sum(len(g.members) for g in self.keys[kind])}
-        total = sum(k["bytes"] for k in kinds.values()) or 1
-        for kind, k in kinds.items():
-            c = k["sensitivity"]
-            bound = MAX_BOUND if c <= 0 else min(MAX_BOUND, self.tolerance * math.sqrt(k["bytes"] / total) / c)
-            self.bounds[kind] = bound if bound >= MIN_BOUND else None
-        # The check of the sum: rescale while it misses (the first-order model was
-        # optimistic) or leaves half the budget unused (no kind at its cap yet), and
-        # measure again. ``checks[-1]`` is the change at the final bounds, unless the
-        # last rescaling was a tightening that was not measured any more.
-        checks = []
-        measured = True
-        for attempt in range(CHECKS + 1):
-            if not any(b is not None for b in self.bounds.values()):
-                break
-            change = _relative(gradient("all"), exact)
-            checks.append(change)
-            scale = None
-            if change > ACCEPT * self.tolerance:
-                scale = self.tolerance / change
-            elif change < 0.5 * self.tolerance and attempt < CHECKS and any(
-                    b is not None and b < MAX_BOUND and kinds[k]["sensitivity"] > 0 for k, b in self.bounds.items()):
-                scale = min(2.0, self.tolerance / max(change, 1e-12))
-            if scale is None:
-                break
-            for kind, b in self.bounds.items():
-                if b is not None and kinds[kind]["sensitivity"] > 0:
-                    b = min(MAX_BOUND, b * scale)
-                    self.bounds[kind] = b if b >= MIN_BOUND else None
-            measured = attempt < CHECKS
+
+        def check(bounds):
+            self.bounds = bounds
+            return _relative(gradient("all"), exact)
+
+        self.bounds, checks, measured = fit_bounds(kinds, self.tolerance, check)
         for kind, k in kinds.items():
             k["bound"] = self.bounds[kind]
         self.mode = "exact"
         return {"tolerance": self.tolerance, "checks": checks, "final_measured": measured, "kinds": kinds,
                 "passes": passes[0], "seconds": time.perf_counter() - start}
+
+
+class Calibrated:
+    """The calibration of compressed_activations (activations.py mixes it in): runs a
+    probe under the adapter's hooks in calibration form, then a Calibration over its
+    graph, and keeps the bounds (``kind_bounds``, per measured group and per kind)."""
+
+    _STEP_STATE = ("_groups", "_raw_regions", "_seen_bytes", "_kept_bytes", "_calls", "_stack", "_outside",
+                   "_pending", "_pending_bytes", "_layers", "_order", "_new_sites", "_unmeasured", "_inputs")
+
+    def calibrate(self, probe=None, capture=None):
+        """Measures the sensitivity of every measured group and sets their bounds (see
+        the module comment); returns ``calibration``: ``tolerance``; ``kinds``: per
+        measured group its sensitivity, bytes, saves and bound; ``checks``: the changes
+        the checks of the sum measured (the last one at the final bounds when
+        ``final_measured``); ``passes`` and ``seconds``; ``step``. Runs inside the
+        context, after a first step. ``probe``: a callable returning a loss (or the
+        model's outputs); default: the context's probe, else the replay of a captured
+        step (``capture``)."""
+        if not self._active:
+            raise RuntimeError("compressed_activations.calibrate: call it inside the context")
+        if not self._plan:
+            raise RuntimeError("compressed_activations.calibrate: needs one finished step first (the first step "
+                               "of a context learns which saves belong together)")
+        probe = probe if probe is not None else self.probe
+        if probe is None:
+            if capture is None:
+                raise ValueError("compressed_activations.calibrate: no probe (pass one, probe= to the context, or "
+                                 "let end_step() replay a training step)")
+            probe = capture.probe(self._probe_target())
+            wrap = probe
+        else:
+            def wrap():
+                return loss_spec(probe())
+        parameters = [q for q in self.model.parameters() if q.requires_grad]
+        state = {name: getattr(self, name) for name in self._STEP_STATE}
+        tracer, self._tracer = self._tracer, None
+        buffers = [b.detach().clone() for b in self.model.buffers()]
+        devices = sorted({q.device.index for q in parameters if q.is_cuda})
+        calibration = Calibration(self, self.tolerance)
+        self._calibrating = calibration
+        try:
+            self._begin_step()
+            with torch.random.fork_rng(devices=devices), torch.enable_grad():
+                spec = wrap()
+            self._shrink()
+            calibration.split()
+            for b, saved in zip(self.model.buffers(), buffers):
+                b.data.copy_(saved)
+            result = calibration.run(spec, parameters)
+            del spec
+        finally:
+            self._calibrating = None
+            for name, value in state.items():
+                setattr(self, name, value)
+            self._tracer = tracer
+        # Per measured group; per kind, the tightest of its groups (for a group the
+        # probe did not meet).
+        for key, bound in calibration.bounds.items():
+            self.kind_bounds[key] = bound
+        for kind in calibration.groups:
+            found = [calibration.bounds[k] for k in calibration.bounds if k == kind or k.startswith(kind + "@")]
+            self.kind_bounds[kind] = None if any(b is None for b in found) else min(found)
+        self._measured_groups = calibration.leaders
+        self._calibrated_at = self._step
+        result["step"] = self._step
+        self.calibration = result
+        return result
+
+    def _probe_target(self):
+        inner = getattr(self.model, "module", None)
+        if isinstance(inner, torch.nn.Module) and type(self.model).__name__ in ("DistributedDataParallel",
+                                                                                "DataParallel"):
+            return inner
+        return self.model

@@ -103,9 +103,11 @@ class SaveTracer(TorchDispatchMode):
     node whose saves went to other hooks (a checkpointed region's) would run those
     hooks' unpack, a recomputation."""
 
-    def __init__(self, probe, weights, packs, hooks):
+    def __init__(self, probe, weights, packs, hooks, where=None):
         super().__init__()
         self._probe = probe
+        self._where = where
+        self.made = {}  # storage address -> (weak reference to an op's output, module path running the op)
         self._packs = packs
         self._pack = hooks[0]
         self.weights = weights
@@ -134,6 +136,12 @@ class SaveTracer(TorchDispatchMode):
                 ptr = storage_ptr(o)
                 if ptr is not None:
                     self.weights[ptr] = weakref.ref(o)
+        if self._where is not None:
+            module = self._where()
+            for o in outputs:
+                ptr = storage_ptr(o)
+                if ptr is not None and (ptr not in self.made or name not in VIEW_OR_CAST_OPS):
+                    self.made[ptr] = (weakref.ref(o), module, name)
         self._last = outputs if self._ours() else []
         self._last_since = since
         self._since = self._packs()
@@ -148,6 +156,12 @@ class SaveTracer(TorchDispatchMode):
         except TypeError:
             hooks = top()
         return hooks is not None and hooks[0] == self._pack
+
+    def producer(self, t):
+        """(module path running, aten operator) when t's storage was made last (views
+        and casts do not count), or None."""
+        entry = self.made.get(storage_ptr(t))
+        return entry[1:] if entry is not None and entry[0]() is not None else None
 
     def is_weight(self, t):
         ptr = storage_ptr(t)
