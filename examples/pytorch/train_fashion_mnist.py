@@ -1,24 +1,30 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Trains a small ResNet on Fashion-MNIST without and with compressed activations.
+"""Trains a ResNet on Fashion-MNIST without and with compressed activations.
 
-Every run starts from the same seed, sees the same batches in the same order and
-follows the same learning-rate schedule; the runs differ only in what happens to
+The model (--model): ``resnet8``, the small CIFAR-style ResNet of fashion_mnist.py
+(--blocks, --width), or ``resnet18``, torchvision's ResNet-18 with a one-channel
+stem. Every run starts from the same seed, sees the same batches in the same order
+and follows the same learning-rate schedule; the runs differ only in what happens to
 the activations autograd saves: kept (``none``), or compressed by
-actzip.torch.compressed_activations with one of the policies:
+actzip.torch.compressed_activations:
 
-  fixed     FixedPolicy(rel_bound(--fixed-bound))
-  adaptive  AdaptivePolicy(beta=--beta, cap_fraction=--cap, fallback=rel_bound(--fallback))
-  budget    BudgetPolicy(raw bytes of one step / --budget-ratio, same controller
-            options, cap_fraction=--budget-cap)
+  default   compressed_activations(model): the package's defaults (bounds measured
+            per kind of saved tensor, --tolerance)
+  fixed     bounds="policy", FixedPolicy(rel_bound(--fixed-bound))
+  adaptive  bounds="policy", AdaptivePolicy(beta=--beta, cap_fraction=--cap,
+            fallback=rel_bound(--fallback))
+  budget    bounds="policy", BudgetPolicy(raw bytes of one step / --budget-ratio,
+            same controller options, cap_fraction=--budget-cap)
 
 For each run it reports the test accuracy after every epoch, the activation bytes
 saved per step (raw, what autograd would keep, and stored, what the hooks kept),
 the step time, and on a GPU torch.cuda.max_memory_allocated. With --report it
 writes bench/results/training-<machine>-<date>.{md,json,png}.
 
-Usage: train_fashion_mnist.py [--epochs 5] [--train-count 60000] [--policies none,fixed,adaptive,budget]
-                              [--report] [--machine intel-xeon-2c] [--date YYYY-MM-DD]
+Usage: train_fashion_mnist.py [--model resnet8] [--epochs 5] [--train-count 60000]
+                              [--policies none,default,fixed,adaptive,budget] [--report]
+                              [--machine intel-xeon-2c] [--date YYYY-MM-DD]
 """
 import argparse
 import datetime
@@ -41,9 +47,33 @@ from fashion_mnist import ResNet, load  # noqa: E402
 REPO = HERE.parent.parent
 
 
-def make_policy(name, args, raw_step_bytes):
-    """The policy of run `name` (None for the uncompressed run)."""
+def build_model(args):
+    """The network of --model, from the current seed."""
+    if args.model == "resnet18":
+        import torchvision
+        model = torchvision.models.resnet18(num_classes=10)
+        model.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)  # grey images
+        return model
+    return ResNet(blocks=args.blocks, width=args.width)
+
+
+def model_name(args):
+    return "torchvision ResNet-18" if args.model == "resnet18" else f"ResNet-{2 + 6 * args.blocks}"
+
+
+def context(name, model, args, raw_step_bytes):
+    """The compressed_activations of run `name` (None for the uncompressed run) and its policy."""
     if name == "none":
+        return None, None
+    if name == "default":
+        return az.compressed_activations(model, tolerance=args.tolerance, verify=args.verify), None
+    policy = make_policy(name, args, raw_step_bytes)
+    return az.compressed_activations(model, policy=policy, bounds="policy", verify=args.verify), policy
+
+
+def make_policy(name, args, raw_step_bytes):
+    """The policy of run `name` (None for the uncompressed run and the defaults)."""
+    if name in ("none", "default"):
         return None
     if name == "fixed":
         return az.FixedPolicy(az.rel_bound(args.fixed_bound), codec=args.codec)
@@ -77,8 +107,8 @@ def evaluate(model, x, y, device, batch=1000):
 def raw_bytes_per_step(args, device, x, y):
     """Bytes autograd saves in one training step of the model (measured on a copy)."""
     torch.manual_seed(args.seed)
-    model = ResNet(blocks=args.blocks, width=args.width).to(device)
-    with az.compressed_activations(model, policy=az.FixedPolicy(az.rel_bound(1e-2))) as ca:
+    model = build_model(args).to(device)
+    with az.compressed_activations(model, bounds="policy") as ca:
         F.cross_entropy(model(x[:args.batch].to(device)), y[:args.batch].to(device)).backward()
         summary = ca.end_step()  # the first step of a context keeps everything raw
     return summary["raw_bytes"]
@@ -88,14 +118,14 @@ def train(name, args, data, device, raw_step_bytes, log):
     """One run; returns its history dict."""
     x_train, y_train, x_test, y_test = data
     torch.manual_seed(args.seed)
-    model = ResNet(blocks=args.blocks, width=args.width).to(device)
+    model = build_model(args).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.wd)
     steps_per_epoch = len(x_train) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
                                                 pct_start=0.15, anneal_strategy="cos")
-    policy = make_policy(name, args, raw_step_bytes)
-    ctx = az.compressed_activations(model, policy=policy, verify=args.verify) if policy is not None else None
-    history = {"policy": name, "policy_repr": repr(policy) if policy is not None else "uncompressed",
+    ctx, policy = context(name, model, args, raw_step_bytes)
+    represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
+    history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
                "epochs": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -149,6 +179,7 @@ def train(name, args, data, device, raw_step_bytes, log):
         errors = [s["max_error_ratio"] for s in st.steps if s["max_error_ratio"] is not None]
         history["max_error_ratio"] = max(errors) if errors else None
         history["last_step_records"] = st.records
+        history["calibration"] = ctx.calibration
         if isinstance(policy, az.BudgetPolicy):
             history["budget_bytes_per_step"] = policy.bytes_per_step
             history["budget_met"] = policy.budget_met
@@ -225,13 +256,13 @@ def write_report(results, args, meta, out_dir):
         json.dump({"meta": meta, "runs": results}, f, indent=1)
     base = next((r for r in results if r["policy"] == "none"), None)
     lines = [
-        f"# Training with compressed activations: ResNet-{2 + 6 * args.blocks} on Fashion-MNIST ({args.machine}, "
+        f"# Training with compressed activations: {model_name(args)} on Fashion-MNIST ({args.machine}, "
         f"{args.date})",
         "",
         f"- command: `{meta['command']}`",
         f"- commit: `{meta['commit']}`, torch {meta['torch']}, Python {meta['python']}",
         f"- machine: {meta['cpu']}, {meta['threads']} torch threads, device `{meta['device']}`",
-        f"- model: ResNet-{2 + 6 * args.blocks} (width {args.width}, {meta['parameters']} parameters); data: "
+        f"- model: {model_name(args)} ({meta['parameters']} parameters); data: "
         f"{args.train_count} training images, the 10000 test images; {args.epochs} epochs of batch {args.batch}, "
         f"SGD (Nesterov momentum 0.9, weight decay {args.wd}), one-cycle schedule to lr {args.lr}; seed {args.seed}, "
         "the same batches in the same order for every run",
@@ -309,7 +340,7 @@ def plot(results, args, path):
     ax1.set_xticks([e["epoch"] for e in results[0]["epochs"]])
     ax1.set_xlabel("epoch")
     ax1.set_ylabel("test accuracy (%)")
-    ax1.set_title(f"ResNet-{2 + 6 * args.blocks}, Fashion-MNIST")
+    ax1.set_title(f"{model_name(args)}, Fashion-MNIST")
     ax1.grid(alpha=0.3)
     ax1.legend()
     bytes_panel(ax2, results)
@@ -332,6 +363,8 @@ def add_policy_arguments(p, policies):
     p.add_argument("--budget-cap", type=float, default=0.1, help="cap_fraction of the budget policy")
     p.add_argument("--codec", default="automatic", choices=["bitplane", "huffman", "automatic"],
                    help="the policies' codec (automatic: the adapter's default)")
+    p.add_argument("--tolerance", type=float, default=0.04,
+                   help="the defaults' gradient tolerance (compressed_activations' default)")
 
 
 def main(argv=None):
@@ -341,12 +374,13 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--wd", type=float, default=5e-4)
-    p.add_argument("--blocks", type=int, default=1, help="basic blocks per stage (1: ResNet-8)")
+    p.add_argument("--model", default="resnet8", choices=["resnet8", "resnet18"])
+    p.add_argument("--blocks", type=int, default=1, help="basic blocks per stage of resnet8 (1: ResNet-8)")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    add_policy_arguments(p, "none,fixed,adaptive,budget")
+    add_policy_arguments(p, "none,default,budget")
     p.add_argument("--tag", default="", help="appended to the report's file name")
     p.add_argument("--timing-rounds", type=int, default=60,
                    help="rounds of interleaved forward+backward timing after training (0: none)")
@@ -387,7 +421,7 @@ def main(argv=None):
         "command": " ".join([Path(sys.argv[0]).name] + (argv if argv is not None else sys.argv[1:])),
         "commit": commit, "torch": torch.__version__, "python": platform.python_version(),
         "cpu": cpu_model(), "threads": torch.get_num_threads(), "device": str(device),
-        "parameters": sum(q.numel() for q in ResNet(blocks=args.blocks, width=args.width).parameters()),
+        "parameters": sum(q.numel() for q in build_model(args).parameters()),
         "wall_s": time.time() - t_start, "args": vars(args),
     }
     if args.report:

@@ -3,13 +3,15 @@
 """Trains a small causal transformer on the manual pages (bytes) without and with
 compressed activations.
 
-The model (man_pages.Transformer): 4 pre-norm blocks of width 256, 4 heads,
-attention written out on 4-D tensors, GELU MLP; a byte vocabulary. Every run
+The model (--model): ``man``, man_pages.Transformer (4 pre-norm blocks of width 256,
+4 heads, attention written out on 4-D tensors, GELU MLP), or ``gpt2``, transformers'
+GPT2LMHeadModel with the same depth, width, heads and context and its own defaults
+(dropout 0.1, GELU written as gelu_new, fused attention); a byte vocabulary. Every run
 starts from the same seed, sees the same windows in the same order and follows the
 same learning-rate schedule (AdamW, linear warm-up, cosine decay); the runs differ
 only in what happens to the activations autograd saves: kept (``none``), or
-compressed by actzip.torch.compressed_activations with the adaptive or budget
-policy (the same options as train_fashion_mnist.py).
+compressed by actzip.torch.compressed_activations with its defaults (``default``) or
+the adaptive or budget policy (the same options as train_fashion_mnist.py).
 
 It reports the validation loss (mean next-byte cross entropy on a fixed set of
 windows from pages the training never sees) during and after training, the
@@ -18,7 +20,7 @@ mean, and after training an interleaved median of forward + backward for every
 run, with and without overlap (a worker thread compressing during the forward).
 With --report it writes bench/results/training-<machine>-<date>-transformer.{md,json,png}.
 
-Usage: train_transformer.py [--steps 400] [--policies none,adaptive,budget] [--report]
+Usage: train_transformer.py [--model man] [--steps 400] [--policies none,default,budget] [--report]
 """
 import argparse
 import datetime
@@ -35,14 +37,39 @@ import actzip.torch as az  # pip install . (see docs/PYTHON.md)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import man_pages  # noqa: E402
-from train_fashion_mnist import (add_policy_arguments, bytes_panel, cpu_model, git_commit, make_policy,  # noqa: E402
+from train_fashion_mnist import (add_policy_arguments, bytes_panel, context, cpu_model, git_commit,  # noqa: E402
                                  mib)
 
 REPO = HERE.parent.parent
 
 
+class LogitsOf(torch.nn.Module):
+    """A transformers causal language model that returns its logits (the loss is
+    computed outside, as for man_pages.Transformer)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids):
+        return self.model(input_ids=ids).logits
+
+
 def model_of(args):
+    if args.model == "gpt2":
+        import transformers
+        config = transformers.GPT2Config(vocab_size=256, n_positions=args.context, n_embd=args.dim,
+                                         n_layer=args.layers, n_head=args.heads, bos_token_id=0, eos_token_id=0)
+        return LogitsOf(transformers.GPT2LMHeadModel(config))
     return man_pages.Transformer(dim=args.dim, heads=args.heads, layers=args.layers, context=args.context)
+
+
+def model_description(args, parameters):
+    if args.model == "gpt2":
+        return (f"transformers GPT2LMHeadModel: {args.layers} blocks, width {args.dim}, {args.heads} heads, context "
+                f"{args.context}, byte vocabulary, the library's defaults otherwise ({parameters} parameters)")
+    return (f"{args.layers} pre-norm blocks, width {args.dim}, {args.heads} heads, GELU MLP (4x), context "
+            f"{args.context}, byte vocabulary ({parameters} parameters)")
 
 
 def lr_at(step, args):
@@ -63,7 +90,7 @@ def val_loss(model, val_batches, device):
 def raw_bytes_per_step(args, device, batch):
     torch.manual_seed(args.seed)
     model = model_of(args).to(device)
-    with az.compressed_activations(model) as ca:
+    with az.compressed_activations(model, bounds="policy") as ca:
         man_pages.lm_loss(model(batch[0].to(device)), batch[1].to(device)).backward()
         summary = ca.end_step()  # the first step of a context keeps everything raw
     return summary["raw_bytes"]
@@ -73,9 +100,9 @@ def train(name, args, train_batches, val_batches, device, raw_step, log):
     torch.manual_seed(args.seed)
     model = model_of(args).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd)
-    policy = make_policy(name, args, raw_step)
-    ctx = az.compressed_activations(model, policy=policy) if policy is not None else None
-    history = {"policy": name, "policy_repr": repr(policy) if policy is not None else "uncompressed",
+    ctx, policy = context(name, model, args, raw_step)
+    represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
+    history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
                "evals": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -124,6 +151,7 @@ def train(name, args, train_batches, val_batches, device, raw_step, log):
         history["last_step_records"] = st.records
         kept = [r for r in st.records if not r["compressed"]]
         history["raw_kept_bytes_last_step"] = sum(r["stored_bytes"] for r in kept)
+        history["calibration"] = ctx.calibration
         if isinstance(policy, az.BudgetPolicy):
             history["budget_bytes_per_step"] = policy.bytes_per_step
             history["budget_met"] = policy.budget_met
@@ -170,7 +198,7 @@ def interleaved(runs, batch, device, rounds, log):
 
 
 def write_report(results, timing, args, meta, out_dir):
-    stem = out_dir / f"training-{args.machine}-{args.date}-transformer"
+    stem = out_dir / f"training-{args.machine}-{args.date}-{'gpt2' if args.model == 'gpt2' else 'transformer'}"
     with open(str(stem) + ".json", "w", encoding="utf-8") as f:
         json.dump({"meta": meta, "runs": results, "interleaved_s": timing}, f, indent=1)
     base = next((r for r in results if r["policy"] == "none"), None)
@@ -181,8 +209,7 @@ def write_report(results, timing, args, meta, out_dir):
         f"- command: `{meta['command']}`",
         f"- commit: `{meta['commit']}`, torch {meta['torch']}, Python {meta['python']}",
         f"- machine: {meta['cpu']}, {meta['threads']} torch threads, device `{meta['device']}`",
-        f"- model: {args.layers} pre-norm blocks, width {args.dim}, {args.heads} heads, GELU MLP (4x), context "
-        f"{args.context}, byte vocabulary ({meta['parameters']} parameters)",
+        f"- model: {model_description(args, meta['parameters'])}",
         f"- data: the troff source of the manual pages under /usr/share/man ({meta['train_bytes']} training bytes, "
         f"{meta['val_bytes']} validation bytes from other pages); {args.steps} steps of {args.batch} random windows, "
         f"the same windows in the same order for every run; validation: {args.val_windows} fixed windows",
@@ -260,7 +287,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    add_policy_arguments(p, "none,adaptive,budget")
+    p.add_argument("--model", default="man", choices=["man", "gpt2"])
+    p.add_argument("--verify", action="store_true", help="decompress and check every saved tensor (slow)")
+    add_policy_arguments(p, "none,default,budget")
     p.add_argument("--timing-rounds", type=int, default=12)
     p.add_argument("--report", action="store_true")
     p.add_argument("--machine", default="intel-xeon-2c")

@@ -180,6 +180,7 @@ class compressed_activations(GroupStore, Pipeline, Calibrated):
         self.calibration = None     # what the last calibrate() measured
         self.kind_bounds = {}       # kind, and kind cut by depth -> measured relative bound (None: kept raw)
         self._measured_groups = {}  # leader site -> {kind: its measured group}
+        self._unmeasurable = set()  # unknown sites no calibration's probe reached
         self._calibrated_at = None
         self._calibrating = None    # the Calibration running now
         self._capture = None        # the step kept for the default probe

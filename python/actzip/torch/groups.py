@@ -144,6 +144,8 @@ class GroupStore:
             keys = self._measured_groups.get(group.leader, {})
             found = [self.kind_bounds[keys.get(k, k)] for k in kinds if keys.get(k, k) in self.kind_bounds]
             if has_unknown and len(found) < len(kinds):
+                if any(n in self._unmeasurable for n in members):
+                    return self._keep_raw(group, t, view, "unmeasured")  # the probe does not reach it
                 self._unmeasured = True  # calibrate at the end of the step
                 return self._keep_raw(group, t, view, "uncalibrated")  # not measured yet
             if any(b is None for b in found):

@@ -61,6 +61,8 @@ import time
 
 import torch
 
+from .roles import UNKNOWN
+
 #: The relative bound each unknown kind is compressed at when its sensitivity is measured.
 PROBE_BOUND = 1e-2
 #: The loosest relative bound the measurement may give a kind.
@@ -381,6 +383,11 @@ class Calibrated:
             found = [calibration.bounds[k] for k in calibration.bounds if k == kind or k.startswith(kind + "@")]
             self.kind_bounds[kind] = None if any(b is None for b in found) else min(found)
         self._measured_groups = calibration.leaders
+        # Unknown sites the probe did not reach (saves outside the model's forward when
+        # the probe replays the model): kept raw from now on, not measured again.
+        for name, site in self.sites.items():
+            if site.role == UNKNOWN and site.kind not in self.kind_bounds:
+                self._unmeasurable.add(name)
         self._calibrated_at = self._step
         result["step"] = self._step
         self.calibration = result

@@ -38,8 +38,12 @@ class CompressionStats:
     ``exact_role`` (a role that needs exact values), ``small`` (fewer than
     ``min_numel`` elements), ``layout`` (elements that may repeat), ``dtype`` (a type
     actzip does not compress, e.g. complex), ``device`` (neither CPU nor CUDA),
-    ``policy`` (the policy decided so), ``uncalibrated`` (an unknown kind whose
-    sensitivity is not measured yet, or too high for any bound), ``incompressible``
+    ``policy`` (the policy decided so), ``uncalibrated`` (a kind not measured yet: the
+    next calibration measures it), ``sensitive`` (measured, and too sensitive for any
+    bound), ``unmeasured`` (a kind without a role that the probe does not reach: saves
+    outside the model's forward, such as a loss computed after it, when the probe
+    replays the model; give ``probe=`` a callable that computes the loss too),
+    ``incompressible``
     (the stream would not be smaller), ``in_backward`` (saved while the backward pass
     runs: a checkpointed region's recomputation, used at once).
 
