@@ -25,6 +25,7 @@ from actzip import (AdaptivePolicy, Bound, BudgetPolicy, Decision, Error, FixedP
 from actzip import abs as abs_bound
 from actzip import rel as rel_bound
 
+from . import checkpoint  # noqa: F401  (actzip.torch.checkpoint: error-bounded training checkpoints)
 from .activations import compressed_activations, site_key
 from .roles import (DEFAULT_ROLES, EXACT, INDEX, LINEAR_INPUT, MASK, NODE_ROLES, NONLINEAR, NORM_INPUT, RELU_OUTPUT,
                     ROLES, SOFTMAX_OUTPUT, UNKNOWN, VALUE_FREE, fan_in)
