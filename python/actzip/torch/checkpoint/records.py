@@ -37,7 +37,7 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 NUMPY_KINDS = "biufc"          # numpy arrays stored: bool, integers, floats, complex
 ZLIB_MAX_BYTES = 64 << 20      # exact records up to this size are tried with zlib
 MAX_FIXUP_SHARE = 1 / 16       # more fixups than this: the record is stored exactly instead
-_SLICE = 1 << 20               # elements per slice of the element-wise checks
+_SLICE = 1 << 18               # elements per slice of the element-wise work (bounds its temporaries)
 CODECS = ("bitplane", "huffman", "automatic")
 
 
