@@ -5,7 +5,7 @@
   input, and the errors of bad input;
 - the gradients of the first compressed step against the uncompressed ones on the
   same weights and batch;
-- a few hundred training steps of a small ResNet on a Fashion-MNIST subset (or
+- a hundred and twenty training steps of a small ResNet on a Fashion-MNIST subset (or
   on a seeded synthetic image set when the Debian package is absent), without
   and with compressed activations from the same seed: every saved tensor is
   decompressed and checked against its bound (verify=True), the activations must
@@ -15,8 +15,8 @@
 
 Thresholds (measured on a 2-core Xeon VM, CPU PyTorch 1.13, fixed rel 1e-2,
 Fashion-MNIST): relative L2 error of the first compressed step's gradients
-0.055, asserted < 0.12; activation ratio 5.8-6.3x, asserted >= 4x; mean loss of
-the last 20 steps 0.726 against 0.685 uncompressed, asserted within 0.15.
+0.055, asserted < 0.12; activation ratio 5.5x over 120 steps, asserted >= 4x; mean
+loss of the last 20 steps 0.822 against 0.848 uncompressed, asserted within 0.15.
 """
 import math
 import os
@@ -39,7 +39,7 @@ torch.set_num_threads(2)
 GRADIENT_TOLERANCE = 0.12   # relative L2 error of all gradients, first compressed step
 RATIO_FLOOR = 4.0           # raw / stored bytes of a compressed step, fixed rel 1e-2
 LOSS_TOLERANCE = 0.15       # |final loss compressed - final loss uncompressed|
-STEPS = 240
+STEPS = 120
 BATCH = 32
 WIDTH = 8
 
