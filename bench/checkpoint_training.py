@@ -331,6 +331,7 @@ def run(task, args, configs, log):
     result["resume_exact"]["identical_parameters"] = all(
         torch.equal(a, b) for a, b in zip(m.state_dict().values(), model.state_dict().values()))
     log(f"[resume torch.save] {result['resume_exact']}")
+    result["noise_floor"] = noise_floor(task, args, work, log)
     result["resumes"] = {}
     for name in configs:
         path = work / name / f"step-{mid:06d}.azc"
@@ -339,6 +340,27 @@ def run(task, args, configs, log):
         result["resumes"][name] = task.evaluate(m)
         log(f"[resume {name}] {result['resumes'][name]}")
     return result
+
+
+def noise_floor(task, args, work, log):
+    """Runs resumed from the exact midpoint state with every floating tensor of the model
+    moved by one or two units in the last place (x * (1 +- 2^-22), random signs): how
+    far the final metrics move when the resumed state differs by nothing more than
+    rounding. Training is chaotic, so this is the scale against which the lossy
+    resumes' differences are to be read."""
+    out = []
+    for seed in range(1, args.noise_floor + 1):
+        state = torch.load(work / "torch-mid.pt")
+        g = torch.Generator().manual_seed(seed)
+        for k, x in state["model"].items():
+            if x.is_floating_point():
+                sign = torch.randint(0, 2, x.shape, generator=g).to(x.dtype) * 2 - 1
+                state["model"][k] = x * (1 + sign * 2.0 ** -22)
+        m, o, start = restore(task, state)
+        train(task, m, o, start, args.steps, log, f"noise floor {seed}")
+        out.append({"seed": seed, **task.evaluate(m)})
+        log(f"[noise floor {seed}] {out[-1]}")
+    return out
 
 
 # ------------------------------------------------------------------------ reports
@@ -452,6 +474,10 @@ def model_section(r):
     lines.append(f"| resumed from torch.save (control; parameters bit-identical to the reference: "
                  f"{ex['identical_parameters']}) | {ex['accuracy']:.2f} | {ex['accuracy'] - ref['accuracy']:+.2f} | "
                  f"{ex['val_loss']:.4f} | {100 * (ex['val_loss'] / ref['val_loss'] - 1):+.2f} % |")
+    for e in res.get("noise_floor", []):
+        lines.append(f"| resumed from torch.save with every model tensor moved by 1-2 ulp (seed {e['seed']}): the "
+                     f"noise floor | {e['accuracy']:.2f} | {e['accuracy'] - ref['accuracy']:+.2f} | "
+                     f"{e['val_loss']:.4f} | {100 * (e['val_loss'] / ref['val_loss'] - 1):+.2f} % |")
     for n in names:
         e = res["resumes"][n]
         da, dl = e["accuracy"] - ref["accuracy"], 100 * (e["val_loss"] / ref["val_loss"] - 1)
@@ -478,7 +504,11 @@ def write_reports(out, machine, date):
              f"- machine: {meta['cpu']}, {meta['threads']} torch thread(s), shared with other work",
              f"- torch {meta['torch']}, Python {meta['python']}; commit(s): "
              + ", ".join(sorted({f"`{r['commit']}` ({r['model']})" for r in runs})),
-             "- commands: " + "; ".join(f"`{r['command']}`" for r in runs),
+             "- commands: " + "; ".join(f"`{r['command']}`" + (f" (commit `{r['commit']}`), then `"
+                                                               f"{r['noise_floor_command']}` (commit "
+                                                               f"`{r['noise_floor_commit']}`: the noise-floor "
+                                                               "resumes)" if "noise_floor_command" in r else "")
+                                    for r in runs),
              "- `bench/checkpoint_training.py` (this report is written by it)", ""]
     for r in runs:
         lines += model_section(r) + [""]
@@ -496,6 +526,10 @@ def main(argv=None):
     p.add_argument("--configs", default="naive,tight,default")
     p.add_argument("--val-batches", type=int, default=32, help="gpt2: validation batches of 8 windows")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--noise-floor", type=int, default=2, help="resumes from the exact state moved by 1-2 ulp")
+    p.add_argument("--only-noise-floor", action="store_true",
+                   help="add the noise-floor resumes to this model's existing JSON in --out (the reference run's "
+                        "midpoint state must still be in --work)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--work", default="/tmp/actzip-checkpoint-bench")
     p.add_argument("--out", default=str(REPO / "bench" / "results"))
@@ -514,14 +548,24 @@ def main(argv=None):
         print(f"[{time.time() - t0:7.1f} s] {msg}", flush=True)
 
     task = GPT2Task(args) if args.model == "gpt2" else ResNetTask(args)
+    out = Path(args.out)
+    path = out / f"checkpoint-{args.machine}-{args.date}-{args.model}.json"
+    if args.only_noise_floor:
+        record = json.loads(path.read_text())
+        record["result"]["noise_floor"] = noise_floor(task, args, Path(args.work) / task.name, log)
+        record["noise_floor_command"] = " ".join(["checkpoint_training.py"] + (argv if argv is not None else
+                                                                               sys.argv[1:]))
+        record["noise_floor_commit"] = commit
+        path.write_text(json.dumps(record, indent=1))
+        stem = write_reports(out, args.machine, args.date)
+        log(f"wrote {path} and {stem}.md")
+        return
     result = run(task, args, configs, log)
     record = {"model": args.model, "description": task.description, "commit": commit, "torch": torch.__version__,
               "python": platform.python_version(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
               "command": " ".join(["checkpoint_training.py"] + (argv if argv is not None else sys.argv[1:])),
               "args": vars(args), "wall_s": time.time() - t0, "result": result}
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"checkpoint-{args.machine}-{args.date}-{args.model}.json"
     path.write_text(json.dumps(record, indent=1))
     stem = write_reports(out, args.machine, args.date)
     log(f"wrote {path} and {stem}.md")
