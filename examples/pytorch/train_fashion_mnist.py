@@ -10,7 +10,7 @@ the activations autograd saves: kept (``none``), or compressed by
 actzip.torch.compressed_activations:
 
   default   compressed_activations(model): the package's defaults (bounds measured
-            per kind of saved tensor, --tolerance)
+            per kind of saved tensor, --tolerance; default:T the same with tolerance T)
   fixed     bounds="policy", FixedPolicy(rel_bound(--fixed-bound))
   adaptive  bounds="policy", AdaptivePolicy(beta=--beta, cap_fraction=--cap,
             fallback=rel_bound(--fallback))
@@ -65,8 +65,9 @@ def context(name, model, args, raw_step_bytes):
     """The compressed_activations of run `name` (None for the uncompressed run) and its policy."""
     if name == "none":
         return None, None
-    if name == "default":
-        return az.compressed_activations(model, tolerance=args.tolerance, verify=args.verify), None
+    if name == "default" or name.startswith("default:"):
+        tolerance = float(name.split(":")[1]) if ":" in name else args.tolerance
+        return az.compressed_activations(model, tolerance=tolerance, verify=args.verify), None
     policy = make_policy(name, args, raw_step_bytes)
     return az.compressed_activations(model, policy=policy, bounds="policy", verify=args.verify), policy
 
@@ -125,6 +126,8 @@ def train(name, args, data, device, raw_step_bytes, log):
                                                 pct_start=0.15, anneal_strategy="cos")
     ctx, policy = context(name, model, args, raw_step_bytes)
     represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
+    if name.startswith("default:"):
+        represent[name] = f"defaults, tolerance {float(name.split(':')[1]):g}"
     history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
                "epochs": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":

@@ -102,6 +102,8 @@ def train(name, args, train_batches, val_batches, device, raw_step, log):
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd)
     ctx, policy = context(name, model, args, raw_step)
     represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
+    if name.startswith("default:"):
+        represent[name] = f"defaults, tolerance {float(name.split(':')[1]):g}"
     history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
                "evals": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":
