@@ -385,6 +385,15 @@ def git_commit():
         return "unknown"
 
 
+def modified_files():
+    """Tracked files that differ from the commit (what '-dirty' stands for)."""
+    try:
+        out = subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -532,7 +541,13 @@ def write_reports(out, machine, date):
                                                                f"`{r['noise_floor_commit']}`: the noise-floor "
                                                                "resumes)" if "noise_floor_command" in r else "")
                                     for r in runs),
-             "- `bench/checkpoint_training.py` (this report is written by it)", ""]
+             "- `bench/checkpoint_training.py` (this report is written by it)"]
+    for r in runs:
+        for key, what in (("modified_files", "run"), ("noise_floor_modified_files", "noise-floor resumes")):
+            if r.get(key):
+                lines.append(f"- {r['model']}, {what}: tracked files that differed from the commit ('-dirty'): "
+                             + ", ".join(f"`{f}`" for f in r[key]))
+    lines.append("")
     for r in runs:
         lines += model_section(r) + [""]
     with open(str(stem) + ".md", "w", encoding="utf-8") as f:
@@ -566,6 +581,7 @@ def main(argv=None):
     configs = parse_configs(args.configs)
     t0 = time.time()
     commit = git_commit()
+    modified = modified_files()
 
     def log(msg):
         print(f"[{time.time() - t0:7.1f} s] {msg}", flush=True)
@@ -580,12 +596,14 @@ def main(argv=None):
         record["noise_floor_command"] = " ".join(["checkpoint_training.py"] + (argv if argv is not None else
                                                                                sys.argv[1:]))
         record["noise_floor_commit"] = commit
+        record["noise_floor_modified_files"] = modified
         path.write_text(json.dumps(record, indent=1))
         stem = write_reports(out, args.machine, args.date)
         log(f"wrote {path} and {stem}.md")
         return
     result = run(task, args, configs, log)
-    record = {"model": args.model, "description": task.description, "commit": commit, "torch": torch.__version__,
+    record = {"model": args.model, "description": task.description, "commit": commit, "modified_files": modified,
+              "torch": torch.__version__,
               "python": platform.python_version(), "cpu": cpu_model(), "threads": torch.get_num_threads(),
               "command": " ".join(["checkpoint_training.py"] + (argv if argv is not None else sys.argv[1:])),
               "args": vars(args), "wall_s": time.time() - t0, "result": result}
