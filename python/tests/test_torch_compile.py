@@ -562,3 +562,17 @@ def test_measured_bounds_need_a_probe_for_a_module_compiled_in_place():
         model(x).backward()
         summary = ca.end_step()
     assert summary["compressed"] == 2 and summary["ratio"] > 1.5
+
+
+@needs_compile
+def test_the_eager_context_refuses_a_compiled_model_loudly():
+    """Plain saved-tensor hooks around a compiled model would see none of its graphs'
+    saves: actzip.torch.compressed_activations refuses, naming the door to use."""
+    import actzip.torch as az
+    model = Small()
+    for compiled in (torch.compile(model, backend="aot_eager"), CompiledInPlace()):
+        if compiled.__class__ is CompiledInPlace:
+            compiled.compile(backend="aot_eager")
+        with pytest.raises(RuntimeError, match=r"actzip\.torch\.compile.*" + re.escape(torch.__version__)):
+            with az.compressed_activations(compiled):
+                pass
