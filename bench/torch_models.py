@@ -26,7 +26,6 @@ import datetime
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,32 +34,15 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python" / "tests"))
+sys.path.insert(0, str(REPO / "examples" / "pytorch"))
 import model_zoo  # noqa: E402
+from train_fashion_mnist import cpu_model, git_commit  # noqa: E402
 
 import actzip.torch as az  # noqa: E402
 
 CASES = [(n, "fp32") for n in model_zoo.FAMILIES] + [("gpt2", "autocast"), ("llama", "autocast"),
                                                     ("gpt2", "checkpointing"), ("gpt2", "compile:aot_eager"),
                                                     ("gpt2", "compile:inductor")]
-
-
-def git_commit():
-    try:
-        return subprocess.check_output(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=REPO,
-                                       text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def measure_compiled(name, backend, steps):
