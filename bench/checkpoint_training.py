@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples" / "pytorch"))
 
 from actzip.torch import checkpoint as ckpt  # noqa: E402
+from train_fashion_mnist import cpu_model, git_commit, mib  # noqa: E402
 
 #: Named configurations: keyword arguments of checkpoint.save.
 CONFIGS = {
@@ -377,14 +378,6 @@ def noise_floor(task, args, work, log):
 
 # ------------------------------------------------------------------------ reports
 
-def git_commit():
-    try:
-        return subprocess.check_output(["git", "describe", "--always", "--dirty", "--abbrev=7"], cwd=REPO,
-                                       text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def modified_files():
     """Tracked files that differ from the commit (what '-dirty' stands for)."""
     try:
@@ -392,21 +385,6 @@ def modified_files():
     except (OSError, subprocess.CalledProcessError):
         return []
     return [line[3:] for line in out.splitlines() if line.strip()]
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def mib(b):
-    return b / 2**20
 
 
 def describe(settings):
