@@ -159,6 +159,14 @@ rose by 143 MB at the forward's peak and 134 MB at its end without compression, 
 32 and 24 MB with it (large blocks mapped and unmapped by malloc, so resident memory
 follows live tensors): Inductor compresses each value as soon as it is final, so
 the forward's peak falls too; step 1.0 -> 2.4 s.
+
+With measured bounds (the default) on transformers' GPT-2 of python/tests/model_zoo.py
+(bench/results/torch-models-*.md): ratio 11.7 under aot_eager and 10.4 under Inductor,
+gradient cosine 0.9993 and 0.9995, against 14.2 in eager mode. The eager ratio counts
+the dropout masks, which eager mode stores as bits and the compiled graphs recompute
+or keep in their own form; without them eager mode gives about 12.7, within 10 % of
+aot_eager. Inductor fuses some saved values into others and keeps the rest at
+tighter bounds (its groups of backward readers are smaller), hence its lower ratio.
 """
 from .context import compressed_activations
 from .ops import compress_op, decompress_op, supported, unsupported_reason
