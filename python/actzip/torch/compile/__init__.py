@@ -165,8 +165,8 @@ With measured bounds (the default) on transformers' GPT-2 of python/tests/model_
 gradient cosine 0.9993 and 0.9995, against 14.2 in eager mode. The eager ratio counts
 the dropout masks, which eager mode stores as bits and the compiled graphs recompute
 or keep in their own form; without them eager mode gives about 12.7, within 10 % of
-aot_eager. Inductor fuses some saved values into others and keeps the rest at
-tighter bounds (its groups of backward readers are smaller), hence its lower ratio.
+aot_eager. Inductor's graph saves another set of values (12 measured groups against
+aot_eager's 19), and its ratio is about 18 % under that eager figure.
 """
 from .context import compressed_activations
 from .ops import compress_op, decompress_op, supported, unsupported_reason
