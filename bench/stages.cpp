@@ -68,6 +68,20 @@ struct stage_case {
   std::uint64_t stream_bytes = 0;
 };
 
+//! Adds the Huffman statistics of every chunk that is not stored as nothing to
+//! counts, segment by segment (what count_chunk_symbols adds after preparing a chunk).
+void count_symbols(const std::vector<prepared_chunk>& chunks, std::uint32_t* counts) {
+  for (const auto& p : chunks) {
+    if (!p.any) continue;
+    for (std::uint32_t k = 0; k < actzip::huffman_segment_count(p.n); ++k) {
+      const std::uint32_t first = k * actzip::huffman_segment_elements;
+      const std::uint32_t count =
+          p.n - first < actzip::huffman_segment_elements ? p.n - first : actzip::huffman_segment_elements;
+      actzip::huffman_statistics(p.coded.data() + first, count, [&](unsigned slot) { ++counts[slot]; });
+    }
+  }
+}
+
 actzip::extents to_extents(const std::vector<std::uint64_t>& s) {
   if (s.size() == 1) return actzip::extents{s[0]};
   if (s.size() == 2) return actzip::extents{s[0], s[1]};
@@ -105,15 +119,7 @@ std::shared_ptr<stage_case> make_case(const std::string& name, const actzip_benc
     c->chunks.push_back(std::move(p));
   }
   std::uint32_t counts[actzip::huffman_statistics_slots] = {};
-  for (const auto& p : c->chunks) {
-    if (!p.any) continue;
-    for (std::uint32_t k = 0; k < actzip::huffman_segment_count(p.n); ++k) {
-      const std::uint32_t first = k * actzip::huffman_segment_elements;
-      const std::uint32_t count =
-          p.n - first < actzip::huffman_segment_elements ? p.n - first : actzip::huffman_segment_elements;
-      actzip::huffman_statistics(p.coded.data() + first, count, [&](unsigned slot) { ++counts[slot]; });
-    }
-  }
+  count_symbols(c->chunks, counts);
   for (unsigned k = 0; k < actzip::huffman_statistics_slots; ++k) c->statistics[k] = counts[k];
   std::uint64_t stats[actzip::huffman_statistics_slots];
   std::memcpy(stats, c->statistics, sizeof stats);
@@ -132,57 +138,43 @@ void set_bytes(benchmark::State& state, const stage_case& c) {
                           static_cast<std::int64_t>(c.values.size() * sizeof(float)));
 }
 
-void bm_quantize(benchmark::State& state, const stage_case* c) {
+//! Runs `stage(scratch, chunk)` (returning the chunk's lossless count) over every chunk.
+template <class Stage>
+void run_front_end(benchmark::State& state, const stage_case* c, Stage stage) {
   auto s = std::make_unique<chunk_scratch<float>>();
   for (auto _ : state) {
     std::uint32_t lossless = 0;
-    for (std::uint64_t k = 0; k < c->geometry.count; ++k)
-      lossless += actzip::quantize_chunk(c->values.data(), c->geometry, k, c->qz, *s, s->index);
+    for (std::uint64_t k = 0; k < c->geometry.count; ++k) lossless += stage(*s, k);
     benchmark::DoNotOptimize(lossless);
     benchmark::ClobberMemory();
   }
   set_bytes(state, *c);
+}
+
+void bm_quantize(benchmark::State& state, const stage_case* c) {
+  run_front_end(state, c, [c](chunk_scratch<float>& s, std::uint64_t k) {
+    return actzip::quantize_chunk(c->values.data(), c->geometry, k, c->qz, s, s.index);
+  });
 }
 
 void bm_lorenzo(benchmark::State& state, const stage_case* c) {
-  auto s = std::make_unique<chunk_scratch<float>>();
-  for (auto _ : state) {
-    std::uint32_t lossless = 0;
-    for (std::uint64_t k = 0; k < c->geometry.count; ++k)
-      lossless += actzip::prepare_chunk(c->values.data(), c->geometry, k, c->qz, *s);
-    benchmark::DoNotOptimize(lossless);
-    benchmark::ClobberMemory();
-  }
-  set_bytes(state, *c);
+  run_front_end(state, c, [c](chunk_scratch<float>& s, std::uint64_t k) {
+    return actzip::prepare_chunk(c->values.data(), c->geometry, k, c->qz, s);
+  });
 }
 
 void bm_predict(benchmark::State& state, const stage_case* c) {
-  auto s = std::make_unique<chunk_scratch<float>>();
-  for (auto _ : state) {
-    std::uint32_t lossless = 0;
-    for (std::uint64_t k = 0; k < c->geometry.count; ++k) {
-      actzip::predictor m;
-      lossless += actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, *s, &m);
-    }
-    benchmark::DoNotOptimize(lossless);
-    benchmark::ClobberMemory();
-  }
-  set_bytes(state, *c);
+  run_front_end(state, c, [c](chunk_scratch<float>& s, std::uint64_t k) {
+    actzip::predictor m;
+    return actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, s, &m);
+  });
 }
 
 void bm_histogram(benchmark::State& state, const stage_case* c) {
   std::uint32_t counts[actzip::huffman_statistics_slots];
   for (auto _ : state) {
     std::memset(counts, 0, sizeof counts);
-    for (const auto& p : c->chunks) {
-      if (!p.any) continue;
-      for (std::uint32_t k = 0; k < actzip::huffman_segment_count(p.n); ++k) {
-        const std::uint32_t first = k * actzip::huffman_segment_elements;
-        const std::uint32_t count =
-            p.n - first < actzip::huffman_segment_elements ? p.n - first : actzip::huffman_segment_elements;
-        actzip::huffman_statistics(p.coded.data() + first, count, [&](unsigned slot) { ++counts[slot]; });
-      }
-    }
+    count_symbols(c->chunks, counts);
     benchmark::DoNotOptimize(counts);
     benchmark::ClobberMemory();
   }
