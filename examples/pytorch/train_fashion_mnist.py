@@ -66,10 +66,25 @@ def context(name, model, args, raw_step_bytes):
     if name == "none":
         return None, None
     if name == "default" or name.startswith("default:"):
-        tolerance = float(name.split(":")[1]) if ":" in name else args.tolerance
-        return az.compressed_activations(model, tolerance=tolerance, verify=args.verify), None
+        return az.compressed_activations(model, tolerance=run_tolerance(name, args), verify=args.verify), None
     policy = make_policy(name, args, raw_step_bytes)
     return az.compressed_activations(model, policy=policy, bounds="policy", verify=args.verify), policy
+
+
+def run_tolerance(name, args):
+    """The gradient tolerance of a 'default' or 'default:T' run."""
+    return float(name.split(":")[1]) if ":" in name else args.tolerance
+
+
+def describe(name, args, policy):
+    """How run `name` stores activations, for the report."""
+    if name == "none":
+        return "uncompressed"
+    if name == "default":
+        return f"defaults (tolerance {args.tolerance:g})"
+    if name.startswith("default:"):
+        return f"defaults, tolerance {run_tolerance(name, args):g}"
+    return repr(policy)
 
 
 def make_policy(name, args, raw_step_bytes):
@@ -125,10 +140,7 @@ def train(name, args, data, device, raw_step_bytes, log):
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
                                                 pct_start=0.15, anneal_strategy="cos")
     ctx, policy = context(name, model, args, raw_step_bytes)
-    represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
-    if name.startswith("default:"):
-        represent[name] = f"defaults, tolerance {float(name.split(':')[1]):g}"
-    history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
+    history = {"policy": name, "policy_repr": describe(name, args, policy),
                "epochs": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

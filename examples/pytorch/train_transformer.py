@@ -37,8 +37,8 @@ import actzip.torch as az  # pip install . (see docs/PYTHON.md)
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import man_pages  # noqa: E402
-from train_fashion_mnist import (add_policy_arguments, bytes_panel, context, cpu_model, git_commit,  # noqa: E402
-                                 mib)
+from train_fashion_mnist import (add_policy_arguments, bytes_panel, context, cpu_model, describe,  # noqa: E402
+                                 git_commit, mib)
 
 REPO = HERE.parent.parent
 
@@ -101,10 +101,7 @@ def train(name, args, train_batches, val_batches, device, raw_step, log):
     model = model_of(args).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=args.wd)
     ctx, policy = context(name, model, args, raw_step)
-    represent = {"none": "uncompressed", "default": f"defaults (tolerance {args.tolerance:g})"}
-    if name.startswith("default:"):
-        represent[name] = f"defaults, tolerance {float(name.split(':')[1]):g}"
-    history = {"policy": name, "policy_repr": represent.get(name, repr(policy)),
+    history = {"policy": name, "policy_repr": describe(name, args, policy),
                "evals": [], "step_time_s": [], "loss": []}
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
