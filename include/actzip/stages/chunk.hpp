@@ -150,55 +150,89 @@ ACTZIP_HD predictor choose_predictor(const std::uint32_t* indices, box_extents e
 
 namespace detail {
 
-//! Sum of the bit widths of z[0, n), without a branch per element: z | 1 has the
-//! width of z except for 0, whose width 1 the zero count takes back.
-ACTZIP_HD std::uint32_t bit_width_sum(const std::uint32_t* z, std::uint32_t n) noexcept {
-  std::uint32_t cost = 0, zeros = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    cost += bit_width(z[i] | 1u);
-    zeros += z[i] == 0;
+//! Sum of the bit widths of the zig-zag codes of the deltas d[0, n) (the
+//! predictor_cost of deltas already computed), without a branch per element.
+ACTZIP_HD std::uint32_t zigzag_bit_width_sum(const std::uint32_t* d, std::uint32_t n) noexcept {
+  std::uint32_t cost = 0, zeros = 0, i = 0;
+#if ACTZIP_HAS_SSE2
+  // Four lanes at a time, with the bit width read off a float's exponent: y = z &
+  // ~(z >> 1) keeps the leading one of the code z and clears the bit below it, so
+  // converting y to float cannot round up to the next power of two; (exponent - 126)
+  // is then the width of y, which is z's, for 1 <= y < 2^31; zero lanes give 0, and
+  // lanes with bit 31 set are 32.
+  {
+    const __m128i low31 = _mm_set1_epi32(0x7fffffff), bias = _mm_set1_epi32(126), full = _mm_set1_epi32(32);
+    __m128i sum = _mm_setzero_si128();
+    for (; i + 4 <= n; i += 4) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+      const __m128i z = _mm_xor_si128(_mm_slli_epi32(x, 1), _mm_srai_epi32(x, 31));
+      const __m128i y = _mm_andnot_si128(_mm_srli_epi32(z, 1), z);
+      const __m128i top = _mm_srai_epi32(y, 31);
+      const __m128i low = _mm_and_si128(y, low31);
+      const __m128i exponent = _mm_srli_epi32(_mm_castps_si128(_mm_cvtepi32_ps(low)), 23);
+      const __m128i width = _mm_andnot_si128(_mm_cmpeq_epi32(low, _mm_setzero_si128()), _mm_sub_epi32(exponent, bias));
+      sum = _mm_add_epi32(sum, _mm_or_si128(_mm_and_si128(top, full), _mm_andnot_si128(top, width)));
+    }
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+    cost = static_cast<std::uint32_t>(_mm_cvtsi128_si32(sum));
+  }
+#endif
+  // z | 1 has the width of z except for 0, whose width 1 the zero count takes back.
+  for (; i < n; ++i) {
+    const std::uint32_t z = zigzag_encode(d[i]);
+    cost += bit_width(z | 1u);
+    zeros += z == 0;
   }
   return cost - zeros;
+}
+
+//! dst[i] = zigzag_encode(src[i]) for i in [0, n) (src == dst allowed).
+ACTZIP_HD void zigzag_encode_run(const std::uint32_t* src, std::uint32_t* dst, std::uint32_t n) noexcept {
+  for (std::uint32_t i = 0; i < n; ++i) dst[i] = zigzag_encode(src[i]);
 }
 
 }  // namespace detail
 
 //! The stages of a Huffman or automatic chunk: quantization (indices in s.index),
-//! the predictor and its zig-zagged deltas in s.coded[0, n), and the 3-D Lorenzo
-//! (bitplane) codes in s.values, zero-padded as prepare_chunk leaves them. The
-//! predictor is choose_predictor's, found with whole-row differences
-//! (predictor_forward) rather than element by element. Returns the lossless count;
-//! the predictor goes to *chosen.
+//! the predictor and its zig-zagged deltas in s.coded[0, n), and, when
+//! `bitplane_codes` (the automatic codec needs them), the 3-D Lorenzo (bitplane)
+//! codes in s.values, zero-padded as prepare_chunk leaves them. The predictor is
+//! choose_predictor's, found with whole-row differences (predictor_forward) rather
+//! than element by element. Returns the lossless count; the predictor goes to
+//! *chosen.
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD std::uint32_t prepare_huffman_chunk(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                              const quantizer<C>& qz, chunk_scratch<T>& s, predictor* chosen) noexcept {
+                                              const quantizer<C>& qz, chunk_scratch<T>& s, predictor* chosen,
+                                              bool bitplane_codes = true) noexcept {
   const box_extents e = g.chunk_box(chunk).extent;
   const std::uint32_t n = e.count();
   const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.index);
+  // Deltas of each predictor worth trying (3-D Lorenzo in s.values), keeping the
+  // cheapest (the first on a tie); zig-zag codes only for the ones kept.
   predictor_forward(s.index, s.values, e, predictor::lorenzo_3d);
-  const std::uint32_t groups = detail::chunk_group_count(n);
-  for (std::uint32_t i = 0; i < n; ++i) s.values[i] = zigzag_encode(s.values[i]);
-  for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
-  // Try the other predictors worth trying, keeping the cheapest (the first on a tie).
   predictor best = predictor::lorenzo_3d;
-  const std::uint32_t* best_codes = s.values;
+  const std::uint32_t* best_deltas = s.values;
   if (predictors_for(e) > 1) {
-    std::uint32_t best_cost = detail::bit_width_sum(s.values, n);
+    std::uint32_t best_cost = detail::zigzag_bit_width_sum(s.values, n);
     for (unsigned k = 1; k < predictors_for(e); ++k) {
       const predictor m = predictor_choice(e, k);
-      std::uint32_t* codes = best_codes == s.coded ? s.trial : s.coded;
-      predictor_forward(s.index, codes, e, m);
-      for (std::uint32_t i = 0; i < n; ++i) codes[i] = zigzag_encode(codes[i]);
-      const std::uint32_t cost = detail::bit_width_sum(codes, n);
+      std::uint32_t* deltas = best_deltas == s.coded ? s.trial : s.coded;
+      predictor_forward(s.index, deltas, e, m);
+      const std::uint32_t cost = detail::zigzag_bit_width_sum(deltas, n);
       if (cost < best_cost) {
         best = m;
         best_cost = cost;
-        best_codes = codes;
+        best_deltas = deltas;
       }
     }
   }
-  if (best_codes != s.coded)
-    for (std::uint32_t i = 0; i < n; ++i) s.coded[i] = best_codes[i];
+  detail::zigzag_encode_run(best_deltas, s.coded, n);
+  if (bitplane_codes) {
+    detail::zigzag_encode_run(s.values, s.values, n);
+    const std::uint32_t groups = detail::chunk_group_count(n);
+    for (std::uint32_t i = n; i < groups * group_size; ++i) s.values[i] = 0;
+  }
   *chosen = best;
   return lossless;
 }
@@ -385,21 +419,26 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
   predictor m = predictor::lorenzo_3d;
   const std::uint32_t lossless = mode == codec::bitplane
                                      ? prepare_chunk(data, g, chunk, qz, s)
-                                     : prepare_huffman_chunk(data, g, chunk, qz, s, &m);
+                                     : prepare_huffman_chunk(data, g, chunk, qz, s, &m, mode != codec::huffman);
   const chunk_choice c = choose_chunk(n, lossless, s, mode, code, m);
   if (out == nullptr) return c.bytes;
   return write_chunk(data, g, chunk, lossless, s, c, code, out);
 }
 
 //! Adds the Huffman statistics (huffman_statistics) of chunk `chunk` of `data` to
-//! s.symbols (which the caller clears) and returns true; returns false, adding nothing, for a chunk that
-//! is stored as nothing (every code zero, nothing lossless).
+//! s.symbols (which the caller clears) and returns true; returns false, adding
+//! nothing, for a chunk that is stored as nothing (every code zero, nothing
+//! lossless). The chunk stays prepared in `s` (prepare_huffman_chunk), with its
+//! predictor in *chosen and its lossless count in *lossless_count when given.
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                   const quantizer<C>& qz, chunk_scratch<T>& s) noexcept {
+                                   const quantizer<C>& qz, chunk_scratch<T>& s, predictor* chosen = nullptr,
+                                   std::uint32_t* lossless_count = nullptr) noexcept {
   const std::uint32_t n = g.chunk_box(chunk).extent.count();
   predictor m;
-  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, &m);
+  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, &m, false);
+  if (chosen != nullptr) *chosen = m;
+  if (lossless_count != nullptr) *lossless_count = lossless;
   bool any = lossless != 0;
   for (std::uint32_t i = 0; i < n && !any; ++i) any = s.coded[i] != 0;
   if (!any) return false;

@@ -17,6 +17,7 @@
 
 #include <cfloat>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #if ACTZIP_HAS_SSE2
@@ -249,6 +250,12 @@ inline void quantize_run_sse2(const T* in, std::uint32_t count, const quantizer<
     const __m128i k2 = quantize4(in + i + 8, q + i + 8), k3 = quantize4(in + i + 12, q + i + 12);
     const __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(k0, k1), _mm_packs_epi32(k2, k3));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(keep + i), bytes);
+  }
+  // Rows shorter than 16 (edge chunks) and the ends of longer ones, four at a time.
+  for (; i + 4 <= count; i += 4) {
+    const __m128i k = quantize4(in + i, q + i);
+    const int bytes = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packs_epi32(k, k), _mm_setzero_si128()));
+    std::memcpy(keep + i, &bytes, 4);
   }
   quantize_run_portable(in + i, count - i, qz, q + i, keep + i);
 }
