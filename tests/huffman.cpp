@@ -609,3 +609,52 @@ TEST_CASE("a Huffman chunk's predictor and codes are choose_predictor's") {
     if (shape.rank() == 3) CHECK(picked.size() == predictor_count);
   }
 }
+
+TEST_CASE_TEMPLATE("Huffman chunks kept between the passes give the bytes of two full passes", T, ACTZIP_ELEMENT_TYPES) {
+  // With room for every chunk raw behind the largest code book the host keeps each
+  // prepared chunk in the output buffer (detail/host_huffman.hpp); with less it
+  // prepares every chunk twice. The chunks mix every case a kept slot distinguishes:
+  // all-zero chunks (stored as nothing), smooth ones, lossless values (NaN, Inf),
+  // symbols of 2^16 and more (not kept), chunks that go raw, and edge chunks.
+  actzip_test::rng g(11);
+  for (const extents& shape : {extents{50000}, extents{130, 197}, extents{20, 33, 47}}) {
+    std::vector<T> v = actzip_test::smooth_field<T>(shape, 5);
+    const std::size_t n = v.size();
+    for (std::size_t i = 0; i < n / 5; ++i) v[i] = actzip_test::from_double<T>(0.0);
+    for (std::size_t i = n / 5; i < n / 5 + 300; ++i) v[i] = actzip_test::bit_cast_random<T>(g);
+    for (std::size_t i = n / 2; i < n / 2 + 2000; i += 7)
+      v[i] = actzip_test::from_double<T>((i % 3 == 0) ? 1e4 : (i % 3 == 1) ? -2e4 : 0.5);
+    v[n - 1] = actzip_test::from_double<T>(std::numeric_limits<double>::quiet_NaN());
+    v[n / 3] = actzip_test::from_double<T>(std::numeric_limits<double>::infinity());
+    for (const bound b : {actzip::rel(1e-2), actzip::rel(1e-5), actzip::abs(0.0)}) {
+      params p{b};
+      p.codec = codec::huffman;
+      CAPTURE(shape.rank());
+      const std::uint64_t bound_bytes = max_compressed_bytes<T>(shape);
+      std::vector<std::byte> kept(bound_bytes);
+      std::uint64_t kept_size = 0;
+      REQUIRE(compress(exec::serial, v.data(), shape, p, kept.data(), kept.size(), &kept_size) == status::success);
+      kept.resize(kept_size);
+      // Just the stream's own size: too little room to keep anything.
+      std::vector<std::byte> exact(kept_size);
+      std::uint64_t exact_size = 0;
+      REQUIRE(compress(exec::serial, v.data(), shape, p, exact.data(), exact.size(), &exact_size) == status::success);
+      CHECK(exact == kept);
+#if ACTZIP_HAS_OPENMP
+      for (const std::uint64_t capacity : {bound_bytes, kept_size}) {
+        const exec::omp_t two{2};
+        std::vector<unsigned char> workspace(workspace_bytes(two, shape));
+        std::vector<std::byte> z(capacity);
+        std::uint64_t size = 0;
+        REQUIRE(compress(two, v.data(), shape, p, z.data(), z.size(), &size, workspace.data(), workspace.size()) ==
+                status::success);
+        z.resize(size);
+        CHECK(z == kept);
+      }
+#endif
+      const header h = inspect(kept.data(), kept.size());
+      const std::vector<T> back = decompress<T>(exec::serial, kept.data(), kept.size());
+      CHECK(actzip_test::check(v, back, h.absolute_bound).violations == 0);
+    }
+  }
+}

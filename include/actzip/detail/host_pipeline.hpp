@@ -7,6 +7,7 @@
 #pragma once
 
 #include <actzip/core/dtype.hpp>
+#include <actzip/detail/host_huffman.hpp>
 #include <actzip/core/extents.hpp>
 #include <actzip/error.hpp>
 #include <actzip/exec/omp.hpp>
@@ -82,17 +83,28 @@ inline std::uint64_t chunk_size_workspace(const exec::omp_t&, std::uint64_t chun
 }
 #endif
 
+//! Where the histogram pass keeps no chunk (build_stream_code's default).
+struct keep_nowhere {
+  unsigned char* operator()(std::uint64_t) const noexcept { return nullptr; }
+};
+
 //! The Huffman code book of a stream: the symbol statistics of every chunk that is
 //! not stored as nothing (each chunk counted on its own, then added; the sums do
-//! not depend on the order), then make_stream_code.
-template <class Exec, class T, class C>
+//! not depend on the order), then make_stream_code. keep_at(c) is where chunk c's
+//! prepared symbols are kept for the encode pass (keep_prepared_chunk), or null.
+template <class Exec, class T, class C, class KeepAt = keep_nowhere>
 void build_stream_code(const Exec& executor, const T* input, const chunk_geometry& geometry, const quantizer<C>& qz,
-                       huffman_code& code) {
+                       huffman_code& code, KeepAt&& keep_at = KeepAt{}) {
   std::atomic<std::uint64_t> totals[huffman_statistics_slots];
   for (auto& t : totals) t.store(0, std::memory_order_relaxed);
   exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
     for (unsigned k = 0; k < huffman_statistics_slots; ++k) s.symbols[k] = 0;
-    if (!count_chunk_symbols(input, geometry, c, qz, s)) return;
+    predictor m = predictor::lorenzo_3d;
+    std::uint32_t lossless = 0;
+    const bool nonempty = count_chunk_symbols(input, geometry, c, qz, s, &m, &lossless);
+    if (unsigned char* slot = keep_at(c))
+      keep_prepared_chunk(s, geometry.chunk_box(c).extent.count(), lossless, m, nonempty, slot);
+    if (!nonempty) return;
     for (unsigned k = 0; k < huffman_statistics_slots; ++k)
       if (s.symbols[k] != 0) totals[k].fetch_add(s.symbols[k], std::memory_order_relaxed);
   });
@@ -100,6 +112,38 @@ void build_stream_code(const Exec& executor, const T* input, const chunk_geometr
   for (unsigned k = 0; k < huffman_statistics_slots; ++k) counts[k] = totals[k].load(std::memory_order_relaxed);
   huffman_build_scratch scratch;
   make_stream_code(counts, code, scratch);
+}
+
+//! Encodes chunk c of a Huffman stream whose histogram pass kept it in `slot`
+//! (restore_prepared_chunk; a chunk not kept is prepared again) to `out`, which has
+//! room for the chunk's raw size and may overlap the slot. Returns its size.
+template <class T, class C>
+std::uint32_t encode_kept_chunk(const T* input, const chunk_geometry& geometry, std::uint64_t c,
+                                const quantizer<C>& qz, chunk_scratch<T>& s, const unsigned char* slot,
+                                const huffman_code& code, const std::uint32_t* table, unsigned char* out) noexcept {
+  const kept_chunk k = restore_prepared_chunk(slot, geometry.chunk_box(c).extent.count(), s);
+  if (!k.kept) return encode_chunk(input, geometry, c, qz, s, out, codec::huffman, &code);
+  if (!k.nonempty) return 0;
+  return write_huffman_chunk_fast(input, geometry, c, k.lossless, s, k.m, code, table, out);
+}
+
+//! The in-order compaction after a parallel pass that wrote chunk c (slots[c]
+//! bytes) at `from` plus its worst-case slot (the raw sizes of the chunks before
+//! it): each chunk moves to `to` plus the sizes of the chunks before it, which is
+//! never past where it was (to <= from), and its offset goes to the offset table.
+//! *payload_bytes ends as the sum of the sizes.
+inline void compact_chunks(const chunk_geometry& geometry, unsigned value_size, const std::uint64_t* slots,
+                           const unsigned char* from, unsigned char* to, unsigned char* table,
+                           std::uint64_t code_bytes, std::uint64_t* payload_bytes) noexcept {
+  std::uint64_t slot = 0, at = 0;
+  for (std::uint64_t c = 0; c < geometry.count; ++c) {
+    const std::uint64_t size = slots[c];
+    store_le64(table + chunk_offset_bytes * c, code_bytes + at);
+    if (to + at != from + slot && size != 0) std::memmove(to + at, from + slot, size);
+    at += size;
+    slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), value_size);
+  }
+  *payload_bytes = at;
 }
 
 template <class Exec, class T>
@@ -137,14 +181,41 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   unsigned char* table = out + header_bytes;
   std::uint64_t payload_capacity = output_capacity - payload_start;
 
+  // Where each chunk would start if every chunk before it were raw (its largest
+  // size): the slots of the one-pass parallel path, and of the kept chunks.
+  auto* slots = static_cast<std::uint64_t*>(workspace);
+  std::uint64_t worst = 0;
+  for (std::uint64_t c = 0; c < geometry.count; ++c) {
+    if (needed_workspace != 0) slots[c] = worst;
+    worst += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
+  }
+
   // Huffman and automatic streams: a histogram pass over every chunk, the code book
-  // built from it, and the code book at the start of the payload.
+  // built from it, and the code book at the start of the payload. Huffman streams
+  // whose output has room for every chunk raw behind the largest code book keep
+  // each chunk's prepared symbols there, in its slot, for the encode pass
+  // (detail/host_huffman.hpp); chunks are then never prepared twice.
   const bool coded = p.codec != codec::bitplane;
+  const bool keep = p.codec == codec::huffman && payload_capacity >= huffman_code_max_bytes &&
+                    payload_capacity - huffman_code_max_bytes >= worst;
+  unsigned char* const keep_base = out + payload_start + huffman_code_max_bytes;
   huffman_code code_storage;
   const huffman_code* code = nullptr;
   std::uint64_t code_bytes = 0;
   if (coded) {
-    build_stream_code(executor, input, geometry, qz, code_storage);
+    if (!keep) {
+      build_stream_code(executor, input, geometry, qz, code_storage);
+    } else if (needed_workspace == 0) {  // the serial executor visits chunks in order
+      std::uint64_t next_slot = 0;
+      build_stream_code(executor, input, geometry, qz, code_storage, [&](std::uint64_t c) {
+        unsigned char* slot = keep_base + next_slot;
+        next_slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
+        return slot;
+      });
+    } else {
+      build_stream_code(executor, input, geometry, qz, code_storage,
+                        [&](std::uint64_t c) { return keep_base + slots[c]; });
+    }
     code = &code_storage;
     code_bytes = huffman_code_bytes(code_storage.stored_lengths);
     if (payload_capacity < code_bytes) return status::buffer_too_small;
@@ -155,7 +226,27 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
   unsigned char* payload = out + payload_start + code_bytes;  // where the chunks go
   std::uint64_t payload_bytes = 0;                             // bytes of chunks so far
 
-  if (needed_workspace == 0) {
+  if (keep) {
+    // Each chunk is read back from its slot, then written behind the previous one
+    // (never past the next slot) or, in parallel, over its own slot and compacted.
+    std::uint32_t encoding[huffman_symbol_count];
+    make_encoding_table(code_storage, encoding);
+    if (needed_workspace == 0) {
+      std::uint64_t slot = 0;
+      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+        store_le64(table + chunk_offset_bytes * c, code_bytes + payload_bytes);
+        payload_bytes += encode_kept_chunk(input, geometry, c, qz, s, keep_base + slot, code_storage, encoding,
+                                           payload + payload_bytes);
+        slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
+      });
+    } else {
+      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+        unsigned char* at = keep_base + slots[c];
+        slots[c] = encode_kept_chunk(input, geometry, c, qz, s, at, code_storage, encoding, at);
+      });
+      compact_chunks(geometry, sizeof(T), slots, keep_base, payload, table, code_bytes, &payload_bytes);
+    }
+  } else if (needed_workspace == 0) {
     // One pass: each chunk is written behind the previous one.
     bool fits = true;
     exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
@@ -177,45 +268,29 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
       payload_bytes += size;
     });
     if (!fits) return status::buffer_too_small;
+  } else if (worst <= payload_capacity) {
+    // One parallel pass: every chunk at its worst-case slot, then an in-order
+    // compaction.
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      slots[c] = encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
+    });
+    compact_chunks(geometry, sizeof(T), slots, payload, payload, table, code_bytes, &payload_bytes);
   } else {
-    auto* slots = static_cast<std::uint64_t*>(workspace);
-    // Where each chunk would start if every chunk before it were raw (its largest size).
-    std::uint64_t worst = 0;
+    // An output buffer below the worst case: chunk sizes, an exclusive scan, then
+    // every chunk encoded again at its offset.
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      slots[c] = encode_chunk(input, geometry, c, qz, s, nullptr, mode, code);
+    });
     for (std::uint64_t c = 0; c < geometry.count; ++c) {
-      slots[c] = worst;
-      worst += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
+      const std::uint64_t size = slots[c];
+      slots[c] = payload_bytes;
+      payload_bytes += size;
     }
-    if (worst <= payload_capacity) {
-      // One parallel pass: every chunk at its worst-case slot, then an in-order
-      // compaction (each chunk moves towards the front, never past a later one).
-      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        slots[c] = encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
-      });
-      std::uint64_t slot = 0;
-      for (std::uint64_t c = 0; c < geometry.count; ++c) {
-        const std::uint64_t size = slots[c];
-        store_le64(table + chunk_offset_bytes * c, code_bytes + payload_bytes);
-        if (slot != payload_bytes && size != 0) std::memmove(payload + payload_bytes, payload + slot, size);
-        payload_bytes += size;
-        slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
-      }
-    } else {
-      // An output buffer below the worst case: chunk sizes, an exclusive scan, then
-      // every chunk encoded again at its offset.
-      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        slots[c] = encode_chunk(input, geometry, c, qz, s, nullptr, mode, code);
-      });
-      for (std::uint64_t c = 0; c < geometry.count; ++c) {
-        const std::uint64_t size = slots[c];
-        slots[c] = payload_bytes;
-        payload_bytes += size;
-      }
-      if (payload_bytes > payload_capacity) return status::buffer_too_small;
-      exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-        store_le64(table + chunk_offset_bytes * c, code_bytes + slots[c]);
-        encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
-      });
-    }
+    if (payload_bytes > payload_capacity) return status::buffer_too_small;
+    exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
+      store_le64(table + chunk_offset_bytes * c, code_bytes + slots[c]);
+      encode_chunk(input, geometry, c, qz, s, payload + slots[c], mode, code);
+    });
   }
   payload_bytes += code_bytes;
 

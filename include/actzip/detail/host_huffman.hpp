@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+//
+// The host executors' fast path for Huffman streams. The histogram pass prepares
+// every chunk (quantization and the predictor trials) and counts its symbols; the
+// encode pass needs the same symbols again. Instead of preparing each chunk twice,
+// the histogram pass keeps each chunk's prepared symbols in the output buffer, in a
+// slot that no chunk written before it can reach, and the encode pass reads them
+// back and writes the chunk in one walk over its symbols with a table-driven bit
+// writer. The bytes are those of choose_chunk and write_chunk (stages/chunk.hpp),
+// which every other executor runs: the Huffman layout exactly when it is no larger
+// than the raw one, and every symbol has a code word.
+#pragma once
+
+#include <actzip/core/bits.hpp>
+#include <actzip/format/chunk.hpp>
+#include <actzip/format/geometry.hpp>
+#include <actzip/stages/chunk.hpp>
+#include <actzip/stages/huffman.hpp>
+
+#include <cstdint>
+#include <cstring>
+
+namespace actzip {
+namespace detail {
+
+//! A kept chunk's slot starts with a control word: kept_flag when the slot holds
+//! the chunk (else the encode pass prepares it again), kept_nonempty when the chunk
+//! is stored as something, the predictor in bits 16-17 and the lossless count in
+//! bits 0-15. Then, for a kept non-empty chunk of n elements with L lossless values:
+//! n 16-bit symbols (zig-zagged deltas), L 16-bit positions and L values.
+inline constexpr std::uint32_t kept_flag = 0x80000000u;
+inline constexpr std::uint32_t kept_nonempty = 0x40000000u;
+
+//! Bytes of the slot that keeps a non-empty chunk of n elements of `value_size`
+//! bytes with `lossless` values stored losslessly.
+inline std::uint64_t kept_chunk_bytes(std::uint32_t n, std::uint32_t lossless, unsigned value_size) noexcept {
+  return 4 + 2ull * n + std::uint64_t(lossless) * (2 + value_size);
+}
+
+//! Keeps a prepared Huffman chunk (s.coded[0, n), s.lossless_*, predictor m) in
+//! `slot`, which holds raw_chunk_bytes(n, sizeof(T)) bytes. A chunk that does not
+//! fit (a symbol of 2^16 or more, or lossless values that overflow the slot) is
+//! marked as not kept.
+template <class T>
+void keep_prepared_chunk(const chunk_scratch<T>& s, std::uint32_t n, std::uint32_t lossless, predictor m,
+                         bool nonempty, unsigned char* slot) noexcept {
+  std::uint32_t control = (static_cast<std::uint32_t>(m) << 16) | lossless;
+  if (!nonempty) {
+    control |= kept_flag;
+    std::memcpy(slot, &control, 4);
+    return;
+  }
+  control |= kept_nonempty;
+  if (kept_chunk_bytes(n, lossless, sizeof(T)) > raw_chunk_bytes(n, sizeof(T))) {
+    std::memcpy(slot, &control, 4);
+    return;
+  }
+  unsigned char* p = slot + 4;
+  std::uint32_t high = 0, i = 0;
+#if ACTZIP_HAS_SSE2
+  // Shifting left then arithmetically right by 16 keeps the low 16 bits as a signed
+  // value, which the signed saturating pack then stores unchanged.
+  for (; i + 8 <= n; i += 8) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.coded + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s.coded + i + 4));
+    const __m128i over = _mm_or_si128(_mm_srli_epi32(a, 16), _mm_srli_epi32(b, 16));
+    high |= static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi32(over, _mm_setzero_si128())) ^ 0xffff);
+    const __m128i packed = _mm_packs_epi32(_mm_srai_epi32(_mm_slli_epi32(a, 16), 16),
+                                           _mm_srai_epi32(_mm_slli_epi32(b, 16), 16));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p + 2 * i), packed);
+  }
+#endif
+  for (; i < n; ++i) {
+    high |= s.coded[i] >> 16;
+    const std::uint16_t v = static_cast<std::uint16_t>(s.coded[i]);
+    std::memcpy(p + 2 * i, &v, 2);
+  }
+  if (high == 0) {
+    control |= kept_flag;
+    p += 2 * n;
+    std::memcpy(p, s.lossless_position, 2 * std::size_t(lossless));
+    std::memcpy(p + 2 * std::size_t(lossless), s.lossless_value, sizeof(T) * std::size_t(lossless));
+  }
+  std::memcpy(slot, &control, 4);
+}
+
+//! A kept chunk's control word, read back.
+struct kept_chunk {
+  bool kept;
+  bool nonempty;
+  predictor m;
+  std::uint32_t lossless;
+};
+
+//! Reads the control word of a slot and, for a kept non-empty chunk, its symbols
+//! into s.coded[0, n) and its lossless values into s.lossless_*.
+template <class T>
+kept_chunk restore_prepared_chunk(const unsigned char* slot, std::uint32_t n, chunk_scratch<T>& s) noexcept {
+  std::uint32_t control;
+  std::memcpy(&control, slot, 4);
+  const kept_chunk k{(control & kept_flag) != 0, (control & kept_nonempty) != 0,
+                     static_cast<predictor>((control >> 16) & 3u), control & 0xffffu};
+  if (!k.kept || !k.nonempty) return k;
+  const unsigned char* p = slot + 4;
+  std::uint32_t i = 0;
+#if ACTZIP_HAS_SSE2
+  for (; i + 8 <= n; i += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * i));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(s.coded + i), _mm_unpacklo_epi16(v, _mm_setzero_si128()));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(s.coded + i + 4), _mm_unpackhi_epi16(v, _mm_setzero_si128()));
+  }
+#endif
+  for (; i < n; ++i) {
+    std::uint16_t v;
+    std::memcpy(&v, p + 2 * i, 2);
+    s.coded[i] = v;
+  }
+  p += 2 * n;
+  std::memcpy(s.lossless_position, p, 2 * std::size_t(k.lossless));
+  std::memcpy(s.lossless_value, p + 2 * std::size_t(k.lossless), sizeof(T) * std::size_t(k.lossless));
+  return k;
+}
+
+//! The encoding table of a code book: code word | length << 16 for each symbol (a
+//! length of 0 for symbols outside the code).
+inline void make_encoding_table(const huffman_code& code, std::uint32_t* table) noexcept {
+  for (unsigned k = 0; k < huffman_symbol_count; ++k)
+    table[k] = code.length[k] == 0 ? 0u : code.word[k] | static_cast<std::uint32_t>(code.length[k]) << 16;
+}
+
+//! An LSB-first bit writer into at most `room` bytes, storing 32 bits at a time.
+struct bounded_bit_writer {
+  unsigned char* out;
+  std::uint32_t room;
+  std::uint64_t buffer = 0;
+  unsigned pending = 0;   //!< bits in buffer (< 32 between calls)
+  std::uint32_t next = 0;  //!< bytes stored
+  bool overflow = false;
+
+  //! Appends the low `count` (<= 32) bits of `value` (no bits above them).
+  void put(std::uint32_t value, unsigned count) noexcept {
+    buffer |= std::uint64_t(value) << pending;
+    pending += count;
+    if (pending >= 32) {
+      if (ACTZIP_LIKELY(next + 4 <= room)) store_le32(out + next, static_cast<std::uint32_t>(buffer));
+      else overflow = true;
+      next += 4;
+      buffer >>= 32;
+      pending -= 32;
+    }
+  }
+  //! Bits written so far.
+  std::uint64_t bits() const noexcept { return 8ull * next + pending; }
+  //! Stores the last partial bytes; false when the stream does not fit in `room`.
+  bool finish() noexcept {
+    const std::uint32_t tail = (pending + 7) / 8;
+    if (overflow || next + tail > room) return false;
+    for (std::uint32_t k = 0; k < tail; ++k, buffer >>= 8) out[next++] = static_cast<unsigned char>(buffer);
+    pending = 0;
+    return true;
+  }
+};
+
+//! Writes a prepared Huffman chunk (s.coded, s.lossless_*, predictor m) with the
+//! code book `code` (encoding table `table`, make_encoding_table) to `out`, as
+//! choose_chunk and write_chunk would for a chunk that is not all zero: Huffman
+//! when that layout is no larger than the raw one and every symbol has a code word,
+//! else raw. `out` must have raw_chunk_bytes of the chunk. Returns the size.
+template <class T>
+std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, std::uint64_t chunk,
+                                       std::uint32_t lossless, const chunk_scratch<T>& s, predictor m,
+                                       const huffman_code& code, const std::uint32_t* table,
+                                       unsigned char* out) noexcept {
+  const std::uint32_t n = g.chunk_box(chunk).extent.count();
+  const std::uint32_t raw = raw_chunk_bytes(n, sizeof(T));
+  const std::uint32_t segments = huffman_segment_count(n);
+  const std::uint32_t planes = 4 + static_cast<std::uint32_t>(pad4(2u * segments));
+  const std::uint32_t lossless_bytes =
+      static_cast<std::uint32_t>(pad4(2u * lossless) + pad4(std::uint64_t(sizeof(T)) * lossless));
+  // raw, planes and lossless_bytes are multiples of 4, so a stream of b bytes fits
+  // (pad4(b) <= room) exactly when b <= room.
+  if (code.stored_lengths != 0 && planes + lossless_bytes <= raw) {
+    bounded_bit_writer w{out + planes, raw - planes - lossless_bytes};
+    std::uint32_t segment_bits[huffman_max_segments] = {};
+    bool coded = true;
+    std::uint64_t before = 0;
+    for (std::uint32_t k = 0; k < segments && coded && !w.overflow; ++k) {
+      const std::uint32_t first = k * huffman_segment_elements;
+      const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+      huffman_tokens(s.coded + first, count, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+        const std::uint32_t t = table[symbol];
+        coded = coded && t != 0;
+        w.put(t & 0xffffu, t >> 16);
+        if (extra_bits != 0) w.put(extra, extra_bits);
+      });
+      segment_bits[k] = static_cast<std::uint32_t>(w.bits() - before);
+      before = w.bits();
+    }
+    if (coded && w.finish()) {
+      const std::uint64_t bits = w.bits();
+      const encoded_chunk_layout l = make_huffman_layout(n, bits, lossless, sizeof(T));
+      store_le32(out, chunk_huffman_flag | static_cast<std::uint32_t>(m) << 16 | lossless);
+      for (std::uint32_t k = 0; k < segments; ++k)
+        store_le16(out + l.widths + 2 * k, static_cast<std::uint16_t>(segment_bits[k]));
+      for (std::uint32_t i = l.widths + 2 * segments; i < l.planes; ++i) out[i] = 0;
+      for (std::uint32_t i = l.planes + w.next; i < l.indices; ++i) out[i] = 0;
+      write_lossless_sections(s, lossless, out + l.indices, out + l.values, out + l.total);
+      return l.total;
+    }
+  }
+  chunk_choice c{};
+  c.type = chunk_view::kind::raw;
+  c.bytes = raw;
+  return write_chunk(data, g, chunk, lossless, s, c, &code, out);
+}
+
+}  // namespace detail
+}  // namespace actzip
