@@ -658,3 +658,64 @@ TEST_CASE_TEMPLATE("Huffman chunks kept between the passes give the bytes of two
     }
   }
 }
+
+TEST_CASE("the host decoder accepts and decodes exactly what decode_huffman_segment does") {
+  // Streams encoded with random code books (valid segments), then damaged: flipped
+  // bits, wrong ends, wrong counts, truncations. Both decoders must agree on every
+  // one, on the verdict and, when accepted, on every element.
+  actzip_test::rng g(23);
+  auto code = std::make_unique<huffman_code>();
+  auto scratch = std::make_unique<huffman_build_scratch>();
+  std::vector<std::uint32_t> table(huffman_table_size);
+  int accepted = 0, refused = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    // Symbols of a segment: zero runs, small values, and now and then a large one.
+    const std::uint32_t count = 1 + static_cast<std::uint32_t>(g.next() % huffman_segment_elements);
+    std::vector<std::uint32_t> z(count);
+    for (auto& v : z) {
+      const std::uint64_t r = g.next() % 100;
+      v = r < 40 ? 0u : r < 95 ? static_cast<std::uint32_t>(g.next() % 40) : static_cast<std::uint32_t>(g.next() >> 33);
+    }
+    std::vector<std::uint64_t> counts(huffman_statistics_slots, 0);
+    huffman_statistics(z.data(), count, [&](unsigned slot) { ++counts[slot]; });
+    make_stream_code(counts.data(), *code, *scratch);
+    detail::make_decoding_table(*code, table.data());
+    std::vector<unsigned char> stream(count * 8 + 16, 0);
+    bit_writer w{stream.data()};
+    const unsigned begin = static_cast<unsigned>(g.next() % 21);  // the segment need not start on a byte
+    w.put(static_cast<std::uint32_t>(g.next() & ((1u << begin) - 1u)), begin);
+    huffman_tokens(z.data(), count, code->min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+      w.put(code->word[symbol], code->length[symbol]);
+      if (extra_bits != 0) w.put(extra, extra_bits);
+    });
+    const std::uint64_t bits = 8ull * w.next + w.pending;
+    w.flush();
+    for (int variant = 0; variant < 8; ++variant) {
+      std::vector<unsigned char> s = stream;
+      std::uint64_t size = w.next, end = bits;
+      std::uint32_t n = count;
+      const std::uint64_t r = g.next();
+      if (variant == 1 && size != 0) s[r % size] ^= static_cast<unsigned char>(1u << (r % 8));
+      if (variant == 2) end = end + 1 + r % 9;
+      if (variant == 3 && end > begin) end -= 1 + r % (end - begin < 9 ? end - begin : 9);
+      if (variant == 4) n = count - (count > 1 ? 1 : 0);
+      if (variant == 5) n = count + 1;
+      if (variant == 6) size = size / 2;
+      if (variant == 7 && size > 2) s[size - 1 - r % 2] = static_cast<unsigned char>(r >> 8);
+      std::vector<std::uint32_t> slow(n + 8, 7), fast(n + 8, 7);
+      const bool a = decode_huffman_segment(*code, s.data(), size, begin, end, n, slow.data());
+      const bool b = detail::decode_huffman_segment_fast(table.data(), s.data(), size, begin, end, n, fast.data());
+      CAPTURE(trial);
+      CAPTURE(variant);
+      REQUIRE(a == b);
+      if (a) {
+        CHECK(std::equal(slow.begin(), slow.begin() + n, fast.begin()));
+        ++accepted;
+      } else {
+        ++refused;
+      }
+    }
+  }
+  CHECK(accepted >= 400);
+  CHECK(refused >= 1000);
+}

@@ -214,5 +214,112 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
   return write_chunk(data, g, chunk, lossless, s, c, &code, out);
 }
 
+
+//! The host decoder's table (make_decoding_table) has one 32-bit entry per value of
+//! the next huffman_max_code_length stream bits, describing the token those bits
+//! start: its code length (bits 0-3; 0 when no code word starts there), its extra
+//! bits (4-8), a run flag (9), a class flag (10) and a base (11-21). The token's
+//! extra bits x then stand for: a run of base + x zeros; a direct value, base; a
+//! class value, 2^extra | x. 16 KiB, so that it stays in the L1 cache.
+inline constexpr unsigned decode_run_flag = 1u << 9, decode_class_flag = 1u << 10;
+
+//! The host decoder's table for `code` (huffman_table_size entries).
+inline void make_decoding_table(const huffman_code& code, std::uint32_t* table) noexcept {
+  for (unsigned i = 0; i < huffman_table_size; ++i) {
+    const std::uint32_t entry = code.table[i];
+    const unsigned len = entry >> 11, symbol = entry & 2047u;
+    std::uint32_t e = 0;
+    if (len != 0) {
+      if (symbol < huffman_run_symbols)  // a run of 2^b + x zeros
+        e = len | symbol << 4 | decode_run_flag | (1u << symbol) << 11;
+      else if (symbol < huffman_first_class_symbol)  // one direct value
+        e = len | (symbol - (huffman_run_symbols - 1)) << 11;
+      else  // one value of bit length k: its leading one, then the k - 1 bits x
+        e = len | (symbol - huffman_first_class_symbol + 10) << 4 | decode_class_flag;
+    }
+    table[i] = e;
+  }
+}
+
+//! decode_huffman_segment with the host decoder's table: the same elements, and
+//! false for exactly the same bit streams. `out` must have room for 8 elements past
+//! `count` (tokens are stored 8 elements at a time; the elements past a token are
+//! overwritten by the next one or lie past the segment).
+inline bool decode_huffman_segment_fast(const std::uint32_t* table, const unsigned char* in, std::uint64_t size,
+                                        std::uint64_t begin, std::uint64_t end, std::uint32_t count,
+                                        std::uint32_t* out) noexcept {
+  std::uint64_t position = begin;  // the next token's first bit
+  std::uint32_t i = 0;
+  // Decodes the token at the start of `bits` (at least huffman_max_symbol_bits valid
+  // bits): stores its elements, returns its bit count, or 0 when it is not valid.
+  auto token = [&](std::uint64_t bits) -> unsigned {
+    const std::uint32_t e = table[bits & (huffman_table_size - 1)];
+    const unsigned len = e & 15u, extra = (e >> 4) & 31u;
+    const std::uint32_t x = static_cast<std::uint32_t>(bits >> len) & ((1u << extra) - 1u);
+    const std::uint32_t run = 0u - ((e >> 9) & 1u), base = e >> 11;
+    const std::uint32_t n = ((base + x) & run) | (1u & ~run);
+    const std::uint32_t v = (base | x | ((e >> 10) & 1u) << extra) & ~run;
+    if (ACTZIP_UNLIKELY(len == 0 || n > count - i)) return 0;
+#if ACTZIP_HAS_SSE2
+    const __m128i v4 = _mm_set1_epi32(static_cast<int>(v));
+    for (std::uint32_t k = 0; k < n; k += 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + k), v4);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i + k + 4), v4);
+    }
+#else
+    for (std::uint32_t k = 0; k < n; ++k) out[i + k] = v;
+#endif
+    i += n;
+    return len + extra;
+  };
+  // While 8 bytes can be read at `next`: a 64-bit buffer holding the `held` stream
+  // bits from `position` in its low bits (zeros above them), with held + position
+  // at the byte boundary `next`. Each token tops it up without a branch: the bytes
+  // from `next` go in above the bits held, and `next` moves past the whole bytes
+  // that fitted (held + 8 * ((63 - held) / 8) == held | 56 for held < 64).
+  if (size >= 8 && (position >> 3) + 8 <= size) {
+    const unsigned char* next = in + (position >> 3);
+    const unsigned char* const last = in + (size - 8);
+    std::uint64_t bits = load_le64(next) >> (position & 7);
+    unsigned held = 56 - static_cast<unsigned>(position & 7);
+    next += 7;
+    while (i < count && next <= last) {
+      if (ACTZIP_UNLIKELY(position >= end)) return false;
+      bits |= load_le64(next) << held;
+      next += (63 - held) >> 3;
+      held |= 56;
+      const unsigned used = token(bits);
+      if (ACTZIP_UNLIKELY(used == 0)) return false;
+      bits >>= used;
+      held -= used;
+      position += used;
+    }
+  }
+  // The last bytes: one 57-bit read per token (bits past the stream read as zero).
+  while (i < count) {
+    if (ACTZIP_UNLIKELY(position >= end)) return false;
+    const unsigned used = token(peek_bits(in, size, position));
+    if (ACTZIP_UNLIKELY(used == 0)) return false;
+    position += used;
+  }
+  return position == end;
+}
+
+//! decode_huffman_symbols with the host decoder's table (decode_huffman_segment_fast).
+inline bool decode_huffman_symbols_fast(const chunk_view& view, const std::uint32_t* table, std::uint32_t n,
+                                        std::uint32_t* values) noexcept {
+  const unsigned char* stream = view.base + view.layout.planes;
+  const std::uint64_t stream_bytes = view.layout.indices - view.layout.planes;
+  std::uint64_t begin = 0;
+  for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
+    const std::uint32_t first = k * huffman_segment_elements;
+    const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
+    const std::uint64_t end = begin + load_le16(view.base + view.layout.widths + 2 * k);
+    if (!decode_huffman_segment_fast(table, stream, stream_bytes, begin, end, count, values + first)) return false;
+    begin = end;
+  }
+  return true;
+}
+
 }  // namespace detail
 }  // namespace actzip

@@ -353,6 +353,9 @@ status decompress_host(const Exec& executor, const void* stream, std::uint64_t s
   if (h.codec != codec::bitplane)
     if (status s = parse_huffman_code(payload, h.payload_bytes, code, &code_bytes); s != status::success) return s;
   if (status s = check_offset_table(h, table, nullptr, code_bytes); s != status::success) return s;
+  // Huffman chunks' symbols are decoded with the host decoder's table.
+  std::uint32_t decoding[huffman_table_size];
+  if (code.stored_lengths != 0) make_decoding_table(code, decoding);
 
   const chunk_geometry geometry = make_chunk_geometry(h.shape);
   const quantizer<C> qz = make_quantizer<C>(h.absolute_bound, h.preserve_sign);
@@ -363,8 +366,13 @@ status decompress_host(const Exec& executor, const void* stream, std::uint64_t s
     const std::uint64_t end = c + 1 < geometry.count ? load_le64(table + chunk_offset_bytes * (c + 1)) : h.payload_bytes;
     chunk_view view;
     const std::uint32_t n = geometry.chunk_box(c).extent.count();
-    if (parse_stream_chunk(h.codec, payload + begin, end - begin, n, sizeof(T), &view) != status::success ||
-        !decode_chunk(view, geometry, c, qz, s, output, &code)) {
+    if (parse_stream_chunk(h.codec, payload + begin, end - begin, n, sizeof(T), &view) != status::success) {
+      corrupt.store(true, std::memory_order_relaxed);
+      return;
+    }
+    const bool fast = view.type == chunk_view::kind::huffman && code.stored_lengths != 0;
+    if ((fast && !decode_huffman_symbols_fast(view, decoding, n, s.values)) ||
+        !decode_chunk(view, geometry, c, qz, s, output, &code, fast)) {
       corrupt.store(true, std::memory_order_relaxed);
       return;
     }

@@ -25,7 +25,9 @@ namespace actzip {
 //! Per-thread scratch memory for one chunk (about 68 KiB plus 4 KiB per element byte).
 template <class T>
 struct chunk_scratch {
-  std::uint32_t values[max_chunk_elements];            //!< indices, then deltas, then zig-zag codes
+  //! indices, then deltas, then zig-zag codes; 8 elements of slack for decoders that
+  //! store 8 at a time
+  std::uint32_t values[max_chunk_elements + 8];
   std::uint16_t lossless_position[max_chunk_elements];  //!< positions of losslessly stored values
   T lossless_value[max_chunk_elements];                  //!< those values
   unsigned char width[max_chunk_elements / group_size];  //!< bit width of each group
@@ -471,11 +473,13 @@ ACTZIP_HD bool decode_huffman_symbols(const chunk_view& view, const huffman_code
 
 //! Decodes a validated chunk `view` of chunk `chunk` into `out` (the whole tensor);
 //! `code` is the stream's code book (Huffman chunks). Returns false, writing
-//! nothing, when a Huffman chunk's bit stream is not valid.
+//! nothing, when a Huffman chunk's bit stream is not valid. With `symbols_decoded`
+//! a Huffman chunk's symbols are already in s.values (a caller that decoded them
+//! with its own table), and `code` is not used.
 template <class T, class C = typename dtype_traits<T>::compute_type>
 ACTZIP_HD bool decode_chunk(const chunk_view& view, const chunk_geometry& g, std::uint64_t chunk,
                             const quantizer<C>& qz, chunk_scratch<T>& s, T* out,
-                            const huffman_code* code = nullptr) noexcept {
+                            const huffman_code* code = nullptr, bool symbols_decoded = false) noexcept {
   const chunk_geometry::box b = g.chunk_box(chunk);
   const box_extents e = b.extent;
   const std::uint32_t n = e.count();
@@ -500,7 +504,7 @@ ACTZIP_HD bool decode_chunk(const chunk_view& view, const chunk_geometry& g, std
   }
 
   if (view.type == chunk_view::kind::huffman) {
-    if (code == nullptr || !decode_huffman_symbols(view, *code, n, s.values)) return false;
+    if (!symbols_decoded && (code == nullptr || !decode_huffman_symbols(view, *code, n, s.values))) return false;
   } else {
     const unsigned char* width_in = view.base + view.layout.widths;
     const unsigned char* plane_in = view.base + view.layout.planes;
