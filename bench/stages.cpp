@@ -7,17 +7,15 @@
 //   quantize      quantize_chunk: the quantizer with the strict check, failures collected
 //   lorenzo       prepare_chunk: quantize + 3-D Lorenzo + zig-zag (the bitplane front end)
 //   predict       prepare_huffman_chunk: quantize + every predictor trial + zig-zag
-//                 (the Huffman front end; compress runs it twice, once for the
-//                 histogram and once to encode)
+//                 (the Huffman front end, run once per chunk by the histogram pass)
 //   histogram     huffman_statistics over the chunks' prepared symbols
 //   codebook      make_stream_code from the stream's statistics (per stream, not per
 //                 element: its time is the same for any data size)
-//   encode        choose_chunk + write_chunk of the Huffman codec from the prepared
-//                 symbols (includes restoring each chunk's symbols into the scratch, a
-//                 4-byte copy per element)
+//   encode        the encode pass: each chunk read back from the slot the histogram
+//                 pass kept it in, and written with the code book
 //   decode        actzip::decompress without the checksum (the whole decoder)
 //   compress      actzip::compress with the Huffman codec (the sum of the above, plus
-//                 the range pass and the checksum)
+//                 the range pass, keeping each chunk, and the checksum)
 //
 // Names: stage/<stage>/<data>/<rel1e-N>. Bytes processed are the uncompressed bytes.
 // Data: Fashion-MNIST (first 10000 training images) and the ferret climate fields
@@ -62,6 +60,8 @@ struct stage_case {
   chunk_geometry geometry{};
   actzip::quantizer<float> qz{};
   std::vector<prepared_chunk> chunks;
+  std::vector<unsigned char> kept;    //!< every chunk kept as the histogram pass keeps it
+  std::vector<std::uint64_t> slots;   //!< where each chunk's slot starts in `kept`
   std::uint64_t statistics[actzip::huffman_statistics_slots] = {};
   actzip::huffman_code code{};
   std::vector<unsigned char> stream;
@@ -110,12 +110,15 @@ std::shared_ptr<stage_case> make_case(const std::string& name, const actzip_benc
   for (std::uint64_t k = 0; k < c->geometry.count; ++k) {
     prepared_chunk p;
     p.n = c->geometry.chunk_box(k).extent.count();
-    p.lossless = actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, *s, &p.m);
+    p.lossless = actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, *s, &p.m, false);
     p.coded.assign(s->coded, s->coded + p.n);
     p.lossless_position.assign(s->lossless_position, s->lossless_position + p.lossless);
     p.lossless_value.assign(s->lossless_value, s->lossless_value + p.lossless);
     p.any = p.lossless != 0;
     for (std::uint32_t i = 0; i < p.n && !p.any; ++i) p.any = p.coded[i] != 0;
+    c->slots.push_back(c->kept.size());
+    c->kept.resize(c->kept.size() + actzip::detail::raw_chunk_bytes(p.n, sizeof(float)));
+    actzip::detail::keep_prepared_chunk(*s, p.n, p.lossless, p.m, p.any, c->kept.data() + c->slots.back());
     c->chunks.push_back(std::move(p));
   }
   std::uint32_t counts[actzip::huffman_statistics_slots] = {};
@@ -166,7 +169,7 @@ void bm_lorenzo(benchmark::State& state, const stage_case* c) {
 void bm_predict(benchmark::State& state, const stage_case* c) {
   run_front_end(state, c, [c](chunk_scratch<float>& s, std::uint64_t k) {
     actzip::predictor m;
-    return actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, s, &m);
+    return actzip::prepare_huffman_chunk(c->values.data(), c->geometry, k, c->qz, s, &m, false);
   });
 }
 
@@ -195,23 +198,18 @@ void bm_codebook(benchmark::State& state, const stage_case* c) {
 }
 
 void bm_encode(benchmark::State& state, const stage_case* c) {
+  // The encode pass of compress: each chunk read back from the slot the histogram
+  // pass kept it in, then written with the code book.
   auto s = std::make_unique<chunk_scratch<float>>();
   std::vector<unsigned char> out(actzip::max_compressed_bytes<float>(c->shape));
+  std::uint32_t encoding[actzip::huffman_symbol_count];
+  actzip::detail::make_encoding_table(c->code, encoding);
   std::uint64_t total = 0;
   for (auto _ : state) {
     total = 0;
-    for (std::uint64_t k = 0; k < c->geometry.count; ++k) {
-      const prepared_chunk& p = c->chunks[k];
-      std::memcpy(s->coded, p.coded.data(), p.n * sizeof(std::uint32_t));
-      if (p.lossless != 0) {
-        std::memcpy(s->lossless_position, p.lossless_position.data(), p.lossless * sizeof(std::uint16_t));
-        std::memcpy(s->lossless_value, p.lossless_value.data(), p.lossless * sizeof(float));
-      }
-      const actzip::chunk_choice choice =
-          actzip::choose_chunk(p.n, p.lossless, *s, actzip::codec::huffman, &c->code, p.m);
-      total += actzip::write_chunk(c->values.data(), c->geometry, k, p.lossless, *s, choice, &c->code,
-                                   out.data() + total);
-    }
+    for (std::uint64_t k = 0; k < c->geometry.count; ++k)
+      total += actzip::detail::encode_kept_chunk(c->values.data(), c->geometry, k, c->qz, *s,
+                                                 c->kept.data() + c->slots[k], c->code, encoding, out.data() + total);
     benchmark::DoNotOptimize(total);
     benchmark::ClobberMemory();
   }
