@@ -210,24 +210,48 @@ ACTZIP_HD std::uint32_t prepare_huffman_chunk(const T* data, const chunk_geometr
   const box_extents e = g.chunk_box(chunk).extent;
   const std::uint32_t n = e.count();
   const std::uint32_t lossless = quantize_chunk(data, g, chunk, qz, s, s.index);
-  // Deltas of each predictor worth trying (3-D Lorenzo in s.values), keeping the
-  // cheapest (the first on a tie); zig-zag codes only for the ones kept.
-  predictor_forward(s.index, s.values, e, predictor::lorenzo_3d);
+  // The predictors' costs from one buffer (s.values), transformed in place: row
+  // differences (the rows predictor but for its chained row starts), then rows
+  // differenced within each plane (the 2-D Lorenzo but for its chained plane
+  // corners), then planes differenced (the 3-D Lorenzo, which every box ends with).
+  // The chained starts are corrected element by element. The cheapest predictor
+  // wins, the first on a tie in predictor_choice's order.
+  const std::uint32_t* v = s.index;
+  std::uint32_t* d = s.values;
+  const std::uint32_t plane = e.e1 * e.e2, rows = e.e0 * e.e1;
+  for (std::uint32_t i = 0; i < n; ++i) d[i] = v[i];
+  for (std::uint32_t r = 0; r < rows; ++r) detail::difference_along_row(d + r * e.e2, e.e2);
   predictor best = predictor::lorenzo_3d;
-  const std::uint32_t* best_deltas = s.values;
   if (predictors_for(e) > 1) {
-    std::uint32_t best_cost = detail::zigzag_bit_width_sum(s.values, n);
+    auto width = [](std::uint32_t delta) { return bit_width(zigzag_encode(delta)); };
+    std::uint32_t rows_cost = detail::zigzag_bit_width_sum(d, n);
+    for (std::uint32_t r = 1; r < rows; ++r) rows_cost += width(v[r * e.e2] - v[(r - 1) * e.e2]) - width(v[r * e.e2]);
+    for (std::uint32_t i0 = 0; i0 < e.e0; ++i0)
+      for (std::uint32_t i1 = e.e1; i1-- > 1;)
+        detail::subtract_row(d + i0 * plane + i1 * e.e2, d + i0 * plane + (i1 - 1) * e.e2, e.e2);
+    std::uint32_t lorenzo_cost = detail::zigzag_bit_width_sum(d, n);
+    std::uint32_t plane_cost = lorenzo_cost;
+    if (e.e0 > 1) {
+      for (std::uint32_t i0 = 1; i0 < e.e0; ++i0)
+        plane_cost += width(v[i0 * plane] - v[(i0 - 1) * plane]) - width(v[i0 * plane]);
+      for (std::uint32_t i0 = e.e0; i0-- > 1;) detail::subtract_row(d + i0 * plane, d + (i0 - 1) * plane, plane);
+      lorenzo_cost = detail::zigzag_bit_width_sum(d, n);
+    }
+    std::uint32_t best_cost = lorenzo_cost;
     for (unsigned k = 1; k < predictors_for(e); ++k) {
       const predictor m = predictor_choice(e, k);
-      std::uint32_t* deltas = best_deltas == s.coded ? s.trial : s.coded;
-      predictor_forward(s.index, deltas, e, m);
-      const std::uint32_t cost = detail::zigzag_bit_width_sum(deltas, n);
+      const std::uint32_t cost = m == predictor::rows ? rows_cost : plane_cost;
       if (cost < best_cost) {
         best = m;
         best_cost = cost;
-        best_deltas = deltas;
       }
     }
+  }
+  // s.values now holds the 3-D Lorenzo deltas; another winner is computed again.
+  const std::uint32_t* best_deltas = s.values;
+  if (best != predictor::lorenzo_3d) {
+    predictor_forward(s.index, s.coded, e, best);
+    best_deltas = s.coded;
   }
   detail::zigzag_encode_run(best_deltas, s.coded, n);
   if (bitplane_codes) {
