@@ -69,7 +69,8 @@ struct stage_case {
 };
 
 //! Adds the Huffman statistics of every chunk that is not stored as nothing to
-//! counts, segment by segment (what count_chunk_symbols adds after preparing a chunk).
+//! counts (huffman_statistics_slots + 1 slots), segment by segment, as the histogram
+//! pass of compress counts them.
 void count_symbols(const std::vector<prepared_chunk>& chunks, std::uint32_t* counts) {
   for (const auto& p : chunks) {
     if (!p.any) continue;
@@ -77,7 +78,7 @@ void count_symbols(const std::vector<prepared_chunk>& chunks, std::uint32_t* cou
       const std::uint32_t first = k * actzip::huffman_segment_elements;
       const std::uint32_t count =
           p.n - first < actzip::huffman_segment_elements ? p.n - first : actzip::huffman_segment_elements;
-      actzip::huffman_statistics(p.coded.data() + first, count, [&](unsigned slot) { ++counts[slot]; });
+      actzip::detail::count_segment_statistics(p.coded.data() + first, count, counts);
     }
   }
 }
@@ -121,7 +122,7 @@ std::shared_ptr<stage_case> make_case(const std::string& name, const actzip_benc
     actzip::detail::keep_prepared_chunk(*s, p.n, p.lossless, p.m, p.any, c->kept.data() + c->slots.back());
     c->chunks.push_back(std::move(p));
   }
-  std::uint32_t counts[actzip::huffman_statistics_slots] = {};
+  std::uint32_t counts[actzip::huffman_statistics_slots + 1] = {};
   count_symbols(c->chunks, counts);
   for (unsigned k = 0; k < actzip::huffman_statistics_slots; ++k) c->statistics[k] = counts[k];
   std::uint64_t stats[actzip::huffman_statistics_slots];
@@ -174,7 +175,7 @@ void bm_predict(benchmark::State& state, const stage_case* c) {
 }
 
 void bm_histogram(benchmark::State& state, const stage_case* c) {
-  std::uint32_t counts[actzip::huffman_statistics_slots];
+  std::uint32_t counts[actzip::huffman_statistics_slots + 1];
   for (auto _ : state) {
     std::memset(counts, 0, sizeof counts);
     count_symbols(c->chunks, counts);
@@ -204,12 +205,15 @@ void bm_encode(benchmark::State& state, const stage_case* c) {
   std::vector<unsigned char> out(actzip::max_compressed_bytes<float>(c->shape));
   std::uint32_t encoding[actzip::huffman_symbol_count];
   actzip::detail::make_encoding_table(c->code, encoding);
+  std::uint64_t runs[actzip::huffman_segment_elements + 1];
+  actzip::detail::make_run_table(c->code, runs);
   std::uint64_t total = 0;
   for (auto _ : state) {
     total = 0;
     for (std::uint64_t k = 0; k < c->geometry.count; ++k)
       total += actzip::detail::encode_kept_chunk(c->values.data(), c->geometry, k, c->qz, *s,
-                                                 c->kept.data() + c->slots[k], c->code, encoding, out.data() + total);
+                                                 c->kept.data() + c->slots[k], c->code, encoding, runs,
+                                                 out.data() + total);
     benchmark::DoNotOptimize(total);
     benchmark::ClobberMemory();
   }

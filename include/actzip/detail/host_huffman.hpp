@@ -121,6 +121,93 @@ kept_chunk restore_prepared_chunk(const unsigned char* slot, std::uint32_t n, ch
   return k;
 }
 
+//! Index of the lowest set bit of a non-zero 64-bit word.
+inline unsigned lowest_bit(std::uint64_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  return static_cast<unsigned>(__builtin_ctzll(x));
+#else
+  unsigned k = 0;
+  while (!(x & 1u)) x >>= 1, ++k;
+  return k;
+#endif
+}
+
+//! Calls gap_then_value(gap, q) for each non-zero z[q] of a segment z[0, count) (in
+//! order; gap: the zeros right before it, since the previous non-zero value or the
+//! segment's start), then returns the zeros after the last one. Maximal zero runs
+//! are then exactly the non-zero gaps, so a caller can handle a run and a value
+//! together, without a branch on which comes next. The non-zero elements are found
+//! from a bit mask, 64 elements at a time.
+template <class GapThenValue>
+std::uint32_t for_each_gap_and_value(const std::uint32_t* z, std::uint32_t count, GapThenValue&& gap_then_value) {
+  std::uint32_t start = 0;  // the element after the previous non-zero one
+  for (std::uint32_t base = 0; base < count; base += 64) {
+    const std::uint32_t span = count - base < 64 ? count - base : 64;
+    std::uint64_t mask = 0;
+    std::uint32_t k = 0;
+#if ACTZIP_HAS_SSE2
+    for (; k + 16 <= span; k += 16) {
+      const __m128i zero = _mm_setzero_si128();
+      const __m128i* at = reinterpret_cast<const __m128i*>(z + base + k);
+      const __m128i a = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at), zero),
+                                        _mm_cmpeq_epi32(_mm_loadu_si128(at + 1), zero));
+      const __m128i b = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at + 2), zero),
+                                        _mm_cmpeq_epi32(_mm_loadu_si128(at + 3), zero));
+      const std::uint32_t zeros = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(a, b)));
+      mask |= std::uint64_t(~zeros & 0xffffu) << k;
+    }
+#endif
+    for (; k < span; ++k) mask |= std::uint64_t(z[base + k] != 0) << k;
+    while (mask != 0) {
+      const std::uint32_t q = base + lowest_bit(mask);
+      mask &= mask - 1;
+      gap_then_value(q - start, q);
+      start = q + 1;
+    }
+  }
+  return count - start;
+}
+
+//! The statistics slot (huffman_statistics_slots) of a maximal run of `gap` zeros,
+//! and huffman_statistics_slots (a slot past the statistics) for no run.
+inline unsigned gap_slot(std::uint32_t gap) noexcept {
+  return gap == 0 ? huffman_statistics_slots : huffman_run_slot(gap);
+}
+
+//! huffman_statistics of a segment z[0, count), added to counts[0,
+//! huffman_statistics_slots], which has one slot more (counted into, and ignored).
+inline void count_segment_statistics(const std::uint32_t* z, std::uint32_t count, std::uint32_t* counts) noexcept {
+  const std::uint32_t tail = for_each_gap_and_value(z, count, [&](std::uint32_t gap, std::uint32_t q) {
+    ++counts[gap_slot(gap)];
+    ++counts[value_symbol(z[q])];
+  });
+  ++counts[gap_slot(tail)];
+}
+
+//! How a stream's encoder writes a maximal run of `gap` zeros (make_run_table): its
+//! bits in the low 32 and their count in bits 32-39 (0 for no run); run_slow when
+//! the run takes more than 32 bits (single zeros, below the code book's min_run)
+//! and run_uncoded when a symbol it needs has no code word.
+inline constexpr std::uint64_t run_slow = std::uint64_t(1) << 40, run_uncoded = std::uint64_t(1) << 41;
+
+//! The run table of code book `code` for runs of 0 .. huffman_segment_elements zeros.
+inline void make_run_table(const huffman_code& code, std::uint64_t* table) noexcept {
+  table[0] = 0;
+  for (std::uint32_t gap = 1; gap <= huffman_segment_elements; ++gap) {
+    std::uint64_t bits = 0;
+    unsigned count = 0;
+    bool coded = true;
+    huffman_run_tokens(gap, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+      coded = coded && code.length[symbol] != 0;
+      if (count + code.length[symbol] + extra_bits <= 64) {
+        bits |= std::uint64_t(code.word[symbol] | extra << code.length[symbol]) << count;
+      }
+      count += code.length[symbol] + extra_bits;
+    });
+    table[gap] = !coded ? run_uncoded : count > 32 ? run_slow : bits | std::uint64_t(count) << 32;
+  }
+}
+
 //! The encoding table of a code book: code word | length << 16 for each symbol (a
 //! length of 0 for symbols outside the code).
 inline void make_encoding_table(const huffman_code& code, std::uint32_t* table) noexcept {
@@ -128,33 +215,37 @@ inline void make_encoding_table(const huffman_code& code, std::uint32_t* table) 
     table[k] = code.length[k] == 0 ? 0u : code.word[k] | static_cast<std::uint32_t>(code.length[k]) << 16;
 }
 
-//! An LSB-first bit writer into at most `room` bytes, storing 32 bits at a time.
+//! An LSB-first bit writer into at most `room` bytes, storing 32 bits at a time
+//! without a branch: every put stores the buffer's low 32 bits at the next byte
+//! (into `spill` when fewer than 4 of the `limit` bytes writable are left there)
+//! and moves on by 4 bytes when they were full. finish tells whether the stream
+//! fitted; when it did, every full store landed in place.
 struct bounded_bit_writer {
   unsigned char* out;
-  std::uint32_t room;
+  std::uint32_t room;   //!< bytes the stream may take
+  std::uint32_t limit;  //!< bytes writable from out (>= room)
   std::uint64_t buffer = 0;
-  unsigned pending = 0;   //!< bits in buffer (< 32 between calls)
+  unsigned pending = 0;    //!< bits in buffer (< 32 between calls)
   std::uint32_t next = 0;  //!< bytes stored
-  bool overflow = false;
+  unsigned char spill[4] = {};
 
   //! Appends the low `count` (<= 32) bits of `value` (no bits above them).
   void put(std::uint32_t value, unsigned count) noexcept {
     buffer |= std::uint64_t(value) << pending;
     pending += count;
-    if (pending >= 32) {
-      if (ACTZIP_LIKELY(next + 4 <= room)) store_le32(out + next, static_cast<std::uint32_t>(buffer));
-      else overflow = true;
-      next += 4;
-      buffer >>= 32;
-      pending -= 32;
-    }
+    unsigned char* at = limit >= 4 && next <= limit - 4 ? out + next : spill;
+    store_le32(at, static_cast<std::uint32_t>(buffer));
+    const unsigned full = pending >> 5;
+    next += 4 * full;
+    buffer >>= 32 * full;
+    pending -= 32 * full;
   }
   //! Bits written so far.
   std::uint64_t bits() const noexcept { return 8ull * next + pending; }
   //! Stores the last partial bytes; false when the stream does not fit in `room`.
   bool finish() noexcept {
     const std::uint32_t tail = (pending + 7) / 8;
-    if (overflow || next + tail > room) return false;
+    if (std::uint64_t(next) + tail > room) return false;
     for (std::uint32_t k = 0; k < tail; ++k, buffer >>= 8) out[next++] = static_cast<unsigned char>(buffer);
     pending = 0;
     return true;
@@ -162,7 +253,8 @@ struct bounded_bit_writer {
 };
 
 //! Writes a prepared Huffman chunk (s.coded, s.lossless_*, predictor m) with the
-//! code book `code` (encoding table `table`, make_encoding_table) to `out`, as
+//! code book `code` (encoding table `table`, make_encoding_table; run table `runs`,
+//! make_run_table) to `out`, as
 //! choose_chunk and write_chunk would for a chunk that is not all zero: Huffman
 //! when that layout is no larger than the raw one and every symbol has a code word,
 //! else raw. `out` must have raw_chunk_bytes of the chunk. Returns the size.
@@ -170,7 +262,7 @@ template <class T>
 std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, std::uint64_t chunk,
                                        std::uint32_t lossless, const chunk_scratch<T>& s, predictor m,
                                        const huffman_code& code, const std::uint32_t* table,
-                                       unsigned char* out) noexcept {
+                                       const std::uint64_t* runs, unsigned char* out) noexcept {
   const std::uint32_t n = g.chunk_box(chunk).extent.count();
   const std::uint32_t raw = raw_chunk_bytes(n, sizeof(T));
   const std::uint32_t segments = huffman_segment_count(n);
@@ -180,19 +272,44 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
   // raw, planes and lossless_bytes are multiples of 4, so a stream of b bytes fits
   // (pad4(b) <= room) exactly when b <= room.
   if (code.stored_lengths != 0 && planes + lossless_bytes <= raw) {
-    bounded_bit_writer w{out + planes, raw - planes - lossless_bytes};
+    bounded_bit_writer w{out + planes, raw - planes - lossless_bytes, raw - planes};
     std::uint32_t segment_bits[huffman_max_segments] = {};
     bool coded = true;
     std::uint64_t before = 0;
-    for (std::uint32_t k = 0; k < segments && coded && !w.overflow; ++k) {
+    // Each run and the value after it; runs come from the stream's run table.
+    auto run = [&](std::uint32_t gap) {
+      const std::uint64_t r = runs[gap];
+      if (ACTZIP_LIKELY(r < run_slow)) {
+        w.put(static_cast<std::uint32_t>(r), static_cast<unsigned>(r >> 32));
+      } else {
+        coded = coded && r != run_uncoded;
+        huffman_run_tokens(gap, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+          w.put(code.word[symbol], code.length[symbol]);
+          if (extra_bits != 0) w.put(extra, extra_bits);
+        });
+      }
+    };
+    for (std::uint32_t k = 0; k < segments && coded; ++k) {
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-      huffman_tokens(s.coded + first, count, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
-        const std::uint32_t t = table[symbol];
-        coded = coded && t != 0;
-        w.put(t & 0xffffu, t >> 16);
-        if (extra_bits != 0) w.put(extra, extra_bits);
+      const std::uint32_t* z = s.coded + first;
+      const std::uint32_t tail = for_each_gap_and_value(z, count, [&](std::uint32_t gap, std::uint32_t q) {
+        run(gap);
+        const std::uint32_t v = z[q];
+        if (ACTZIP_LIKELY(v < huffman_direct_limit)) {
+          const std::uint32_t t = table[huffman_run_symbols - 1 + v];
+          coded = coded && t != 0;
+          w.put(t & 0xffffu, t >> 16);
+        } else {
+          huffman_value_token(v, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+            const std::uint32_t t = table[symbol];
+            coded = coded && t != 0;
+            w.put(t & 0xffffu, t >> 16);
+            w.put(extra, extra_bits);
+          });
+        }
       });
+      run(tail);
       segment_bits[k] = static_cast<std::uint32_t>(w.bits() - before);
       before = w.bits();
     }

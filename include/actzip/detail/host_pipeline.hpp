@@ -98,15 +98,22 @@ void build_stream_code(const Exec& executor, const T* input, const chunk_geometr
   std::atomic<std::uint64_t> totals[huffman_statistics_slots];
   for (auto& t : totals) t.store(0, std::memory_order_relaxed);
   exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-    for (unsigned k = 0; k < huffman_statistics_slots; ++k) s.symbols[k] = 0;
+    // count_chunk_symbols, with the statistics counted gap by gap (one slot more).
+    const std::uint32_t n = geometry.chunk_box(c).extent.count();
     predictor m = predictor::lorenzo_3d;
-    std::uint32_t lossless = 0;
-    const bool nonempty = count_chunk_symbols(input, geometry, c, qz, s, &m, &lossless);
-    if (unsigned char* slot = keep_at(c))
-      keep_prepared_chunk(s, geometry.chunk_box(c).extent.count(), lossless, m, nonempty, slot);
+    const std::uint32_t lossless = prepare_huffman_chunk(input, geometry, c, qz, s, &m, false);
+    bool nonempty = lossless != 0;
+    for (std::uint32_t i = 0; i < n && !nonempty; ++i) nonempty = s.coded[i] != 0;
+    if (unsigned char* slot = keep_at(c)) keep_prepared_chunk(s, n, lossless, m, nonempty, slot);
     if (!nonempty) return;
+    std::uint32_t counts[huffman_statistics_slots + 1] = {};
+    for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
+      const std::uint32_t first = k * huffman_segment_elements;
+      count_segment_statistics(s.coded + first, n - first < huffman_segment_elements ? n - first : huffman_segment_elements,
+                               counts);
+    }
     for (unsigned k = 0; k < huffman_statistics_slots; ++k)
-      if (s.symbols[k] != 0) totals[k].fetch_add(s.symbols[k], std::memory_order_relaxed);
+      if (counts[k] != 0) totals[k].fetch_add(counts[k], std::memory_order_relaxed);
   });
   std::uint64_t counts[huffman_statistics_slots];
   for (unsigned k = 0; k < huffman_statistics_slots; ++k) counts[k] = totals[k].load(std::memory_order_relaxed);
@@ -120,11 +127,12 @@ void build_stream_code(const Exec& executor, const T* input, const chunk_geometr
 template <class T, class C>
 std::uint32_t encode_kept_chunk(const T* input, const chunk_geometry& geometry, std::uint64_t c,
                                 const quantizer<C>& qz, chunk_scratch<T>& s, const unsigned char* slot,
-                                const huffman_code& code, const std::uint32_t* table, unsigned char* out) noexcept {
+                                const huffman_code& code, const std::uint32_t* table, const std::uint64_t* runs,
+                                unsigned char* out) noexcept {
   const kept_chunk k = restore_prepared_chunk(slot, geometry.chunk_box(c).extent.count(), s);
   if (!k.kept) return encode_chunk(input, geometry, c, qz, s, out, codec::huffman, &code);
   if (!k.nonempty) return 0;
-  return write_huffman_chunk_fast(input, geometry, c, k.lossless, s, k.m, code, table, out);
+  return write_huffman_chunk_fast(input, geometry, c, k.lossless, s, k.m, code, table, runs, out);
 }
 
 //! The in-order compaction after a parallel pass that wrote chunk c (slots[c]
@@ -231,18 +239,20 @@ status compress_host(const Exec& executor, const T* input, const extents& shape,
     // (never past the next slot) or, in parallel, over its own slot and compacted.
     std::uint32_t encoding[huffman_symbol_count];
     make_encoding_table(code_storage, encoding);
+    std::uint64_t runs[huffman_segment_elements + 1];
+    make_run_table(code_storage, runs);
     if (needed_workspace == 0) {
       std::uint64_t slot = 0;
       exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
         store_le64(table + chunk_offset_bytes * c, code_bytes + payload_bytes);
         payload_bytes += encode_kept_chunk(input, geometry, c, qz, s, keep_base + slot, code_storage, encoding,
-                                           payload + payload_bytes);
+                                           runs, payload + payload_bytes);
         slot += raw_chunk_bytes(geometry.chunk_box(c).extent.count(), sizeof(T));
       });
     } else {
       exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
         unsigned char* at = keep_base + slots[c];
-        slots[c] = encode_kept_chunk(input, geometry, c, qz, s, at, code_storage, encoding, at);
+        slots[c] = encode_kept_chunk(input, geometry, c, qz, s, at, code_storage, encoding, runs, at);
       });
       compact_chunks(geometry, sizeof(T), slots, keep_base, payload, table, code_bytes, &payload_bytes);
     }
