@@ -138,26 +138,31 @@ inline unsigned lowest_bit(std::uint64_t x) noexcept {
 //! are then exactly the non-zero gaps, so a caller can handle a run and a value
 //! together, without a branch on which comes next. The non-zero elements are found
 //! from a bit mask, 64 elements at a time.
+//! Bit k set for each non-zero z[k], k < span (<= 64).
+inline std::uint64_t nonzero_mask(const std::uint32_t* z, std::uint32_t span) noexcept {
+  std::uint64_t mask = 0;
+  std::uint32_t k = 0;
+#if ACTZIP_HAS_SSE2
+  const __m128i zero = _mm_setzero_si128();
+  for (; k + 16 <= span; k += 16) {
+    const __m128i* at = reinterpret_cast<const __m128i*>(z + k);
+    const __m128i a = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at), zero),
+                                      _mm_cmpeq_epi32(_mm_loadu_si128(at + 1), zero));
+    const __m128i b = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at + 2), zero),
+                                      _mm_cmpeq_epi32(_mm_loadu_si128(at + 3), zero));
+    const std::uint32_t zeros = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(a, b)));
+    mask |= std::uint64_t(~zeros & 0xffffu) << k;
+  }
+#endif
+  for (; k < span; ++k) mask |= std::uint64_t(z[k] != 0) << k;
+  return mask;
+}
+
 template <class GapThenValue>
 std::uint32_t for_each_gap_and_value(const std::uint32_t* z, std::uint32_t count, GapThenValue&& gap_then_value) {
   std::uint32_t start = 0;  // the element after the previous non-zero one
   for (std::uint32_t base = 0; base < count; base += 64) {
-    const std::uint32_t span = count - base < 64 ? count - base : 64;
-    std::uint64_t mask = 0;
-    std::uint32_t k = 0;
-#if ACTZIP_HAS_SSE2
-    for (; k + 16 <= span; k += 16) {
-      const __m128i zero = _mm_setzero_si128();
-      const __m128i* at = reinterpret_cast<const __m128i*>(z + base + k);
-      const __m128i a = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at), zero),
-                                        _mm_cmpeq_epi32(_mm_loadu_si128(at + 1), zero));
-      const __m128i b = _mm_packs_epi32(_mm_cmpeq_epi32(_mm_loadu_si128(at + 2), zero),
-                                        _mm_cmpeq_epi32(_mm_loadu_si128(at + 3), zero));
-      const std::uint32_t zeros = static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_packs_epi16(a, b)));
-      mask |= std::uint64_t(~zeros & 0xffffu) << k;
-    }
-#endif
-    for (; k < span; ++k) mask |= std::uint64_t(z[base + k] != 0) << k;
+    std::uint64_t mask = nonzero_mask(z + base, count - base < 64 ? count - base : 64);
     while (mask != 0) {
       const std::uint32_t q = base + lowest_bit(mask);
       mask &= mask - 1;
@@ -215,43 +220,6 @@ inline void make_encoding_table(const huffman_code& code, std::uint32_t* table) 
     table[k] = code.length[k] == 0 ? 0u : code.word[k] | static_cast<std::uint32_t>(code.length[k]) << 16;
 }
 
-//! An LSB-first bit writer into at most `room` bytes, storing 32 bits at a time
-//! without a branch: every put stores the buffer's low 32 bits at the next byte
-//! (into `spill` when fewer than 4 of the `limit` bytes writable are left there)
-//! and moves on by 4 bytes when they were full. finish tells whether the stream
-//! fitted; when it did, every full store landed in place.
-struct bounded_bit_writer {
-  unsigned char* out;
-  std::uint32_t room;   //!< bytes the stream may take
-  std::uint32_t limit;  //!< bytes writable from out (>= room)
-  std::uint64_t buffer = 0;
-  unsigned pending = 0;    //!< bits in buffer (< 32 between calls)
-  std::uint32_t next = 0;  //!< bytes stored
-  unsigned char spill[4] = {};
-
-  //! Appends the low `count` (<= 32) bits of `value` (no bits above them).
-  void put(std::uint32_t value, unsigned count) noexcept {
-    buffer |= std::uint64_t(value) << pending;
-    pending += count;
-    unsigned char* at = limit >= 4 && next <= limit - 4 ? out + next : spill;
-    store_le32(at, static_cast<std::uint32_t>(buffer));
-    const unsigned full = pending >> 5;
-    next += 4 * full;
-    buffer >>= 32 * full;
-    pending -= 32 * full;
-  }
-  //! Bits written so far.
-  std::uint64_t bits() const noexcept { return 8ull * next + pending; }
-  //! Stores the last partial bytes; false when the stream does not fit in `room`.
-  bool finish() noexcept {
-    const std::uint32_t tail = (pending + 7) / 8;
-    if (std::uint64_t(next) + tail > room) return false;
-    for (std::uint32_t k = 0; k < tail; ++k, buffer >>= 8) out[next++] = static_cast<unsigned char>(buffer);
-    pending = 0;
-    return true;
-  }
-};
-
 //! Writes a prepared Huffman chunk (s.coded, s.lossless_*, predictor m) with the
 //! code book `code` (encoding table `table`, make_encoding_table; run table `runs`,
 //! make_run_table) to `out`, as
@@ -272,55 +240,87 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
   // raw, planes and lossless_bytes are multiples of 4, so a stream of b bytes fits
   // (pad4(b) <= room) exactly when b <= room.
   if (code.stored_lengths != 0 && planes + lossless_bytes <= raw) {
-    bounded_bit_writer w{out + planes, raw - planes - lossless_bytes, raw - planes};
-    std::uint32_t segment_bits[huffman_max_segments] = {};
+    // An LSB-first bit writer whose state stays in locals: each put stores the
+    // buffer's low 32 bits at byte `next` of the stream (into `spill` when fewer
+    // than 4 writable bytes are left there, the stream's room being raw - planes -
+    // lossless_bytes and the bytes writable raw - planes) and moves on by 4 bytes
+    // when they were full, without a branch.
+    unsigned char* const stream = out + planes;
+    const std::uint32_t room = raw - planes - lossless_bytes, writable = raw - planes;
+    unsigned char spill[4];
+    std::uint64_t buffer = 0;
+    unsigned pending = 0;
+    std::uint32_t next = 0;
     bool coded = true;
-    std::uint64_t before = 0;
-    // Each run and the value after it; runs come from the stream's run table.
+    auto put = [&](std::uint32_t value, unsigned count) {
+      buffer |= std::uint64_t(value) << pending;
+      pending += count;
+      unsigned char* at = writable >= 4 && next <= writable - 4 ? stream + next : spill;
+      store_le32(at, static_cast<std::uint32_t>(buffer));
+      const unsigned full = pending >> 5;
+      next += 4 * full;
+      buffer >>= 32 * full;
+      pending -= 32 * full;
+    };
+    auto put_symbol = [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+      const std::uint32_t t = table[symbol];
+      coded = coded && t != 0;
+      put(t & 0xffffu, t >> 16);
+      if (extra_bits != 0) put(extra, extra_bits);
+    };
+    // A maximal run of `gap` zeros (none for 0), from the stream's run table.
     auto run = [&](std::uint32_t gap) {
       const std::uint64_t r = runs[gap];
       if (ACTZIP_LIKELY(r < run_slow)) {
-        w.put(static_cast<std::uint32_t>(r), static_cast<unsigned>(r >> 32));
+        put(static_cast<std::uint32_t>(r), static_cast<unsigned>(r >> 32));
       } else {
         coded = coded && r != run_uncoded;
-        huffman_run_tokens(gap, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
-          w.put(code.word[symbol], code.length[symbol]);
-          if (extra_bits != 0) w.put(extra, extra_bits);
-        });
+        huffman_run_tokens(gap, code.min_run, put_symbol);
       }
     };
+    std::uint32_t segment_bits[huffman_max_segments] = {};
+    std::uint64_t before = 0;
     for (std::uint32_t k = 0; k < segments && coded; ++k) {
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
       const std::uint32_t* z = s.coded + first;
-      const std::uint32_t tail = for_each_gap_and_value(z, count, [&](std::uint32_t gap, std::uint32_t q) {
-        run(gap);
-        const std::uint32_t v = z[q];
-        if (ACTZIP_LIKELY(v < huffman_direct_limit)) {
-          const std::uint32_t t = table[huffman_run_symbols - 1 + v];
-          coded = coded && t != 0;
-          w.put(t & 0xffffu, t >> 16);
-        } else {
-          huffman_value_token(v, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
-            const std::uint32_t t = table[symbol];
+      // Each non-zero symbol with the zero run before it (for_each_gap_and_value,
+      // written out so that the writer's state stays in registers).
+      std::uint32_t start = 0;
+      for (std::uint32_t base = 0; base < count; base += 64) {
+        std::uint64_t mask = nonzero_mask(z + base, count - base < 64 ? count - base : 64);
+        while (mask != 0) {
+          const std::uint32_t q = base + lowest_bit(mask);
+          mask &= mask - 1;
+          run(q - start);
+          start = q + 1;
+          const std::uint32_t v = z[q];
+          if (ACTZIP_LIKELY(v < huffman_direct_limit)) {
+            const std::uint32_t t = table[huffman_run_symbols - 1 + v];
             coded = coded && t != 0;
-            w.put(t & 0xffffu, t >> 16);
-            w.put(extra, extra_bits);
-          });
+            put(t & 0xffffu, t >> 16);
+          } else {
+            huffman_value_token(v, put_symbol);
+          }
         }
-      });
-      run(tail);
-      segment_bits[k] = static_cast<std::uint32_t>(w.bits() - before);
-      before = w.bits();
+      }
+      run(count - start);
+      const std::uint64_t bits = 8ull * next + pending;
+      segment_bits[k] = static_cast<std::uint32_t>(bits - before);
+      before = bits;
     }
-    if (coded && w.finish()) {
-      const std::uint64_t bits = w.bits();
+    // The last partial bytes, if the stream fits.
+    const std::uint32_t tail = (pending + 7) / 8;
+    if (coded && std::uint64_t(next) + tail <= room) {
+      for (std::uint32_t k = 0; k < tail; ++k, buffer >>= 8) stream[next + k] = static_cast<unsigned char>(buffer);
+      const std::uint64_t bits = 8ull * next + pending;
+      next += tail;
       const encoded_chunk_layout l = make_huffman_layout(n, bits, lossless, sizeof(T));
       store_le32(out, chunk_huffman_flag | static_cast<std::uint32_t>(m) << 16 | lossless);
       for (std::uint32_t k = 0; k < segments; ++k)
         store_le16(out + l.widths + 2 * k, static_cast<std::uint16_t>(segment_bits[k]));
       for (std::uint32_t i = l.widths + 2 * segments; i < l.planes; ++i) out[i] = 0;
-      for (std::uint32_t i = l.planes + w.next; i < l.indices; ++i) out[i] = 0;
+      for (std::uint32_t i = l.planes + next; i < l.indices; ++i) out[i] = 0;
       write_lossless_sections(s, lossless, out + l.indices, out + l.values, out + l.total);
       return l.total;
     }
