@@ -182,11 +182,22 @@ inline unsigned gap_slot(std::uint32_t gap) noexcept {
 //! huffman_statistics of a segment z[0, count), added to counts[0,
 //! huffman_statistics_slots], which has one slot more (counted into, and ignored).
 inline void count_segment_statistics(const std::uint32_t* z, std::uint32_t count, std::uint32_t* counts) noexcept {
-  const std::uint32_t tail = for_each_gap_and_value(z, count, [&](std::uint32_t gap, std::uint32_t q) {
-    ++counts[gap_slot(gap)];
-    ++counts[value_symbol(z[q])];
-  });
-  ++counts[gap_slot(tail)];
+  // for_each_gap_and_value written out: z and counts may alias as far as the
+  // compiler knows, so the loop reads each symbol once, before counting.
+  std::uint32_t start = 0;
+  for (std::uint32_t base = 0; base < count; base += 64) {
+    std::uint64_t mask = nonzero_mask(z + base, count - base < 64 ? count - base : 64);
+    while (mask != 0) {
+      const std::uint32_t q = base + lowest_bit(mask);
+      mask &= mask - 1;
+      const std::uint32_t v = z[q];
+      const unsigned run_slot = gap_slot(q - start), value_slot = value_symbol(v);
+      ++counts[run_slot];
+      ++counts[value_slot];
+      start = q + 1;
+    }
+  }
+  ++counts[gap_slot(count - start)];
 }
 
 //! How a stream's encoder writes a maximal run of `gap` zeros (make_run_table): its
