@@ -22,7 +22,7 @@ bound for every lossy filter. Chunks: (k, d1, d2) with k leading slices of about
 1 MiB. Times are the best of --repeat runs.
 
 Data: every manifest-*.json in --data (bench/prepare_compare_data.py: Fashion-MNIST
-and the ferret climate fields, fill values replaced as bench/compare.py does;
+and the ferret climate fields, fill values replaced by one finite value;
 bench/capture_activations.py: ResNet-8 activations), plus a synthetic 3-D field
 (128^3: smooth waves plus noise) made here.
 

@@ -5,8 +5,8 @@
 # machine with an NVIDIA GPU, building and installing nothing, and writes a report.
 # Made for a GPU machine with a few minutes to spare and no package mirror; it needs
 # only bash, coreutils (timeout), python3 and the NVIDIA driver, and uses nvidia-smi and
-# compute-sanitizer where they are found. On a machine with time and a package mirror,
-# bash bench/gpu.sh builds, tests and benchmarks everything instead.
+# compute-sanitizer where they are found. The kernels' registers, spills and shared
+# memory need no GPU: bash bench/kernel-report.sh.
 #
 #   bash <kit>/gpu-check.sh [RESULTS_DIR]                       # from the kit folder
 #   bash bench/gpu-check.sh [--kit KIT_DIR] [RESULTS_DIR]       # from the repository
@@ -56,7 +56,12 @@
 #   ACTZIP_CHECK_TIMEOUT_TESTS, _5GIB, _PROGRAM (each of device-compile and quickstart-cuda),
 #   _MEMCHECK, _RACECHECK, _SYNCCHECK, _BENCH  the limits above, in seconds
 #   ACTZIP_CHECK_SANITIZER_CASES              doctest --test-case filter of the sanitizer runs
-#   ACTZIP_CHECK_BENCH_ARGS                   more actzip-bench-gpu arguments, split at spaces
+#                                             ('*': every test case, for a machine with time)
+#   ACTZIP_CHECK_BENCH_ARGS                   more actzip-bench-gpu arguments, split at spaces; they
+#                                             come last and win over the defaults above, e.g.
+#                                             '--benchmark_filter=. --actzip_max_bytes=4294967296'
+#                                             with ACTZIP_CHECK_TIMEOUT_BENCH=900: every synthetic
+#                                             benchmark of the program (every dtype, up to 4 GiB)
 #   COMPUTE_SANITIZER                         compute-sanitizer to use (default: PATH, then
 #                                             /usr/local/cuda/bin, /usr/local/cuda-*/bin)
 
@@ -409,8 +414,8 @@ if [ "$all_no_gpu" = 1 ]; then
 fi
 
 [ -f "$bench_json" ] && cp "$bench_json" "$json"
-summarizer="$kit/tools/summarize-gpu.py"
-[ -f "$summarizer" ] || summarizer="$script_dir/summarize-gpu.py"
+summarizer="$script_dir/summarize.py"                          # run from the repository
+[ -f "$summarizer" ] || summarizer="$kit/tools/summarize.py"   # run from a kit
 
 report_ok=1
 if ! timeout 60 python3 - "$md" "$logs" "$kit/BUILD-INFO" "$json" "$summarizer" >"$logs/report.log" 2>&1 <<'EOF'; then
@@ -553,7 +558,7 @@ if bench:
 tables = None
 if os.path.exists(json_path):
     try:
-        r = subprocess.run([sys.executable, summarizer, "--json", json_path, "--bench-log", bench["log"] if bench else ""],
+        r = subprocess.run([sys.executable, summarizer, "--json", json_path, "--log", bench["log"] if bench else ""],
                            capture_output=True, text=True, timeout=60)
         if r.returncode == 0 and r.stdout.strip():
             lines = r.stdout.splitlines()
@@ -561,10 +566,10 @@ if os.path.exists(json_path):
                 lines.pop(0)  # its own title
             tables = "\n".join("#" + l if l.startswith("#") else l for l in lines)
         else:
-            out.append(f"(summarize-gpu.py failed: {tail(r.stderr, 5)})")
+            out.append(f"(summarize.py failed: {tail(r.stderr, 5)})")
             out.append("")
     except (OSError, subprocess.SubprocessError) as e:
-        out.append(f"(summarize-gpu.py could not run: {e})")
+        out.append(f"(summarize.py could not run: {e})")
         out.append("")
     if tables is None:
         # A plain table from the JSON.

@@ -14,7 +14,7 @@
 #   bin/quickstart-cuda                               examples/cuda/quickstart.cu
 #   bin/actzip-bench-gpu                              bench/gpu.cu (Google Benchmark)
 #   gpu-check.sh                                      the run script (bench/gpu-check.sh)
-#   tools/summarize-gpu.py, tools/summarize.py        the report's benchmark tables
+#   tools/summarize.py                                the report's benchmark tables
 #   BUILD-INFO                                        commit, date, nvcc, architectures, flags
 #
 # How the programs are built, so that a bare GPU machine runs them:
@@ -288,7 +288,7 @@ mkdir -p "$kit/bin" "$kit/tools"
 cp "$build/tests/test_cuda_executor" "$build/tests/test_device_compile" "$build/examples/quickstart-cuda" \
   "$build/bench/actzip-bench-gpu" "$kit/bin/"
 cp "$repo/bench/gpu-check.sh" "$kit/gpu-check.sh"
-cp "$repo/bench/summarize-gpu.py" "$repo/bench/summarize.py" "$kit/tools/"
+cp "$repo/bench/summarize.py" "$kit/tools/"
 chmod +x "$kit/gpu-check.sh" "$kit/bin/"*
 
 # ldd: only the C library's own shared objects.

@@ -21,8 +21,8 @@ lies inside the valid range, so the value range (and with it every relative boun
 is that of the valid data. --fill zero uses 0.0 instead. The manifest records the
 number of replaced samples and the value used.
 
-Reads netCDF-3 with scipy.io.netcdf_file (Debian python3-scipy) and the gzip IDX
-file with the standard library; runs with /usr/bin/python3.
+Reads netCDF-3 with scipy.io.netcdf_file (scipy from pip or Debian python3-scipy) and
+the gzip IDX file with the standard library.
 
 Usage: prepare_compare_data.py [--out build-peers/data] [--images 10000] [--fill mean|zero]
 """

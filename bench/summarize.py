@@ -1,14 +1,32 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Turns the Google Benchmark JSON of actzip-bench-host into a markdown report.
+"""Turns the Google Benchmark JSON of actzip's benchmark programs into a markdown report:
+actzip-bench-host (bench/run-host.sh) and actzip-bench-gpu (bench/gpu-check.sh). The
+JSON says which: the GPU program names the device in its context and times a
+copy/<bytes> reference; --kind host|gpu overrides that.
 
-Usage: summarize.py --json RESULTS.json --out REPORT.md [--command CMD]
-                    [--compiler TEXT] [--exit-status N] [--log CONSOLE.txt]
+Usage:
+  summarize.py --json RESULTS.json [--out REPORT.md] [--log CONSOLE.txt] [--kind auto|host|gpu]
+               [--command CMD] [--compiler TEXT] [--exit-status N] [--cpu-accounting SPEC]
 
-Benchmark names are <compress|decompress>/<executor>/<codec>/<dtype>/<data>/<bound>
-(Google Benchmark appends /min_time:.../real_time, which is ignored); names
-without the codec part, from runs before the codec dimension existed, are read
-as the bitplane codec. Standard library only.
+Without --out the report goes to standard output. --log is the program's console
+output: its FAILURE lines are copied (for the GPU program also its 'left out' and
+'not found' lines). --command, --compiler, --exit-status and --cpu-accounting describe
+a host run (bench/run-host.sh passes them).
+
+Host benchmark names are <compress|decompress>/<executor>/<codec>/<dtype>/<data>/<bound>
+(Google Benchmark appends /min_time:.../real_time, which is ignored); names without the
+codec part, from runs before the codec dimension existed, are read as the bitplane
+codec. Host GB/s figures are the best repetition.
+
+GPU benchmark names are copy/<bytes> and
+<compress|decompress>/<dtype>/<data>/<size>/<bound>[/<codec>] (codec bitplane, huffman
+or automatic; names without one are bitplane; Google Benchmark appends
+/min_time:.../repeats:.../manual_time, which is ignored). GPU GB/s figures are the
+median over the repetitions of the GBps counter (input bytes / event time / 1e9).
+
+A JSON cut short (the program was killed) is read up to its last complete benchmark.
+Standard library only.
 """
 
 import argparse
@@ -21,11 +39,18 @@ import re
 import subprocess
 import sys
 
-TARGET_GBPS = 1.0  # DESIGN: host bitplane codec >= 1 GB/s per core both ways
 DTYPE_ORDER = {"f32": 0, "f64": 1, "f16": 2, "bf16": 3}
-EXEC_ORDER = {"serial": 0, "omp": 1}
 CODEC_ORDER = {"bitplane": 0, "huffman": 1, "automatic": 2}
+EXEC_ORDER = {"serial": 0, "omp": 1}
+TARGET_GBPS = 1.0  # DESIGN: host bitplane codec >= 1 GB/s per core both ways
+TARGET_COMPRESS_GBPS = 1000.0    # GPU: fp32, inputs of 1 GiB and more, bitplane codec
+TARGET_DECOMPRESS_GBPS = 1500.0
+TARGET_HUFFMAN_GBPS = 200.0      # GPU: fp32, inputs of 1 GiB and more, huffman codec, both ways
+TARGET_CODE_BOOK_US = 50.0       # GPU: build_code_kernel, one tensor
+HEADLINE_MIN_BYTES = 1 << 30
 
+
+# ---- shared -------------------------------------------------------------------------------
 
 def cpu_model():
     try:
@@ -51,6 +76,66 @@ def git_commit(repo):
     return "uncommitted"
 
 
+
+def fmt(value, digits=3):
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    return f"{value:.{digits}f}"
+
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+
+
+def bound_key(bound):
+    m = re.match(r"rel([0-9.e+-]+)$", bound)
+    return -float(m.group(1)) if m else 0.0
+
+
+
+def read_text(path):
+    if not path or not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
+
+def code_block(text):
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}text\n{text}\n{fence}"
+
+
+
+def load_json(path):
+    """The JSON document and whether it had to be salvaged: Google Benchmark writes the
+    file as it goes, so a run that was killed leaves it without its end; the benchmarks
+    that completed are kept."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        return json.loads(text), False
+    except ValueError:
+        end = text.rfind("\n    }")
+        if end < 0 or '"benchmarks"' not in text:
+            raise
+        return json.loads(text[:end + len("\n    }")] + "\n  ]\n}\n"), True
+
+
+
+# ---- host: actzip-bench-host ---------------------------------------------------------------
+
 def cpu_contention(spec):
     """Describes how much CPU time other processes took during the run."""
     if not spec:
@@ -73,21 +158,6 @@ def cpu_contention(spec):
     return (f"CPU time during the run: {float(wall):.0f} s wall, {total:.0f} CPU-s available; the benchmark "
             f"used {own:.0f} CPU-s, other processes {others:.0f} CPU-s ({100 * others / total:.0f}% of the "
             f"machine), hypervisor steal {steal:.0f} s."), others / total
-
-
-def bound_key(bound):
-    m = re.match(r"rel([0-9.e+-]+)$", bound)
-    return -float(m.group(1)) if m else 0.0
-
-
-def fmt(value, digits=3):
-    if value is None:
-        return "n/a"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    return f"{value:.{digits}f}"
 
 
 def _rates(runs):
@@ -116,16 +186,11 @@ def rate_cell(runs, digits=3):
 
 
 def median_gbps(runs):
-    rates = sorted(_rates(runs))
-    if not rates:
-        return None
-    mid = len(rates) // 2
-    return rates[mid] if len(rates) % 2 else 0.5 * (rates[mid - 1] + rates[mid])
+    return median(_rates(runs))
 
 
-def load(path):
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
+def host_rows(doc):
+    """(rows, errors, data order) of a host JSON: rows keyed (data, dtype, codec, bound, executor)."""
     rows = {}
     errors = []
     data_order = []
@@ -144,17 +209,17 @@ def load(path):
         rows.setdefault(key, {}).setdefault(direction, []).append(b)
         if b.get("error_occurred"):
             errors.append(f"{b['name']}: {b.get('error_message', 'error')}")
-    return doc, rows, errors, data_order
+    return rows, errors, data_order
 
 
-def counter(groups, name):
+def values_of(groups, name):
     """Values of counter `name` over every run of the given benchmarks (lists of repetitions)."""
     return [e[name] for runs in groups for e in runs or [] if not e.get("error_occurred") and name in e]
 
 
 def ratio_of(rows, key):
     entries = rows.get(key, {})
-    values = counter([entries.get("compress"), entries.get("decompress")], "ratio")
+    values = values_of([entries.get("compress"), entries.get("decompress")], "ratio")
     return values[0] if values else None
 
 
@@ -212,20 +277,9 @@ def side_by_side(rows, keys, codecs, data_order):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--command", default="")
-    ap.add_argument("--compiler", default="")
-    ap.add_argument("--exit-status", type=int, default=None)
-    ap.add_argument("--log", default=None, help="console output of the run; FAILURE lines are copied")
-    ap.add_argument("--cpu-accounting", default=None,
-                    help="'<cpu line before>|<cpu line after>|<CLK_TCK>|<wall s>|<user s>|<sys s>' of the run")
-    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    args = ap.parse_args()
-
-    doc, rows, errors, data_order = load(args.json)
+def host_report(args, doc):
+    """The markdown report of a host run."""
+    rows, errors, data_order = host_rows(doc)
     ctx = doc.get("context", {})
     keys = sorted(rows, key=lambda k: (data_order.index(k[0]), DTYPE_ORDER.get(k[1], 9), CODEC_ORDER.get(k[2], 9),
                                        bound_key(k[3]), EXEC_ORDER.get(k[4], 9)))
@@ -314,7 +368,7 @@ def main():
                            for k in ks)
             d = " / ".join(f"{rate_cell(rows[k].get('decompress'), 2)} ({fmt(median_gbps(rows[k].get('decompress')), 2)})"
                            for k in ks)
-            r = " / ".join(fmt((counter([rows[k].get("compress"), rows[k].get("decompress")], "ratio") or [None])[0], 2)
+            r = " / ".join(fmt((values_of([rows[k].get("compress"), rows[k].get("decompress")], "ratio") or [None])[0], 2)
                            for k in ks)
             out.append(f"| {data} | {c} | {d} | {r} |")
         out.append("")
@@ -325,7 +379,7 @@ def main():
     # ---- problems ---------------------------------------------------------------------
     total_violations = 0
     for k in keys:
-        v = counter([rows[k].get("compress"), rows[k].get("decompress")], "violations")
+        v = values_of([rows[k].get("compress"), rows[k].get("decompress")], "violations")
         total_violations += int(max(v)) if v else 0
     out.append("## Correctness")
     out.append("")
@@ -350,18 +404,347 @@ def main():
     for k in keys:
         data, dtype, codec, bound, executor = k
         entries = [rows[k].get("compress"), rows[k].get("decompress")]
-        ratio = counter(entries, "ratio")
-        err = counter(entries, "max_err_over_bound")
-        psnr = counter(entries, "psnr")
-        viol = counter(entries, "violations")
+        ratio = values_of(entries, "ratio")
+        err = values_of(entries, "max_err_over_bound")
+        psnr = values_of(entries, "psnr")
+        viol = values_of(entries, "violations")
         out.append(f"| {data} | {dtype} | {codec} | {bound} | {executor} | {rate_cell(entries[0])} | {rate_cell(entries[1])} | "
                    f"{fmt(ratio[0] if ratio else None, 2)} | {fmt(max(err) if err else None, 6)} | "
                    f"{fmt(psnr[0] if psnr else None, 1)} | {int(max(viol)) if viol else 'n/a'} |")
     out.append("")
+    return out
 
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write("\n".join(out))
-    print(f"wrote {args.out}")
+
+# ---- GPU: actzip-bench-gpu -----------------------------------------------------------------
+
+def human_bytes(n):
+    if n is None:
+        return "n/a"
+    n = int(n)
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e3:.1f} kB"
+
+
+def parse_tag(tag):
+    """'16MiB' -> 16777216; a tag that is not exact (e.g. '188.2MB') stays a string."""
+    m = re.fullmatch(r"(\d+)(GiB|MiB)", tag)
+    if not m:
+        return tag
+    return int(m.group(1)) << (30 if m.group(2) == "GiB" else 20)
+
+
+
+class Results:
+    """Benchmark runs grouped by case, over the repetitions."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.context = doc.get("context", {})
+        self.copy = {}       # bytes -> [runs]
+        self.codec = {}      # (data, bytes, dtype, bound, codec) -> {"compress": [runs], "decompress": [runs]}
+        self.size_tags = {}  # (data, bytes) -> the size as written in the name
+        self.data_order = []
+        self.errors = []
+        tag_bytes = {}  # (data, size tag) -> input bytes, from runs that carry the counter
+        for b in doc.get("benchmarks", []):
+            parts = b.get("run_name", b.get("name", "")).split("/")
+            if len(parts) >= 5 and b.get("input_bytes") is not None:
+                tag_bytes[(parts[2], parts[3])] = int(b["input_bytes"])
+        for b in doc.get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration":
+                continue
+            name = b.get("run_name", b.get("name", ""))
+            parts = name.split("/")
+            if b.get("error_occurred"):
+                message = f"{name.split('/min_time:')[0]}: {b.get('error_message', 'error')}"
+                if message not in self.errors:
+                    self.errors.append(message)
+            if parts[0] == "copy" and len(parts) >= 2 and parts[1].isdigit():
+                self.copy.setdefault(int(parts[1]), []).append(b)
+                continue
+            if parts[0] not in ("compress", "decompress") or len(parts) < 5:
+                continue
+            direction, dtype, data, size, bound = parts[:5]
+            codec = parts[5] if len(parts) > 5 and parts[5] in CODEC_ORDER else "bitplane"
+            nbytes = b.get("input_bytes")
+            nbytes = int(nbytes) if nbytes is not None else tag_bytes.get((data, size), parse_tag(size))
+            if data not in self.data_order:
+                self.data_order.append(data)
+            self.size_tags[(data, nbytes)] = size
+            self.codec.setdefault((data, nbytes, dtype, bound, codec), {}).setdefault(direction, []).append(b)
+
+    def keys(self):
+        def order(k):
+            data, nbytes, dtype, bound, codec = k
+            return (self.data_order.index(data), nbytes if isinstance(nbytes, int) else 0,
+                    CODEC_ORDER.get(codec, 9), DTYPE_ORDER.get(dtype, 9), bound_key(bound))
+        return sorted(self.codec, key=order)
+
+
+def good(runs):
+    return [r for r in runs or [] if not r.get("error_occurred")]
+
+
+def rate(runs):
+    """Median GB/s over the repetitions (GBps counter, else bytes_per_second)."""
+    values = []
+    for r in good(runs):
+        if r.get("GBps") is not None:
+            values.append(r["GBps"])
+        elif r.get("bytes_per_second") is not None:
+            values.append(r["bytes_per_second"] / 1e9)
+    return median(values)
+
+
+def counter(runs, name, pick=median):
+    values = [r[name] for r in good(runs) if name in r and r[name] is not None]
+    return pick(values) if values else None
+
+
+def counter_any(groups, name, pick):
+    values = [r[name] for runs in groups for r in good(runs) if name in r and r[name] is not None]
+    return pick(values) if values else None
+
+
+def identical_cell(groups):
+    values = [r["host_identical"] for runs in groups for r in good(runs) if "host_identical" in r]
+    if not values:
+        return "–"
+    return "yes" if all(v == 1 for v in values) else "**NO**"
+
+
+def benchmark_section(res):
+    out = []
+    ctx = res.context
+    out.append("## Benchmarks")
+    out.append("")
+    for key, label in (("actzip_device", "Device (as the program saw it)"), ("actzip_cuda", "CUDA"),
+                       ("actzip_plan", "Plan"), ("actzip_data", "Data"),
+                       ("actzip_copy_GBps", "Copy reference, bytes:GB/s, measured before the codec benchmarks")):
+        if ctx.get(key):
+            out.append(f"- {label}: {ctx[key]}")
+    if ctx.get("date"):
+        out.append(f"- Benchmark start: {ctx['date']}; Google Benchmark library build type "
+                   f"{ctx.get('library_build_type', '?')}")
+    out.append("- GB/s = input (uncompressed) bytes / second / 1e9 from CUDA event times, median over the "
+               "repetitions; '% of copy' compares with a device-to-device cudaMemcpyAsync of the same number "
+               "of bytes, counted as bytes read (its size) per second. '% of ceiling': the bytes a call must move "
+               "at the least (input and stream: read and written once) per second, against the memory traffic of "
+               "that copy (it reads and writes its size: 2 x its GB/s); moved MiB are those bytes. Compress includes the value-range pass "
+               "of the relative bound, and for huffman and automatic the symbol histogram and the code book. Inputs under 256 MiB are timed as back-to-back calls "
+               "(calls_per_iteration in the JSON), and 16 MiB inputs and the real data sets fit in the L2 cache "
+               "of an H100 (50 MB) together with their output, as does the copy of the same size.")
+    out.append("- max err/bound is max |x - x'| over finite values divided by the stream's effective absolute "
+               "bound (header absolute_bound); PSNR uses the finite value range from the header; violations "
+               "count |x - x'| > bound and NaN/Inf not returned as themselves; '= serial' says whether the "
+               "stream was byte-identical to exec::serial's (checked for inputs up to 200 MB).")
+    out.append("")
+
+    # ---- headlines -------------------------------------------------------------------
+    headlines = [("bitplane", TARGET_COMPRESS_GBPS, TARGET_DECOMPRESS_GBPS),
+                 ("huffman", TARGET_HUFFMAN_GBPS, TARGET_HUFFMAN_GBPS)]
+    for codec, target_c, target_d in headlines:
+        big = [k for k in res.keys() if k[2] == "f32" and k[4] == codec and isinstance(k[1], int)
+               and k[1] >= HEADLINE_MIN_BYTES]
+        if codec != "bitplane" and not any(k[4] == codec for k in res.keys()):
+            continue  # the codec was not benchmarked
+        out.append(f"### Headline: {codec} codec, f32, inputs >= 1 GiB (targets: compress >= {target_c:g} GB/s, "
+                   f"decompress >= {target_d:g} GB/s)")
+        out.append("")
+        if not big:
+            out.append(f"No f32 {codec} result with an input of 1 GiB or more in this run: the targets were not "
+                       "measured.")
+            out.append("")
+            continue
+        comp = [rate(res.codec[k].get("compress")) for k in big]
+        decomp = [rate(res.codec[k].get("decompress")) for k in big]
+        cv = [v for v in comp if v is not None]
+        dv = [v for v in decomp if v is not None]
+        c_ok = sum(1 for v in cv if v >= target_c)
+        d_ok = sum(1 for v in dv if v >= target_d)
+
+        def verdict(ok, values):
+            return "MET" if values and ok == len(big) else "NOT MET"
+
+        out.append(f"Compress: **{verdict(c_ok, cv)}**, {fmt(min(cv) if cv else None, 0)}–"
+                   f"{fmt(max(cv) if cv else None, 0)} GB/s ({c_ok} of {len(big)} data/size/bound cases >= "
+                   f"{target_c:g}). Decompress: **{verdict(d_ok, dv)}**, "
+                   f"{fmt(min(dv) if dv else None, 0)}–{fmt(max(dv) if dv else None, 0)} GB/s ({d_ok} of "
+                   f"{len(big)} cases >= {target_d:g}).")
+        out.append("")
+        out.append("| data | size | bound | compress GB/s | decompress GB/s | compress % of copy | "
+                   "decompress % of copy | moved MiB | ceiling GB/s | compress % of ceiling | "
+                   "decompress % of ceiling | ratio |")
+        out.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for k in big:
+            data, nbytes, dtype, bound, _ = k
+            c, d = res.codec[k].get("compress"), res.codec[k].get("decompress")
+            moved = counter_any([c, d], "moved_bytes", lambda v: v[0])
+            out.append(f"| {data} | {human_bytes(nbytes)} | {bound} | {fmt(rate(c), 0)} | {fmt(rate(d), 0)} | "
+                       f"{fmt(counter(c, 'pct_of_copy'), 1)} | {fmt(counter(d, 'pct_of_copy'), 1)} | "
+                       f"{fmt(moved / 2**20 if moved is not None else None, 0)} | "
+                       f"{fmt(counter_any([c, d], 'ceiling_GBps', lambda v: v[0]), 0)} | "
+                       f"{fmt(counter(c, 'pct_of_ceiling'), 1)} | {fmt(counter(d, 'pct_of_ceiling'), 1)} | "
+                       f"{fmt(counter_any([c, d], 'ratio', lambda v: v[0]), 2)} |")
+        out.append("")
+    # ---- stages ---------------------------------------------------------------------------
+    stage_keys = [k for k in res.keys() if k[2] == "f32"
+                  and any(name.startswith("stage_us:") for runs in res.codec[k].values() for r in good(runs)
+                          for name in r)]
+    if stage_keys:
+        out.append("### Stages of one call, f32 (microseconds)")
+        out.append("")
+        out.append("Each call is captured into a CUDA graph and its kernels and memsets are launched again one by "
+                   "one, in order, each between two events (the mean of the replays, median over the "
+                   "repetitions). The look-back runs inside compress_kernel. 'code book' is build_code_kernel; "
+                   "the target for it is at most " + f"{TARGET_CODE_BOOK_US:g}" + " us per tensor.")
+        out.append("")
+        stage_columns = [("memset", "memset"), ("range_kernel", "range"), ("histogram_kernel", "histogram"),
+                         ("build_code_kernel", "code book"), ("compress_kernel", "compress"),
+                         ("store_checksum_kernel", "checksum"), ("decode_setup_kernel", "decode setup"),
+                         ("verify_checksum_kernel", "verify"), ("decompress_kernel", "decompress")]
+        out.append("| data | size | bound | codec | direction | " + " | ".join(c[1] for c in stage_columns)
+                   + " | sum | whole call |")
+        out.append("| --- | --- | --- | --- | --- | " + " | ".join("---:" for _ in stage_columns) + " | ---: | ---: |")
+        for k in stage_keys:
+            data, nbytes, dtype, bound, codec = k
+            for direction in ("compress", "decompress"):
+                runs = res.codec[k].get(direction)
+                cells = [counter(runs, "stage_us:" + name) for name, _ in stage_columns]
+                if all(c is None for c in cells):
+                    continue
+                total = sum(c for c in cells if c is not None)
+                out.append(f"| {data} | {human_bytes(nbytes)} | {bound} | {codec} | {direction} | "
+                           + " | ".join(fmt(c, 1) if c is not None else "–" for c in cells)
+                           + f" | {fmt(total, 1)} | {fmt(counter(runs, 'us_per_call'), 1)} |")
+        out.append("")
+
+    real = [d for d in res.data_order if not d.startswith("synthetic")]
+    if real:
+        out.append(f"The real data sets ({', '.join(real)}) are all below the 1 GiB size of the targets; they are "
+                   "measured as they are, and launch overhead and the L2 cache weigh on their figures.")
+        out.append("")
+
+    # ---- the copy reference ------------------------------------------------------------
+    out.append("### Copy reference (cudaMemcpyAsync device to device)")
+    out.append("")
+    if not res.copy:
+        out.append("No copy benchmark in this run.")
+    else:
+        out.append("| size | GB/s (benchmark) | GB/s (reference used for % of copy) |")
+        out.append("| --- | ---: | ---: |")
+        for nbytes in sorted(res.copy):
+            runs = res.copy[nbytes]
+            out.append(f"| {human_bytes(nbytes)} ({nbytes} B) | {fmt(rate(runs), 1)} | "
+                       f"{fmt(counter(runs, 'reference_GBps'), 1)} |")
+    out.append("")
+
+    # ---- correctness ---------------------------------------------------------------------
+    total_violations = 0
+    worst = None
+    mismatches = []
+    for k, groups in res.codec.items():
+        v = counter_any(groups.values(), "violations", max)
+        total_violations += int(v) if v else 0
+        e = counter_any(groups.values(), "max_err_over_bound", max)
+        if e is not None and (worst is None or e > worst):
+            worst = e
+        if identical_cell(groups.values()) == "**NO**":
+            mismatches.append("/".join(str(x) for x in k))
+    out.append("### Correctness")
+    out.append("")
+    out.append(f"- Bound violations over all cases: {total_violations}")
+    out.append(f"- Largest max err/bound: {fmt(worst, 6)}")
+    out.append(f"- Streams not byte-identical to exec::serial's: {len(mismatches)}"
+               + (" (" + ", ".join(mismatches) + ")" if mismatches else ""))
+    out.append(f"- Benchmarks that reported an error: {len(res.errors)}")
+    for e in res.errors:
+        out.append(f"  - {e}")
+    out.append("")
+
+    # ---- one table per data set ------------------------------------------------------------
+    out.append("### All results")
+    out.append("")
+    for data in res.data_order:
+        keys = [k for k in res.keys() if k[0] == data]
+        if not keys:
+            continue
+        out.append(f"#### {data}")
+        out.append("")
+        out.append("| size | codec | dtype | bound | compress GB/s | decompress GB/s | compress % of copy | "
+                   "decompress % of copy | ratio | max err/bound | PSNR (dB) | violations | = serial |")
+        out.append("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for k in keys:
+            _, nbytes, dtype, bound, codec = k
+            c, d = res.codec[k].get("compress"), res.codec[k].get("decompress")
+            groups = [c, d]
+            viol = counter_any(groups, "violations", max)
+            size = human_bytes(nbytes) if isinstance(nbytes, int) else str(nbytes)
+            out.append(f"| {size} | {codec} | {dtype} | {bound} | {fmt(rate(c), 1)} | {fmt(rate(d), 1)} | "
+                       f"{fmt(counter(c, 'pct_of_copy'), 1)} | {fmt(counter(d, 'pct_of_copy'), 1)} | "
+                       f"{fmt(counter_any(groups, 'ratio', lambda v: v[0]), 2)} | "
+                       f"{fmt(counter_any(groups, 'max_err_over_bound', max), 6)} | "
+                       f"{fmt(counter_any(groups, 'psnr', lambda v: v[0]), 1)} | "
+                       f"{int(viol) if viol is not None else 'n/a'} | {identical_cell(groups)} |")
+        out.append("")
+    return out
+
+
+def gpu_report(args, doc):
+    """The markdown report of a GPU run."""
+    out = [f"# actzip GPU benchmarks, {datetime.date.today().isoformat()}", ""]
+    out += benchmark_section(Results(doc))
+    log = read_text(args.log)
+    if log:
+        messages = [line for line in log.splitlines() if "FAILURE" in line or "left out" in line
+                    or "not found" in line]
+        if messages:
+            out += ["### Messages from the benchmark program", "", code_block("\n".join(messages[:50])), ""]
+    return out
+
+
+def is_gpu(doc):
+    """True for actzip-bench-gpu's JSON: its context names the device, and it times a copy."""
+    ctx = doc.get("context", {})
+    return ("actzip_device" in ctx or "actzip_cuda" in ctx
+            or any(b.get("name", "").startswith("copy/") for b in doc.get("benchmarks", [])))
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", required=True, help="Google Benchmark JSON of actzip-bench-host or actzip-bench-gpu")
+    ap.add_argument("--out", help="markdown file to write (default: standard output)")
+    ap.add_argument("--kind", choices=("auto", "host", "gpu"), default="auto",
+                    help="which program wrote the JSON (default: told by the JSON)")
+    ap.add_argument("--log", default=None, help="console output of the run; FAILURE lines are copied")
+    ap.add_argument("--command", default="", help="host: the command of the run")
+    ap.add_argument("--compiler", default="", help="host: the compiler and its flags")
+    ap.add_argument("--exit-status", type=int, default=None, help="host: the benchmark program's exit status")
+    ap.add_argument("--cpu-accounting", default=None,
+                    help="host: '<cpu line before>|<cpu line after>|<CLK_TCK>|<wall s>|<user s>|<sys s>' of the run")
+    ap.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    args = ap.parse_args()
+
+    doc, partial = load_json(args.json)
+    gpu = is_gpu(doc) if args.kind == "auto" else args.kind == "gpu"
+    out = gpu_report(args, doc) if gpu else host_report(args, doc)
+    if partial:
+        out.insert(2, "**The benchmark JSON was cut short (the program did not finish): the tables below hold the "
+                      "benchmarks that completed.**")
+        out.insert(3, "")
+    text = "\n".join(out).rstrip("\n") + "\n"
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
