@@ -61,6 +61,9 @@ std::uint64_t workspace_bytes(const Exec& e, const extents& shape) noexcept {
 //! `output` (capacity `output_capacity` bytes; max_compressed_bytes always suffices)
 //! and stores the stream's size in `*compressed_bytes`. `workspace` must hold
 //! workspace_bytes(e, shape) bytes (may be null when that is 0). Synchronous.
+//! Huffman streams are fastest with max_compressed_bytes of output: the whole buffer
+//! is then scratch space, where each chunk prepared for the histogram is kept for the
+//! encode pass; with less, every chunk is prepared twice. The stream is the same.
 //! Errors: invalid_argument (null pointers, bad bound), size_overflow,
 //! buffer_too_small (output or workspace), unsupported (codec).
 template <class Exec, class T>
