@@ -23,16 +23,6 @@
 #if ACTZIP_HAS_SSE2
 #include <emmintrin.h>
 #endif
-//! 1 when the float quantizer may pick an AVX2 path at run time (GCC and Clang on
-//! x86, host code): compiled with a target attribute, used only where the
-//! processor has AVX2, and giving the SSE2 path's bits.
-#if ACTZIP_HAS_SSE2 && (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__)) && \
-    !defined(__CUDACC__) && !defined(ACTZIP_DISABLE_AVX2)
-#define ACTZIP_HAS_AVX2_DISPATCH 1
-#include <immintrin.h>
-#else
-#define ACTZIP_HAS_AVX2_DISPATCH 0
-#endif
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -270,60 +260,6 @@ inline void quantize_run_sse2(const T* in, std::uint32_t count, const quantizer<
   quantize_run_portable(in + i, count - i, qz, q + i, keep + i);
 }
 
-#if ACTZIP_HAS_AVX2_DISPATCH
-//! quantize_run for float in AVX2, chosen at run time (has_avx2): the operations of
-//! quantize_run_sse2 on eight lanes, each the same IEEE operation, so the bits are
-//! the same. Compiled for AVX2 on its own; nothing else assumes the instruction set.
-__attribute__((target("avx2"))) inline void quantize_run_avx2(const float* in, std::uint32_t count,
-                                                              const quantizer<float>& qz, std::uint32_t* q,
-                                                              unsigned char* keep) noexcept {
-  const __m256 zero = _mm256_setzero_ps();
-  const __m256 inverse_step = _mm256_set1_ps(qz.inverse_step), step = _mm256_set1_ps(qz.step);
-  const __m256 bound = _mm256_set1_ps(qz.bound), minus_bound = _mm256_set1_ps(-qz.bound);
-  const __m256 shifter = _mm256_set1_ps(8388608.0f), minus_shifter = _mm256_set1_ps(-8388608.0f);
-  const __m256 radius = _mm256_set1_ps(float(quantization_radius));
-  const __m256 minus_radius = _mm256_set1_ps(-float(quantization_radius));
-  const __m256 any_sign = qz.preserve_sign ? zero : _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-  std::uint32_t i = 0;
-  for (; i + 8 <= count; i += 8) {
-    const __m256 x = _mm256_loadu_ps(in + i);
-    const __m256 y = _mm256_mul_ps(x, inverse_step);
-    const __m256 positive = _mm256_cmp_ps(y, zero, _CMP_GE_OS);
-    const __m256 signed_shifter = _mm256_blendv_ps(minus_shifter, shifter, positive);
-    const __m256 rounded = _mm256_sub_ps(_mm256_add_ps(y, signed_shifter), signed_shifter);
-    const __m256 small =
-        _mm256_and_ps(_mm256_cmp_ps(y, shifter, _CMP_LT_OS), _mm256_cmp_ps(y, minus_shifter, _CMP_GT_OS));
-    __m256 r = _mm256_blendv_ps(y, rounded, small);
-    r = _mm256_max_ps(minus_radius, _mm256_min_ps(radius, r));
-    r = _mm256_and_ps(_mm256_cmp_ps(r, r, _CMP_EQ_OQ), r);
-    const __m256i index = _mm256_cvttps_epi32(r);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), index);
-    const __m256 back = _mm256_mul_ps(_mm256_cvtepi32_ps(index), step);
-    const __m256 difference = _mm256_sub_ps(back, x);
-    const __m256 inside = _mm256_or_ps(_mm256_and_ps(_mm256_cmp_ps(difference, bound, _CMP_LT_OS),
-                                                     _mm256_cmp_ps(difference, minus_bound, _CMP_GT_OS)),
-                                       _mm256_cmp_ps(difference, zero, _CMP_EQ_OQ));
-    const __m256 other_sign = _mm256_xor_ps(_mm256_cmp_ps(x, zero, _CMP_LT_OS), _mm256_cmp_ps(back, zero, _CMP_LT_OS));
-    const __m256 sign_kept = _mm256_or_ps(_mm256_cmp_ps(x, zero, _CMP_EQ_OQ),
-                                          _mm256_andnot_ps(other_sign, _mm256_cmp_ps(back, zero, _CMP_NEQ_UQ)));
-    const __m256 accepted = _mm256_and_ps(inside, _mm256_or_ps(sign_kept, any_sign));
-    // One keep byte per lane: the rejected lanes' bits spread to bytes.
-    std::uint64_t bits = static_cast<std::uint32_t>(~_mm256_movemask_ps(accepted)) & 0xffu;
-    bits = (bits | bits << 28) & 0x0000000f0000000full;
-    bits = (bits | bits << 14) & 0x0003000300030003ull;
-    bits = (bits | bits << 7) & 0x0101010101010101ull;
-    std::memcpy(keep + i, &bits, 8);
-  }
-  quantize_run_sse2(in + i, count - i, qz, q + i, keep + i);
-}
-
-//! True when the processor runs AVX2 (checked once).
-inline bool has_avx2() noexcept {
-  static const bool yes = __builtin_cpu_supports("avx2") != 0;
-  return yes;
-}
-#endif
-
 //! reconstruct_run in SSE2 for T = float, half or bfloat16 with compute type float;
 //! returns how many leading elements it wrote (the caller finishes the rest).
 template <class T>
@@ -354,14 +290,6 @@ ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>
 #if ACTZIP_HAS_SSE2
   if constexpr (std::is_same<C, float>::value && (std::is_same<T, float>::value || std::is_same<T, half>::value ||
                                                    std::is_same<T, bfloat16>::value)) {
-#if ACTZIP_HAS_AVX2_DISPATCH
-    if constexpr (std::is_same<T, float>::value) {
-      if (detail::has_avx2()) {
-        detail::quantize_run_avx2(in, count, qz, q, keep);
-        return;
-      }
-    }
-#endif
     detail::quantize_run_sse2(in, count, qz, q, keep);
     return;
   }
