@@ -98,7 +98,8 @@ void build_stream_code(const Exec& executor, const T* input, const chunk_geometr
   std::atomic<std::uint64_t> totals[huffman_statistics_slots];
   for (auto& t : totals) t.store(0, std::memory_order_relaxed);
   exec::for_each_chunk<chunk_scratch<T>>(executor, geometry.count, [&](std::uint64_t c, chunk_scratch<T>& s) {
-    // count_chunk_symbols, with the statistics counted gap by gap (one slot more).
+    // Prepare the chunk, then count its statistics (huffman_statistics) gap by gap,
+    // with one slot more for 'no run', unless it is stored as nothing.
     const std::uint32_t n = geometry.chunk_box(c).extent.count();
     predictor m = predictor::lorenzo_3d;
     const std::uint32_t lossless = prepare_huffman_chunk(input, geometry, c, qz, s, &m, false);

@@ -22,7 +22,7 @@
 
 namespace actzip {
 
-//! Per-thread scratch memory for one chunk (about 68 KiB plus 4 KiB per element byte).
+//! Per-thread scratch memory for one chunk (about 60 KiB plus 4 KiB per element byte).
 template <class T>
 struct chunk_scratch {
   //! indices, then deltas, then zig-zag codes; 8 elements of slack for decoders that
@@ -32,10 +32,8 @@ struct chunk_scratch {
   T lossless_value[max_chunk_elements];                  //!< those values
   unsigned char width[max_chunk_elements / group_size];  //!< bit width of each group
   unsigned char keep[max_chunk_elements];                //!< 1 where a value is stored losslessly
-  std::uint32_t symbols[huffman_statistics_slots];       //!< a chunk's Huffman statistics
   std::uint32_t index[max_chunk_elements];               //!< Huffman: the quantization indices
   std::uint32_t coded[max_chunk_elements];               //!< Huffman: zig-zagged deltas of its predictor
-  std::uint32_t trial[max_chunk_elements];               //!< Huffman: another predictor's, while choosing
 };
 
 namespace detail {
@@ -449,31 +447,6 @@ ACTZIP_HD std::uint32_t encode_chunk(const T* data, const chunk_geometry& g, std
   const chunk_choice c = choose_chunk(n, lossless, s, mode, code, m);
   if (out == nullptr) return c.bytes;
   return write_chunk(data, g, chunk, lossless, s, c, code, out);
-}
-
-//! Adds the Huffman statistics (huffman_statistics) of chunk `chunk` of `data` to
-//! s.symbols (which the caller clears) and returns true; returns false, adding
-//! nothing, for a chunk that is stored as nothing (every code zero, nothing
-//! lossless). The chunk stays prepared in `s` (prepare_huffman_chunk), with its
-//! predictor in *chosen and its lossless count in *lossless_count when given.
-template <class T, class C = typename dtype_traits<T>::compute_type>
-ACTZIP_HD bool count_chunk_symbols(const T* data, const chunk_geometry& g, std::uint64_t chunk,
-                                   const quantizer<C>& qz, chunk_scratch<T>& s, predictor* chosen = nullptr,
-                                   std::uint32_t* lossless_count = nullptr) noexcept {
-  const std::uint32_t n = g.chunk_box(chunk).extent.count();
-  predictor m;
-  const std::uint32_t lossless = prepare_huffman_chunk(data, g, chunk, qz, s, &m, false);
-  if (chosen != nullptr) *chosen = m;
-  if (lossless_count != nullptr) *lossless_count = lossless;
-  bool any = lossless != 0;
-  for (std::uint32_t i = 0; i < n && !any; ++i) any = s.coded[i] != 0;
-  if (!any) return false;
-  for (std::uint32_t k = 0; k < huffman_segment_count(n); ++k) {
-    const std::uint32_t first = k * huffman_segment_elements;
-    const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
-    huffman_statistics(s.coded + first, count, [&](unsigned slot) { ++s.symbols[slot]; });
-  }
-  return true;
 }
 
 //! Decodes the symbols of a validated Huffman chunk `view` of n elements with `code`

@@ -13,7 +13,7 @@
 // symbols and short zero runs) of every chunk that is not stored as nothing, the
 // whole block walking the codes (count_chunk_statistics_block), into a shared
 // histogram that is added to the tensor's histogram in the workspace when the block
-// moves on to another tensor (count_chunk_symbols on the host).
+// moves on to another tensor (build_stream_code on the host).
 // build_code_kernel (huffman.cuh) then makes the code book.
 //
 // compress_kernel: one 256-thread block per chunk, chunks handed out by a ticket
