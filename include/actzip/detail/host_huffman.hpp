@@ -210,16 +210,23 @@ inline constexpr std::uint64_t run_slow = std::uint64_t(1) << 40, run_uncoded = 
 inline void make_run_table(const huffman_code& code, std::uint64_t* table) noexcept {
   table[0] = 0;
   for (std::uint32_t gap = 1; gap <= huffman_segment_elements; ++gap) {
+    // huffman_run_tokens, written out: nvcc refuses host lambdas passed to the
+    // __host__ __device__ templates.
     std::uint64_t bits = 0;
     unsigned count = 0;
     bool coded = true;
-    huffman_run_tokens(gap, code.min_run, [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
+    auto add = [&](unsigned symbol, std::uint32_t extra, unsigned extra_bits) {
       coded = coded && code.length[symbol] != 0;
-      if (count + code.length[symbol] + extra_bits <= 64) {
+      if (count + code.length[symbol] + extra_bits <= 64)
         bits |= std::uint64_t(code.word[symbol] | extra << code.length[symbol]) << count;
-      }
       count += code.length[symbol] + extra_bits;
-    });
+    };
+    if (gap < code.min_run) {
+      for (std::uint32_t k = 0; k < gap; ++k) add(0u, 0u, 0u);
+    } else {
+      const huffman_token t = huffman_run_token(gap);
+      add(t.symbol, t.extra, t.extra_bits);
+    }
     table[gap] = !coded ? run_uncoded : count > 32 ? run_slow : bits | std::uint64_t(count) << 32;
   }
 }
@@ -286,7 +293,12 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
         put(static_cast<std::uint32_t>(r), static_cast<unsigned>(r >> 32));
       } else {
         coded = coded && r != run_uncoded;
-        huffman_run_tokens(gap, code.min_run, put_symbol);
+        if (gap < code.min_run) {
+          for (std::uint32_t k = 0; k < gap; ++k) put_symbol(0u, 0u, 0u);
+        } else {
+          const huffman_token t = huffman_run_token(gap);
+          put_symbol(t.symbol, t.extra, t.extra_bits);
+        }
       }
     };
     std::uint32_t segment_bits[huffman_max_segments] = {};
@@ -311,7 +323,8 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
             coded = coded && t != 0;
             put(t & 0xffffu, t >> 16);
           } else {
-            huffman_value_token(v, put_symbol);
+            const huffman_token t = huffman_value_token(v);
+            put_symbol(t.symbol, t.extra, t.extra_bits);
           }
         }
       }

@@ -95,27 +95,49 @@ ACTZIP_HD unsigned value_symbol(std::uint32_t v) noexcept {
 
 }  // namespace detail
 
+//! One symbol of a bit stream: its code word is followed by the low `extra_bits`
+//! bits of `extra`.
+struct huffman_token {
+  unsigned symbol;
+  std::uint32_t extra;
+  unsigned extra_bits;
+};
+
+//! The run symbol of a maximal run of `length` (>= 1) zeros written as one symbol:
+//! symbol b for lengths [2^b, 2^(b+1)), then b extra bits holding length - 2^b.
+ACTZIP_HD huffman_token huffman_run_token(std::uint32_t length) noexcept {
+  const unsigned b = bit_width(length) - 1;
+  return huffman_token{b, length - (1u << b), b};
+}
+
+//! The symbol of the non-zero zig-zagged delta v: its own below
+//! huffman_direct_limit, else its bit-length class followed by the bits below its
+//! leading one.
+ACTZIP_HD huffman_token huffman_value_token(std::uint32_t v) noexcept {
+  const unsigned symbol = detail::value_symbol(v);
+  const unsigned extra_bits = symbol < huffman_first_class_symbol ? 0u : bit_width(v) - 1;
+  return huffman_token{symbol, extra_bits == 0 ? 0u : v - (1u << extra_bits), extra_bits};
+}
+
 //! Calls emit(symbol, extra, extra_bits) for the symbols of a maximal run of
-//! `length` zeros: one run symbol, or, when shorter than `min_run`, that many runs
-//! of one zero (symbol 0 each).
+//! `length` zeros: one run symbol (huffman_run_token), or, when shorter than
+//! `min_run`, that many runs of one zero (symbol 0 each).
 template <class Emit>
 ACTZIP_HD void huffman_run_tokens(std::uint32_t length, std::uint32_t min_run, Emit&& emit) {
   if (length < min_run) {
     for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
   } else {
-    const unsigned b = bit_width(length) - 1;
-    emit(b, length - (1u << b), b);
+    const huffman_token t = huffman_run_token(length);
+    emit(t.symbol, t.extra, t.extra_bits);
   }
 }
 
 //! Calls emit(symbol, extra, extra_bits) for the symbol of the non-zero zig-zagged
-//! delta v: its own below huffman_direct_limit, else its bit-length class followed
-//! by the bits below its leading one.
+//! delta v (huffman_value_token).
 template <class Emit>
 ACTZIP_HD void huffman_value_token(std::uint32_t v, Emit&& emit) {
-  const unsigned symbol = detail::value_symbol(v);
-  const unsigned extra_bits = symbol < huffman_first_class_symbol ? 0u : bit_width(v) - 1;
-  emit(symbol, extra_bits == 0 ? 0u : v - (1u << extra_bits), extra_bits);
+  const huffman_token t = huffman_value_token(v);
+  emit(t.symbol, t.extra, t.extra_bits);
 }
 
 //! The statistics slot (see huffman_statistics_slots) of a maximal run of `length`
