@@ -132,12 +132,13 @@ inline unsigned lowest_bit(std::uint64_t x) noexcept {
 #endif
 }
 
-//! Calls gap_then_value(gap, q) for each non-zero z[q] of a segment z[0, count) (in
-//! order; gap: the zeros right before it, since the previous non-zero value or the
-//! segment's start), then returns the zeros after the last one. Maximal zero runs
-//! are then exactly the non-zero gaps, so a caller can handle a run and a value
-//! together, without a branch on which comes next. The non-zero elements are found
-//! from a bit mask, 64 elements at a time.
+//! The walk by gaps: the statistics and the encoder visit each non-zero z[q] of a
+//! segment in order, found from this mask 64 elements at a time, together with its
+//! gap (the zeros right before it, since the previous non-zero value or the
+//! segment's start), then the zeros after the last one. Maximal zero runs are then
+//! exactly the non-zero gaps, so a run and the value after it are handled together,
+//! without a branch on which comes next. Each caller writes the walk out, so that
+//! its own state stays in registers.
 //! Bit k set for each non-zero z[k], k < span (<= 64).
 inline std::uint64_t nonzero_mask(const std::uint32_t* z, std::uint32_t span) noexcept {
   std::uint64_t mask = 0;
@@ -158,21 +159,6 @@ inline std::uint64_t nonzero_mask(const std::uint32_t* z, std::uint32_t span) no
   return mask;
 }
 
-template <class GapThenValue>
-std::uint32_t for_each_gap_and_value(const std::uint32_t* z, std::uint32_t count, GapThenValue&& gap_then_value) {
-  std::uint32_t start = 0;  // the element after the previous non-zero one
-  for (std::uint32_t base = 0; base < count; base += 64) {
-    std::uint64_t mask = nonzero_mask(z + base, count - base < 64 ? count - base : 64);
-    while (mask != 0) {
-      const std::uint32_t q = base + lowest_bit(mask);
-      mask &= mask - 1;
-      gap_then_value(q - start, q);
-      start = q + 1;
-    }
-  }
-  return count - start;
-}
-
 //! The statistics slot (huffman_statistics_slots) of a maximal run of `gap` zeros,
 //! and huffman_statistics_slots (a slot past the statistics) for no run.
 inline unsigned gap_slot(std::uint32_t gap) noexcept {
@@ -182,7 +168,7 @@ inline unsigned gap_slot(std::uint32_t gap) noexcept {
 //! huffman_statistics of a segment z[0, count), added to counts[0,
 //! huffman_statistics_slots], which has one slot more (counted into, and ignored).
 inline void count_segment_statistics(const std::uint32_t* z, std::uint32_t count, std::uint32_t* counts) noexcept {
-  // for_each_gap_and_value written out: z and counts may alias as far as the
+  // The walk by gaps (nonzero_mask). z and counts may alias as far as the
   // compiler knows, so the loop reads each symbol once, before counting.
   std::uint32_t start = 0;
   for (std::uint32_t base = 0; base < count; base += 64) {
@@ -307,7 +293,7 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
       const std::uint32_t first = k * huffman_segment_elements;
       const std::uint32_t count = n - first < huffman_segment_elements ? n - first : huffman_segment_elements;
       const std::uint32_t* z = s.coded + first;
-      // Each non-zero symbol with the zero run before it (for_each_gap_and_value,
+      // Each non-zero symbol with the zero run before it (the walk by gaps,
       // written out so that the writer's state stays in registers).
       std::uint32_t start = 0;
       for (std::uint32_t base = 0; base < count; base += 64) {
