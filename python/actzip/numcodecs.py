@@ -14,7 +14,8 @@ the ``numcodecs.codecs`` group, so a store written with it opens wherever actzip
 installed. Arrays of float16, float32, float64 (native byte order) and bfloat16
 (``ml_dtypes``) are compressed; other dtypes raise TypeError. Arrays of rank 4 or
 more fold to (prod(leading), H, W) as ``actzip.torch.fold_shape`` does; rank 0 to
-(1,). Decoding verifies the stream's checksum: a damaged chunk raises
+(1,); a 3-D result with fewer than 16 planes (one time step of a field, say) is coded
+as 2-D, (planes × H, W), whose 64 × 64 boxes code such chunks smaller. Decoding verifies the stream's checksum: a damaged chunk raises
 ``actzip.Error``, never returns values.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ from . import Bound, Params, _actzip, compress, decompress
 __all__ = ["ActZip"]
 
 _CODECS = ("bitplane", "huffman", "automatic")
+# Depth of the 3-D chunk boxes (16 x 16 x 16); shallower 3-D arrays are coded as 2-D.
+_BOX_DEPTH = 16
 
 
 def _folded(array: np.ndarray) -> np.ndarray:
@@ -40,7 +43,11 @@ def _folded(array: np.ndarray) -> np.ndarray:
     if array.ndim == 0:
         return array.reshape(1)
     if array.ndim > 3:
-        return array.reshape(-1, array.shape[-2], array.shape[-1])
+        array = array.reshape(-1, array.shape[-2], array.shape[-1])
+    if array.ndim == 3 and array.shape[0] < _BOX_DEPTH:
+        # Shallower than the 3-D chunk boxes: coded as 2-D (the planes' rows one after
+        # another), in 64 x 64 boxes instead of e0 x 16 x 16, as the HDF5 filter does.
+        return array.reshape(-1, array.shape[-1])
     return array
 
 

@@ -341,7 +341,16 @@ std::string parse_config(std::size_t count, const unsigned* cd, filter_config* o
       return "actzip filter client data: the chunk shape is larger than HDF5's 4 GiB chunks";
     dims[slot] *= d;
   }
-  c.shape = actzip::extents::from_array(folded, dims);
+  // A 3-D chunk shallower than the 3-D chunk boxes (16 deep) is coded as 2-D: its
+  // planes' rows one after another, in boxes of 64 x 64 instead of e0 x 16 x 16
+  // (one plane per chunk, the usual time-step chunking of netCDF files, would
+  // otherwise code boxes of 256 elements). See storage_shape in docs/FORMATS.md.
+  if (folded == 3 && dims[0] < actzip::chunk_shape_for_rank(3).e0) {
+    const std::uint64_t planar[3] = {dims[0] * dims[1], dims[2], 1};
+    c.shape = actzip::extents::from_array(2, planar);
+  } else {
+    c.shape = actzip::extents::from_array(folded, dims);
+  }
   std::uint64_t n = 0;
   // HDF5 chunks hold less than 4 GiB: a larger claim (a damaged file) is refused here,
   // before anything is allocated from it.
@@ -486,10 +495,14 @@ std::size_t decode_chunk(const filter_config& c, std::size_t nbytes, std::size_t
                "actzip filter: chunk refused: " + status_message(s, *buf, nbytes));
     return 0;
   }
-  if (static_cast<unsigned>(h.dtype) != c.dtype || h.shape != c.shape) {
+  // The element count, not the shape: a stream's shape is how its chunk was folded
+  // (older writers coded shallow 3-D chunks as 3-D), and any C-order fold of the
+  // chunk decodes to the same bytes.
+  std::uint64_t stream_count = 0;
+  if (static_cast<unsigned>(h.dtype) != c.dtype || !h.shape.element_count(&stream_count) || stream_count != c.count) {
     push_error(api.minor_cannot_filter, "actzip_h5z_decode",
-               "actzip filter: chunk refused: the stream holds another element type or shape than the dataset's "
-               "chunks");
+               "actzip filter: chunk refused: the stream holds another element type or element count than the "
+               "dataset's chunks");
     return 0;
   }
   const std::size_t raw = c.count * c.width;

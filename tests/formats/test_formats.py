@@ -157,6 +157,37 @@ def test_h5py_damaged_chunk(tmp_path):
         assert max_error(x, f["x"][...]) <= 1e-3
 
 
+@pytest.mark.parametrize("chunks,coded", [((1, 40, 70), (40, 70)), ((5, 40, 70), (200, 70)),
+                                           ((16, 40, 70), (16, 40, 70)), ((1, 2, 40, 70), (80, 70))])
+def test_h5py_shallow_chunks_are_coded_2d(tmp_path, chunks, coded):
+    # A chunk shallower than 16 planes is one 2-D stream (planes x rows, columns).
+    shape = (20, 40, 70) if len(chunks) == 3 else (3, 2, 40, 70)
+    x = smooth_field(shape)
+    path = tmp_path / "shallow.h5"
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", data=x, chunks=chunks, **actzip.hdf5.Filter(actzip.abs(1e-3), codec="huffman"))
+        stream = d.id.read_direct_chunk((0,) * len(shape))[1]
+        assert tuple(actzip.inspect(stream)["shape"]) == coded
+    with h5py.File(path, "r") as f:
+        assert max_error(x, f["x"][...]) <= 1e-3
+
+
+def test_h5py_reads_chunks_of_any_fold_and_refuses_other_counts(tmp_path):
+    # Earlier writers coded a shallow 3-D chunk as a 3-D stream: any stream with the
+    # chunk's element count and type decodes, in C order; another count is refused.
+    x = smooth_field((4, 40, 70))
+    path = tmp_path / "fold.h5"
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("x", data=x, chunks=(2, 40, 70), **actzip.hdf5.Filter(actzip.abs(1e-3), codec="huffman"))
+        d.id.write_direct_chunk((0, 0, 0), bytes(actzip.compress(x[:2], actzip.Params(actzip.abs(1e-3), codec="huffman"))))
+        d.id.write_direct_chunk((2, 0, 0), bytes(actzip.compress(x[2:3], actzip.Params(actzip.abs(1e-3), codec="huffman"))))
+    with h5py.File(path, "r") as f:
+        assert max_error(x[:2], f["x"][:2]) <= 1e-3
+        with pytest.raises(OSError) as error:
+            f["x"][2:]
+        _assert_actzip_refusal(str(error.value), "element count")
+
+
 def _assert_actzip_refusal(text, expected):
     """actzip's message is in the error, or, with HDF5 2.0 (which drops what a filter
     pushes on its error stack), in actzip.hdf5.last_error()."""
@@ -348,6 +379,15 @@ def test_numcodecs_round_trip(dtype, shape):
         out = np.empty(x.shape, x.dtype)
         codec.decode(z, out=out)
         assert max_error(x, out) <= bound
+
+
+def test_numcodecs_shallow_arrays_are_coded_2d():
+    # Fewer than 16 planes: one 2-D stream, as the HDF5 filter codes such chunks.
+    for shape, coded in (((9, 17, 33), (153, 33)), ((16, 17, 33), (16, 17, 33)), ((2, 3, 17, 33), (102, 33))):
+        x = smooth_field(shape)
+        z = ActZip(actzip.abs(1e-3), codec="huffman").encode(x)
+        assert tuple(actzip.inspect(z)["shape"]) == coded
+        assert max_error(x.ravel(), ActZip(actzip.abs(1e-3)).decode(z).ravel()) <= 1e-3
 
 
 def test_numcodecs_fortran_order():
