@@ -57,27 +57,25 @@ std::uint64_t sum_parts(const omp_t& e, std::uint64_t count, Part&& part) {
   return total;
 }
 
-//! Parallel version of finite_min_max (min and max are exact, so the result does not
-//! depend on the thread count).
+//! Parallel version of finite_min_max: finite_min_max_range on pieces of 64 Ki
+//! values (min and max are exact, so the result does not depend on the thread
+//! count).
 template <class T, class Convert, class C>
 bool finite_min_max(const omp_t& e, const T* values, std::uint64_t count, Convert convert, C* min_out, C* max_out) {
-  const std::int64_t n = static_cast<std::int64_t>(count);
+  constexpr std::uint64_t piece = std::uint64_t(1) << 16;
+  const std::int64_t pieces = static_cast<std::int64_t>((count + piece - 1) / piece);
   const C big = std::numeric_limits<C>::infinity();
   C lo = big, hi = -big;
 #pragma omp parallel for num_threads(detail::thread_count(e)) reduction(min : lo) reduction(max : hi) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) {
-    const C v = convert(values[i]);
-    if (!(v - v == C(0))) continue;
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
+  for (std::int64_t k = 0; k < pieces; ++k) {
+    const std::uint64_t begin = static_cast<std::uint64_t>(k) * piece;
+    C piece_lo = big, piece_hi = -big;
+    exec::detail::finite_min_max_range(values + begin, count - begin < piece ? count - begin : piece, convert,
+                                       &piece_lo, &piece_hi);
+    lo = piece_lo < lo ? piece_lo : lo;
+    hi = piece_hi > hi ? piece_hi : hi;
   }
-  if (lo > hi) {
-    *min_out = *max_out = C(0);
-    return false;
-  }
-  *min_out = lo;
-  *max_out = hi;
-  return true;
+  return exec::detail::finite_min_max_result(lo, hi, min_out, max_out);
 }
 
 }  // namespace exec
