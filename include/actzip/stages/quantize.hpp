@@ -206,42 +206,39 @@ inline __m128i narrow8(__m128 lo, __m128 hi) noexcept {
   }
 }
 
-//! quantize_run in SSE2 for T = float, half or bfloat16 with compute type float: each
-//! operation is the single IEEE operation of the portable path on four lanes (minps
-//! and maxps are exactly the clamps' `a < b ? a : b`), and the conversions give the
-//! bits of to_float / to_half / to_bfloat16, so the bits are the same.
-template <class T>
+//! quantize_run in SSE2 for T = float, half or bfloat16 with compute type float, for
+//! one value of preserve_sign: each operation is the single IEEE operation of the
+//! portable path on four lanes, so the bits are the same. The rounding is cvtps2dq's
+//! (round to nearest even, the default rounding the portable path's add and
+//! subtract of 2^23 also rely on) of the value clamped first, which is the rounded
+//! value clamped, as the radius is an integer; minps and maxps are exactly the
+//! clamps' `a < b ? a : b` (NaN passes both and becomes 0); the conversions give the
+//! bits of to_float / to_half / to_bfloat16.
+template <bool PreserveSign, class T>
 inline void quantize_run_sse2(const T* in, std::uint32_t count, const quantizer<float>& qz, std::uint32_t* q,
                               unsigned char* keep) noexcept {
   const __m128 zero = _mm_setzero_ps();
   const __m128 inverse_step = _mm_set1_ps(qz.inverse_step), step = _mm_set1_ps(qz.step);
-  const __m128 bound = _mm_set1_ps(qz.bound), minus_bound = _mm_set1_ps(-qz.bound);
-  const __m128 shifter = _mm_set1_ps(8388608.0f), minus_shifter = _mm_set1_ps(-8388608.0f);
+  const __m128 bound = _mm_set1_ps(qz.bound);
+  const __m128 magnitude = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
   const __m128 radius = _mm_set1_ps(float(quantization_radius)), minus_radius = _mm_set1_ps(-float(quantization_radius));
-  const __m128 any_sign = qz.preserve_sign ? zero : _mm_castsi128_ps(_mm_set1_epi32(-1));
   // Four elements: their indices to q_out; returns 1 in each lane to store losslessly.
   auto quantize4 = [&](const T* x_in, std::uint32_t* q_out) {
     const __m128 x = load4_as_float(x_in);
-    const __m128 y = _mm_mul_ps(x, inverse_step);
-    // round_to_nearest_even
-    const __m128 positive = _mm_cmpge_ps(y, zero);
-    const __m128 signed_shifter = _mm_or_ps(_mm_and_ps(positive, shifter), _mm_andnot_ps(positive, minus_shifter));
-    const __m128 rounded = _mm_sub_ps(_mm_add_ps(y, signed_shifter), signed_shifter);
-    const __m128 small = _mm_and_ps(_mm_cmplt_ps(y, shifter), _mm_cmpgt_ps(y, minus_shifter));
-    __m128 r = _mm_or_ps(_mm_and_ps(small, rounded), _mm_andnot_ps(small, y));
-    // quantize_index's clamps (NaN passes both) and NaN -> 0.
-    r = _mm_max_ps(minus_radius, _mm_min_ps(radius, r));
+    __m128 r = _mm_max_ps(minus_radius, _mm_min_ps(radius, _mm_mul_ps(x, inverse_step)));
     r = _mm_and_ps(_mm_cmpeq_ps(r, r), r);
-    const __m128i index = _mm_cvttps_epi32(r);
+    const __m128i index = _mm_cvtps_epi32(r);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q_out), index);
-    // reconstruct (rounded to T and back), then accept
+    // reconstruct (rounded to T and back), then accept: |back - x| < bound, or equal
     const __m128 back = round_through4<T>(_mm_mul_ps(_mm_cvtepi32_ps(index), step));
     const __m128 difference = _mm_sub_ps(back, x);
-    const __m128 inside = _mm_or_ps(_mm_and_ps(_mm_cmplt_ps(difference, bound), _mm_cmpgt_ps(difference, minus_bound)),
-                                    _mm_cmpeq_ps(difference, zero));
-    const __m128 same_sign = _mm_xor_ps(_mm_cmplt_ps(x, zero), _mm_cmplt_ps(back, zero));  // ones where different
-    const __m128 sign_kept = _mm_or_ps(_mm_cmpeq_ps(x, zero), _mm_andnot_ps(same_sign, _mm_cmpneq_ps(back, zero)));
-    const __m128 accepted = _mm_and_ps(inside, _mm_or_ps(sign_kept, any_sign));
+    __m128 accepted =
+        _mm_or_ps(_mm_cmplt_ps(_mm_and_ps(difference, magnitude), bound), _mm_cmpeq_ps(difference, zero));
+    if constexpr (PreserveSign) {
+      const __m128 same_sign = _mm_xor_ps(_mm_cmplt_ps(x, zero), _mm_cmplt_ps(back, zero));  // ones where different
+      const __m128 sign_kept = _mm_or_ps(_mm_cmpeq_ps(x, zero), _mm_andnot_ps(same_sign, _mm_cmpneq_ps(back, zero)));
+      accepted = _mm_and_ps(accepted, sign_kept);
+    }
     return _mm_andnot_si128(_mm_castps_si128(accepted), _mm_set1_epi32(1));  // 1 where rejected
   };
   std::uint32_t i = 0;
@@ -290,7 +287,10 @@ ACTZIP_HD void quantize_run(const T* in, std::uint32_t count, const quantizer<C>
 #if ACTZIP_HAS_SSE2
   if constexpr (std::is_same<C, float>::value && (std::is_same<T, float>::value || std::is_same<T, half>::value ||
                                                    std::is_same<T, bfloat16>::value)) {
-    detail::quantize_run_sse2(in, count, qz, q, keep);
+    if (qz.preserve_sign)
+      detail::quantize_run_sse2<true>(in, count, qz, q, keep);
+    else
+      detail::quantize_run_sse2<false>(in, count, qz, q, keep);
     return;
   }
 #endif
