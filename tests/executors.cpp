@@ -36,7 +36,67 @@ std::vector<T> golden_input(const extents& shape, std::uint64_t seed) {
   }
   return v;
 }
+// finite_min_max by the plain definition: the extremes of the finite values, or false.
+template <class T>
+bool reference_min_max(const std::vector<T>& v, double* lo, double* hi) {
+  bool any = false;
+  for (const T x : v) {
+    const double d = actzip_test::to_double(x);
+    if (!std::isfinite(d)) continue;
+    *lo = any ? std::min(*lo, d) : d;
+    *hi = any ? std::max(*hi, d) : d;
+    any = true;
+  }
+  return any;
+}
+
+template <class Exec, class T>
+void check_min_max(const Exec& e, const std::vector<T>& v) {
+  using C = typename dtype_traits<T>::compute_type;
+  C lo = 1, hi = -1;
+  double want_lo = 0, want_hi = 0;
+  const bool found = exec::finite_min_max(e, v.data(), v.size(), [](T x) { return dtype_traits<T>::to_compute(x); },
+                                          &lo, &hi);
+  const bool any = reference_min_max(v, &want_lo, &want_hi);
+  REQUIRE(found == any);
+  if (!any) {
+    CHECK((lo == 0 && hi == 0));
+    return;
+  }
+  CHECK(static_cast<double>(lo) == want_lo);  // -0 == +0: callers treat them alike
+  CHECK(static_cast<double>(hi) == want_hi);
+}
 }  // namespace
+
+TEST_CASE_TEMPLATE("the value-range pass finds the finite extremes at every length and position", T,
+                   ACTZIP_ELEMENT_TYPES) {
+  // Lengths around the SIMD blocks (4 and 16 lanes) and the OpenMP pieces (64 Ki),
+  // with the extremes, NaN and infinities at every kind of position.
+  actzip_test::rng g(11);
+  const T nan = actzip_test::from_double<T>(std::nan("")), inf = actzip_test::from_double<T>(INFINITY);
+  for (const std::size_t n : {std::size_t(0), std::size_t(1), std::size_t(3), std::size_t(4), std::size_t(15),
+                              std::size_t(16), std::size_t(17), std::size_t(33), std::size_t(65536),
+                              std::size_t(65537), std::size_t(200003)}) {
+    CAPTURE(n);
+    std::vector<T> v(n);
+    for (auto& x : v) x = actzip_test::from_double<T>(static_cast<double>(g.next() % 2001) / 100.0 - 10.0);
+    for (int round = 0; round < 6; ++round) {
+      if (n != 0) {
+        v[g.next() % n] = actzip_test::from_double<T>(round % 2 == 0 ? 40.0 - round : -40.0 + round);
+        v[g.next() % n] = round % 3 == 0 ? nan : round % 3 == 1 ? inf : actzip_test::from_double<T>(-INFINITY);
+      }
+      check_min_max(exec::serial, v);
+#if ACTZIP_HAS_OPENMP
+      for (int threads : {1, 2, 3}) check_min_max(exec::omp_t{threads}, v);
+#endif
+    }
+    for (auto& x : v) x = nan;  // no finite value
+    check_min_max(exec::serial, v);
+#if ACTZIP_HAS_OPENMP
+    check_min_max(exec::omp_t{2}, v);
+#endif
+  }
+}
 
 #if ACTZIP_HAS_OPENMP
 TEST_CASE_TEMPLATE("serial and OpenMP streams are byte-identical for any thread count", T, ACTZIP_ELEMENT_TYPES) {
