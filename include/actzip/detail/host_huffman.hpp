@@ -159,6 +159,18 @@ inline std::uint64_t nonzero_mask(const std::uint32_t* z, std::uint32_t span) no
   return mask;
 }
 
+//! huffman_run_tokens for host callers: nvcc refuses host lambdas passed to that
+//! __host__ __device__ template, so the host encoder and its run table call this.
+template <class Emit>
+inline void host_run_tokens(std::uint32_t length, std::uint32_t min_run, Emit&& emit) {
+  if (length < min_run) {
+    for (std::uint32_t k = 0; k < length; ++k) emit(0u, 0u, 0u);
+  } else {
+    const huffman_token t = huffman_run_token(length);
+    emit(t.symbol, t.extra, t.extra_bits);
+  }
+}
+
 //! The statistics slot (huffman_statistics_slots) of a maximal run of `gap` zeros,
 //! and huffman_statistics_slots (a slot past the statistics) for no run.
 inline unsigned gap_slot(std::uint32_t gap) noexcept {
@@ -196,8 +208,6 @@ inline constexpr std::uint64_t run_slow = std::uint64_t(1) << 40, run_uncoded = 
 inline void make_run_table(const huffman_code& code, std::uint64_t* table) noexcept {
   table[0] = 0;
   for (std::uint32_t gap = 1; gap <= huffman_segment_elements; ++gap) {
-    // huffman_run_tokens, written out: nvcc refuses host lambdas passed to the
-    // __host__ __device__ templates.
     std::uint64_t bits = 0;
     unsigned count = 0;
     bool coded = true;
@@ -207,12 +217,7 @@ inline void make_run_table(const huffman_code& code, std::uint64_t* table) noexc
         bits |= std::uint64_t(code.word[symbol] | extra << code.length[symbol]) << count;
       count += code.length[symbol] + extra_bits;
     };
-    if (gap < code.min_run) {
-      for (std::uint32_t k = 0; k < gap; ++k) add(0u, 0u, 0u);
-    } else {
-      const huffman_token t = huffman_run_token(gap);
-      add(t.symbol, t.extra, t.extra_bits);
-    }
+    host_run_tokens(gap, code.min_run, add);
     table[gap] = !coded ? run_uncoded : count > 32 ? run_slow : bits | std::uint64_t(count) << 32;
   }
 }
@@ -279,12 +284,7 @@ std::uint32_t write_huffman_chunk_fast(const T* data, const chunk_geometry& g, s
         put(static_cast<std::uint32_t>(r), static_cast<unsigned>(r >> 32));
       } else {
         coded = coded && r != run_uncoded;
-        if (gap < code.min_run) {
-          for (std::uint32_t k = 0; k < gap; ++k) put_symbol(0u, 0u, 0u);
-        } else {
-          const huffman_token t = huffman_run_token(gap);
-          put_symbol(t.symbol, t.extra, t.extra_bits);
-        }
+        host_run_tokens(gap, code.min_run, put_symbol);
       }
     };
     std::uint32_t segment_bits[huffman_max_segments] = {};

@@ -25,6 +25,8 @@ struct omp_t {
 inline constexpr omp_t omp{};
 
 namespace detail {
+//! Items per piece of the parallel reductions (sum_parts, finite_min_max).
+inline constexpr std::uint64_t reduction_piece = std::uint64_t(1) << 16;
 inline int thread_count(const omp_t& e) { return e.threads > 0 ? e.threads : omp_get_max_threads(); }
 }  // namespace detail
 
@@ -44,7 +46,7 @@ void for_each_chunk(const omp_t& e, std::uint64_t count, Body&& body) {
 //! result does not depend on the thread count).
 template <class Part>
 std::uint64_t sum_parts(const omp_t& e, std::uint64_t count, Part&& part) {
-  constexpr std::uint64_t piece = std::uint64_t(1) << 16;
+  constexpr std::uint64_t piece = detail::reduction_piece;
   const std::int64_t pieces = static_cast<std::int64_t>((count + piece - 1) / piece);
   if (pieces <= 1) return part(std::uint64_t(0), count);
   std::uint64_t total = 0;
@@ -62,7 +64,7 @@ std::uint64_t sum_parts(const omp_t& e, std::uint64_t count, Part&& part) {
 //! count).
 template <class T, class Convert, class C>
 bool finite_min_max(const omp_t& e, const T* values, std::uint64_t count, Convert convert, C* min_out, C* max_out) {
-  constexpr std::uint64_t piece = std::uint64_t(1) << 16;
+  constexpr std::uint64_t piece = detail::reduction_piece;
   const std::int64_t pieces = static_cast<std::int64_t>((count + piece - 1) / piece);
   const C big = std::numeric_limits<C>::infinity();
   C lo = big, hi = -big;
